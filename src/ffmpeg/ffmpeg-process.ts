@@ -1,0 +1,187 @@
+// The only place that starts FFmpeg. fluent-ffmpeg builds and spawns the command (it is archived
+// upstream, so every use of it stays in this file); this class adds what a media server needs on
+// top: a ready deadline, stdin writes that drop instead of queueing without bound, a stderr tail
+// for errors, and a polite-then-forced stop.
+import type { ChildProcess } from "node:child_process";
+import { EventEmitter } from "node:events";
+import { PassThrough, type Readable } from "node:stream";
+import ffmpeg from "fluent-ffmpeg";
+import type { Logger } from "pino";
+
+export interface FfmpegSpec {
+  /** Short role name for logs and errors, e.g. "decoder" or "encoder". */
+  role: string;
+  /** Options placed before `-i`, e.g. ["-f", "rawvideo", ...]. */
+  inputOptions: string[];
+  /** `"stdin"` feeds the process through write(); anything else is passed to `-i` as is. */
+  input: "stdin" | string;
+  /** Options placed before the output, including `-f`. The output is always stdout. */
+  outputOptions: string[];
+  /** The process counts as started when stdout yields its first bytes within this time. */
+  readyTimeoutMs?: number;
+  /** How many bytes may wait in Node for stdin before write() drops. */
+  maxQueuedBytes?: number;
+}
+
+export interface FfmpegExit {
+  code: number | null;
+  signal: string | null;
+  /** Why it ended: "closed" when its owner stopped it, otherwise what went wrong. */
+  reason: string;
+  stderrTail: string[];
+}
+
+interface FfmpegEvents {
+  ready: [];
+  exit: [FfmpegExit];
+}
+
+const STDERR_TAIL_LINES = 20;
+const GLOBAL_OPTIONS = ["-hide_banner", "-nostats", "-loglevel", "warning"];
+const live = new Set<number>();
+
+/** PIDs of every FFmpeg child alive in this process (tests assert it drains to empty). */
+export function liveFfmpegPids(): number[] {
+  return [...live];
+}
+
+export class FfmpegProcess extends EventEmitter<FfmpegEvents> {
+  readonly stdout: Readable;
+  readonly role: string;
+  pid: number | undefined;
+  private readonly stdin: PassThrough | undefined;
+  private readonly command: ffmpeg.FfmpegCommand;
+  // fluent-ffmpeg forgets its child before it reports the exit, so keep our own reference.
+  private proc: ChildProcess | undefined;
+  private readonly log: Logger;
+  private readonly stderrTail: string[] = [];
+  private readonly maxQueuedBytes: number;
+  private readyTimer: NodeJS.Timeout | undefined;
+  private killTimer: NodeJS.Timeout | undefined;
+  private closeReason: string | undefined;
+  private exited = false;
+  private isReady = false;
+  private failure: string | undefined;
+
+  constructor(spec: FfmpegSpec, log: Logger) {
+    super();
+    this.role = spec.role;
+    this.log = log.child({ ffmpeg: spec.role });
+    this.maxQueuedBytes = spec.maxQueuedBytes ?? 8 * 1024 * 1024;
+    const out = new PassThrough({ highWaterMark: 4 * 1024 * 1024 });
+    this.stdout = out;
+    this.stdin = spec.input === "stdin" ? new PassThrough({ highWaterMark: this.maxQueuedBytes }) : undefined;
+
+    this.command = ffmpeg({ stdoutLines: STDERR_TAIL_LINES })
+      .input(this.stdin ?? spec.input)
+      .inputOptions([...GLOBAL_OPTIONS, ...(this.stdin ? [] : ["-nostdin"]), ...spec.inputOptions])
+      .output(out)
+      .outputOptions(spec.outputOptions);
+
+    this.command.on("start", (commandLine: string) => {
+      this.proc = (this.command as unknown as { ffmpegProc?: ChildProcess }).ffmpegProc;
+      this.pid = this.proc?.pid;
+      if (this.pid !== undefined) live.add(this.pid);
+      this.log.info({ childPid: this.pid, commandLine }, "ffmpeg started");
+      // Closed before it even started: stop it now.
+      if (this.closeReason !== undefined) this.kill("SIGTERM");
+    });
+    this.command.on("stderr", (line: string) => {
+      if (this.stderrTail.push(line) > STDERR_TAIL_LINES) this.stderrTail.shift();
+    });
+    this.command.on("error", (err: Error) => this.onExit(err));
+    this.command.on("end", () => this.onExit(undefined));
+
+    out.once("data", () => {
+      this.isReady = true;
+      clearTimeout(this.readyTimer);
+      this.emit("ready");
+    });
+    if (spec.readyTimeoutMs !== undefined) {
+      this.readyTimer = setTimeout(() => {
+        this.failure = `no output within ${spec.readyTimeoutMs} ms`;
+        this.kill("SIGKILL");
+      }, spec.readyTimeoutMs);
+    }
+    this.command.run();
+  }
+
+  get ready(): boolean {
+    return this.isReady;
+  }
+
+  get running(): boolean {
+    return !this.exited && this.closeReason === undefined;
+  }
+
+  /** Queues bytes for stdin; returns false (and drops them) when the process is gone or behind. */
+  write(chunk: Buffer, done?: () => void): boolean {
+    const stdin = this.stdin;
+    if (!stdin || !this.running || stdin.writableLength + chunk.length > this.maxQueuedBytes) return false;
+    stdin.write(chunk, done);
+    return true;
+  }
+
+  /** Bytes written to stdin that FFmpeg has not read yet (as far as Node can tell). */
+  get queuedBytes(): number {
+    return this.stdin?.writableLength ?? 0;
+  }
+
+  /**
+   * Stops the process: end stdin (FFmpeg flushes and exits), SIGTERM after `graceMs`, SIGKILL
+   * after twice that. Resolves once it has exited. Idempotent.
+   */
+  close(reason = "closed", graceMs = 1000): Promise<void> {
+    if (this.exited) return Promise.resolve();
+    const exited = new Promise<void>((resolve) => this.once("exit", () => resolve()));
+    if (this.closeReason !== undefined) return exited;
+    this.closeReason = reason;
+    clearTimeout(this.readyTimer);
+    this.stdin?.end();
+    if (!this.stdin) this.kill("SIGTERM");
+    this.killTimer = setTimeout(() => {
+      this.kill("SIGTERM");
+      this.killTimer = setTimeout(() => this.kill("SIGKILL"), graceMs);
+      this.killTimer.unref();
+    }, graceMs);
+    this.killTimer.unref();
+    return exited;
+  }
+
+  private kill(signal: NodeJS.Signals): void {
+    const proc = this.proc;
+    if (!proc || this.exited) return;
+    try {
+      proc.kill(signal);
+    } catch (err) {
+      this.log.warn({ err, signal }, "ffmpeg kill failed");
+    }
+  }
+
+  private onExit(err: Error | undefined): void {
+    if (this.exited) return;
+    this.exited = true;
+    clearTimeout(this.readyTimer);
+    clearTimeout(this.killTimer);
+    if (this.pid !== undefined) live.delete(this.pid);
+    const proc = this.proc;
+    const exit: FfmpegExit = {
+      code: proc?.exitCode ?? null,
+      signal: proc?.signalCode ?? null,
+      reason: this.closeReason ?? this.failure ?? (err ? firstLine(err.message) : "exited"),
+      stderrTail: [...this.stderrTail],
+    };
+    if (this.closeReason === undefined) {
+      this.log.warn({ childPid: this.pid, ...exit }, "ffmpeg exited unexpectedly");
+    } else {
+      this.log.debug({ childPid: this.pid, reason: exit.reason }, "ffmpeg stopped");
+    }
+    this.stdin?.destroy();
+    this.emit("exit", exit);
+  }
+}
+
+function firstLine(text: string): string {
+  const nl = text.indexOf("\n");
+  return nl < 0 ? text : text.slice(0, nl);
+}

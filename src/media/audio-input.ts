@@ -1,0 +1,113 @@
+// One participant's audio on its way into the mix: Opus RTP packets are put back in order,
+// decoded in process (libopus), and queued as 48 kHz mono PCM that the room clock takes 20 ms at
+// a time. Loss, reordering, silence and a sender whose clock runs fast or slow are absorbed
+// here, so the mixer always gets a frame on time.
+import opus from "@discordjs/opus";
+
+export const SAMPLE_RATE = 48000;
+export const FRAME_SAMPLES = 960; // 20 ms
+const FIFO_SAMPLES = SAMPLE_RATE; // 1 s of room
+/** Playout starts (or restarts after running dry) with this much queued. */
+const PRIME_SAMPLES = 2 * FRAME_SAMPLES;
+/** Above this the sender runs ahead of our clock (or arrived in a burst): drop back to PRIME. */
+const MAX_SAMPLES = 10 * FRAME_SAMPLES;
+/** Packets held while waiting for a missing one before it is declared lost. */
+const REORDER_DEPTH = 3;
+
+export class AudioInput {
+  private readonly decoder = new opus.OpusEncoder(SAMPLE_RATE, 1);
+  private readonly fifo = new Int16Array(FIFO_SAMPLES);
+  private readPos = 0;
+  private queued = 0;
+  private playing = false;
+  private expected: number | undefined;
+  private readonly held = new Map<number, Buffer>();
+  /** Smoothed RMS of what this participant sent, 0..32767 (talker detection). */
+  level = 0;
+  readonly stats = { packets: 0, lost: 0, late: 0, corrupt: 0, underruns: 0, overruns: 0 };
+
+  /** An RTP packet's sequence number and Opus payload. */
+  push(seq: number, payload: Buffer): void {
+    this.stats.packets++;
+    if (this.expected === undefined) this.expected = seq;
+    const ahead = ((seq - this.expected) << 16) >> 16;
+    if (ahead < 0) {
+      this.stats.late++;
+      return;
+    }
+    this.held.set(seq, payload);
+    this.drain();
+    if (this.held.size > REORDER_DEPTH) {
+      // The missing packet is not coming: skip to the oldest one held.
+      let oldest = seq;
+      for (const s of this.held.keys()) if (((s - oldest) << 16) >> 16 < 0) oldest = s;
+      this.stats.lost += ((oldest - (this.expected ?? oldest)) & 0xffff);
+      this.expected = oldest;
+      this.drain();
+    }
+  }
+
+  /** Fills `out` with the next 20 ms; returns false (and leaves silence) when nothing is queued. */
+  pull(out: Int16Array): boolean {
+    if (!this.playing) {
+      if (this.queued < PRIME_SAMPLES) {
+        out.fill(0);
+        this.level *= 0.9;
+        return false;
+      }
+      this.playing = true;
+    }
+    if (this.queued < FRAME_SAMPLES) {
+      this.stats.underruns++;
+      this.playing = false;
+      out.fill(0);
+      this.level *= 0.9;
+      return false;
+    }
+    let sum = 0;
+    for (let i = 0; i < FRAME_SAMPLES; i++) {
+      const s = this.fifo[this.readPos] ?? 0;
+      out[i] = s;
+      sum += s * s;
+      this.readPos = this.readPos + 1 === FIFO_SAMPLES ? 0 : this.readPos + 1;
+    }
+    this.queued -= FRAME_SAMPLES;
+    this.level = 0.8 * this.level + 0.2 * Math.sqrt(sum / FRAME_SAMPLES);
+    return true;
+  }
+
+  private drain(): void {
+    while (this.expected !== undefined) {
+      const payload = this.held.get(this.expected);
+      if (!payload) return;
+      this.held.delete(this.expected);
+      this.expected = (this.expected + 1) & 0xffff;
+      this.decode(payload);
+    }
+  }
+
+  private decode(payload: Buffer): void {
+    let pcm: Buffer;
+    try {
+      pcm = this.decoder.decode(payload);
+    } catch {
+      // libopus rejects the packet: count it and carry on (the gap plays as silence).
+      this.stats.corrupt++;
+      return;
+    }
+    const samples = pcm.length >> 1;
+    if (this.queued + samples > MAX_SAMPLES) {
+      this.stats.overruns++;
+      const drop = this.queued + samples - PRIME_SAMPLES;
+      const skip = Math.min(drop, this.queued);
+      this.readPos = (this.readPos + skip) % FIFO_SAMPLES;
+      this.queued -= skip;
+    }
+    let w = (this.readPos + this.queued) % FIFO_SAMPLES;
+    for (let i = 0; i < samples; i++) {
+      this.fifo[w] = pcm.readInt16LE(i << 1);
+      w = w + 1 === FIFO_SAMPLES ? 0 : w + 1;
+    }
+    this.queued += samples;
+  }
+}

@@ -1,0 +1,125 @@
+// A room's audio mix, every 20 ms on the room clock: each participant's next frame is summed
+// into the full mix, which is encoded once for everyone who is not talking (and for viewers).
+// A participant who is talking would hear themselves in it, so each talker gets the full mix
+// minus their own frame, in an encoder of their own (mix-minus, invariant 3).
+import opus from "@discordjs/opus";
+import type { Logger } from "pino";
+import { RoomClock } from "../room/clock.js";
+import { AudioInput, FRAME_SAMPLES, SAMPLE_RATE } from "./audio-input.js";
+
+/** Receives one Opus packet per 20 ms. */
+export type AudioSink = (payload: Buffer) => void;
+
+export interface AudioMixerOptions {
+  bitrateKbps: number;
+  log: Logger;
+}
+
+/** RMS above which a participant counts as talking (about -50 dBFS). */
+const TALK_LEVEL = 100;
+/** Ticks a talker keeps their own encoder after falling silent (1.5 s), to avoid flapping. */
+const TALK_HANGOVER = 75;
+const OPUS_SET_INBAND_FEC = 4012;
+const OPUS_SET_PACKET_LOSS_PERC = 4014;
+
+interface Member {
+  input: AudioInput | undefined;
+  /** Where this member's mix goes; undefined for a sender who receives nothing yet. */
+  sink: AudioSink | undefined;
+  /** Own mix-minus encoder while talking. */
+  encoder: opus.OpusEncoder | undefined;
+  frame: Int16Array;
+  hasFrame: boolean;
+  talkingTicks: number;
+}
+
+export class AudioMixer {
+  private readonly members = new Map<string, Member>();
+  private readonly fullEncoder: opus.OpusEncoder;
+  private readonly sum = new Int32Array(FRAME_SAMPLES);
+  private readonly pcm = Buffer.alloc(FRAME_SAMPLES * 2);
+  private readonly clock: RoomClock;
+  readonly stats = { ticks: 0, encodes: 0 };
+
+  constructor(private readonly opts: AudioMixerOptions) {
+    this.fullEncoder = this.newEncoder();
+    this.clock = new RoomClock(1000 * FRAME_SAMPLES / SAMPLE_RATE, (_tick, steps) => {
+      // Audio is a continuous timeline: catch up on late ticks (bounded) rather than skip them.
+      for (let i = 0; i < Math.min(steps, 5); i++) this.tick();
+    }, (err) => opts.log.error({ err }, "audio tick failed"));
+  }
+
+  /** A member of the mix: `input` when they send audio, `sink` when they receive it. */
+  add(id: string, input: AudioInput | undefined, sink: AudioSink | undefined): void {
+    this.members.set(id, {
+      input, sink, encoder: undefined, frame: new Int16Array(FRAME_SAMPLES), hasFrame: false, talkingTicks: 0,
+    });
+  }
+
+  setSink(id: string, sink: AudioSink | undefined): void {
+    const m = this.members.get(id);
+    if (m) m.sink = sink;
+  }
+
+  remove(id: string): void {
+    this.members.delete(id);
+  }
+
+  /** Encoders running now: one for the full mix plus one per talker. */
+  get encoderCount(): number {
+    let n = 1;
+    for (const m of this.members.values()) if (m.encoder) n++;
+    return n;
+  }
+
+  close(): void {
+    this.clock.stop();
+    this.members.clear();
+  }
+
+  private tick(): void {
+    this.stats.ticks++;
+    const sum = this.sum;
+    sum.fill(0);
+    for (const m of this.members.values()) {
+      m.hasFrame = m.input ? m.input.pull(m.frame) : false;
+      if (!m.hasFrame) continue;
+      const f = m.frame;
+      for (let i = 0; i < FRAME_SAMPLES; i++) sum[i]! += f[i]!;
+      m.talkingTicks = (m.input?.level ?? 0) > TALK_LEVEL ? TALK_HANGOVER : Math.max(0, m.talkingTicks - 1);
+    }
+    let full: Buffer | undefined;
+    for (const m of this.members.values()) {
+      if (!m.sink) continue;
+      if (m.talkingTicks > 0) {
+        m.encoder ??= this.newEncoder();
+        m.sink(this.encode(m.encoder, m.hasFrame ? m.frame : undefined));
+      } else {
+        m.encoder = undefined;
+        full ??= this.encode(this.fullEncoder, undefined);
+        m.sink(full);
+      }
+    }
+  }
+
+  /** Encodes the current sum, minus `own` when given, clamped to 16 bits. */
+  private encode(encoder: opus.OpusEncoder, own: Int16Array | undefined): Buffer {
+    const sum = this.sum;
+    const pcm = this.pcm;
+    for (let i = 0; i < FRAME_SAMPLES; i++) {
+      let s = sum[i]! - (own ? own[i]! : 0);
+      s = s > 32767 ? 32767 : s < -32768 ? -32768 : s;
+      pcm.writeInt16LE(s, i << 1);
+    }
+    this.stats.encodes++;
+    return encoder.encode(pcm);
+  }
+
+  private newEncoder(): opus.OpusEncoder {
+    const enc = new opus.OpusEncoder(SAMPLE_RATE, 1);
+    enc.setBitrate(this.opts.bitrateKbps * 1000);
+    enc.applyEncoderCTL(OPUS_SET_INBAND_FEC, 1);
+    enc.applyEncoderCTL(OPUS_SET_PACKET_LOSS_PERC, 5);
+    return enc;
+  }
+}

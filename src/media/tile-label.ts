@@ -1,0 +1,46 @@
+// The name drawn on a tile. Names come from clients, so they never enter a filter graph as
+// text: they are written to a file that drawtext reads with expansion off.
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+
+let labelDir: string | undefined;
+
+function dir(): string {
+  labelDir ??= mkdtempSync(join(tmpdir(), "mixroom-labels-"));
+  return labelDir;
+}
+
+let counter = 0;
+
+/** A file holding `name`, for drawtext's `textfile`; remove it with removeLabelFile. */
+export function writeLabelFile(name: string): string {
+  const path = join(dir(), `label-${process.pid}-${++counter}.txt`);
+  writeFileSync(path, name, { encoding: "utf8", mode: 0o600 });
+  return path;
+}
+
+export function removeLabelFile(path: string): void {
+  rmSync(path, { force: true });
+}
+
+/** drawtext for a name in the tile's lower-left corner (video) or centre (placeholder). */
+export function labelFilter(textFile: string, tileHeight: number, position: "corner" | "centre"): string {
+  const size = Math.max(12, Math.round(tileHeight / (position === "centre" ? 9 : 16)));
+  const margin = Math.max(4, Math.round(size / 2));
+  const at = position === "centre" ? "x=(w-tw)/2:y=(h-th)/2" : `x=${margin}:y=h-th-${margin}`;
+  // Colons inside the path would split the option list: escape them (tmpdir has none in practice).
+  const file = textFile.replace(/\\/g, "\\\\").replace(/:/g, "\\:").replace(/'/g, "\\'");
+  return (
+    `drawtext=textfile=${file}:expansion=none:font=Sans:fontsize=${size}:fontcolor=white:` +
+    `box=1:boxcolor=black@0.55:boxborderw=${Math.round(margin / 2)}:${at}`
+  );
+}
+
+/** Scale into a tile keeping the aspect ratio, with black bars where the shapes differ. */
+export function letterboxFilter(width: number, height: number): string {
+  return (
+    `scale=${width}:${height}:force_original_aspect_ratio=decrease:force_divisible_by=2:flags=bilinear,` +
+    `pad=${width}:${height}:-1:-1:color=black,format=yuv420p`
+  );
+}

@@ -1,0 +1,177 @@
+// The one encode of a room's composite (invariant 2). Raw I420 frames go in on the room clock;
+// VP8 frames come out tagged with the clock tick they were composed at.
+//
+// FFmpeg cannot be told "keyframe now" from outside, so a keyframe on demand is made by starting
+// a second encoder (whose first frame is a keyframe) beside the running one, feeding both, and
+// switching output to the new one when its first frame arrives. The same path replaces an
+// encoder that died. Requests are throttled so one lossy receiver cannot make everyone pay.
+import type { Logger } from "pino";
+import { Backoff } from "../ffmpeg/backoff.js";
+import { FfmpegProcess } from "../ffmpeg/ffmpeg-process.js";
+import { IvfReader } from "./ivf.js";
+
+export interface VideoEncoderOptions {
+  width: number;
+  height: number;
+  fps: number;
+  bitrateKbps: number;
+  /** Seconds between periodic keyframes, for receivers that never ask. */
+  keyframeIntervalS: number;
+  /** Least time between two keyframes made on demand. */
+  minKeyframeGapMs: number;
+  log: Logger;
+  onFrame: (frame: Buffer, keyframe: boolean, tick: number) => void;
+}
+
+const TICK_RING = 256;
+
+/** One FFmpeg encoder process and the clock ticks of the frames it was given. */
+class EncoderProcess {
+  readonly proc: FfmpegProcess;
+  private readonly ticks = new Float64Array(TICK_RING);
+  private inputs = 0;
+
+  constructor(opts: VideoEncoderOptions, onFrame: (self: EncoderProcess, data: Buffer, keyframe: boolean, tick: number) => void) {
+    const { width, height, fps, bitrateKbps } = opts;
+    this.proc = new FfmpegProcess(
+      {
+        role: "encoder-vp8",
+        input: "stdin",
+        inputOptions: ["-f", "rawvideo", "-pix_fmt", "yuv420p", "-video_size", `${width}x${height}`, "-framerate", String(fps)],
+        outputOptions: [
+          "-c:v", "libvpx", "-deadline", "realtime",
+          // A negative speed is fixed; a positive one adapts to wall-clock time and its cost wanders.
+          "-cpu-used", "-6", "-threads", "1", "-lag-in-frames", "0", "-auto-alt-ref", "0",
+          "-error-resilient", "1",
+          "-b:v", `${bitrateKbps}k`, "-maxrate", `${bitrateKbps}k`, "-bufsize", `${Math.round(bitrateKbps / 2)}k`,
+          "-qmin", "4", "-qmax", "56",
+          "-g", String(Math.round(opts.keyframeIntervalS * fps)),
+          "-fps_mode", "passthrough",
+          "-f", "ivf", "-flush_packets", "1",
+        ],
+        readyTimeoutMs: 10_000,
+        // Three frames: more than that means FFmpeg is behind, and waiting would only add latency.
+        maxQueuedBytes: 3 * width * height * 1.5,
+      },
+      opts.log,
+    );
+    const reader = new IvfReader((f) => {
+      onFrame(this, f.data, f.keyframe, this.ticks[f.pts % TICK_RING] ?? 0);
+    });
+    this.proc.stdout.on("data", (chunk: Buffer) => reader.push(chunk));
+  }
+
+  write(frame: Buffer, tick: number, done: () => void): boolean {
+    if (!this.proc.write(frame, done)) return false;
+    this.ticks[this.inputs % TICK_RING] = tick;
+    this.inputs++;
+    return true;
+  }
+}
+
+export class VideoEncoder {
+  private current: EncoderProcess | undefined;
+  private next: EncoderProcess | undefined;
+  private lastSwapAt = -Infinity;
+  private pendingKeyframe = false;
+  private swapTimer: NodeJS.Timeout | undefined;
+  private restartTimer: NodeJS.Timeout | undefined;
+  private closed = false;
+  private readonly backoff = new Backoff(100, 5000);
+  readonly stats = { framesIn: 0, framesDropped: 0, framesOut: 0, keyframesOnDemand: 0, restarts: 0 };
+
+  constructor(private readonly opts: VideoEncoderOptions) {
+    this.current = this.spawn();
+  }
+
+  /** Feeds one composed frame; `done` runs once every process has taken it (or refused it). */
+  encode(frame: Buffer, tick: number, done: () => void): void {
+    let waiting = 1;
+    const release = (): void => {
+      if (--waiting === 0) done();
+    };
+    let accepted = false;
+    for (const enc of [this.current, this.next]) {
+      if (!enc) continue;
+      waiting++;
+      if (enc.write(frame, tick, release)) accepted = true;
+      else waiting--;
+    }
+    if (accepted) this.stats.framesIn++;
+    else this.stats.framesDropped++;
+    release();
+  }
+
+  /** A receiver needs a keyframe (PLI/FIR, or it just joined). */
+  requestKeyframe(): void {
+    if (this.closed) return;
+    this.pendingKeyframe = true;
+    if (this.next || this.swapTimer) return;
+    const wait = this.lastSwapAt + this.opts.minKeyframeGapMs - performance.now();
+    if (wait <= 0) this.startSwap();
+    else this.swapTimer = setTimeout(() => this.startSwap(), wait);
+  }
+
+  /** The running encoder's PID (fault drills kill it to check that the room recovers). */
+  get pid(): number | undefined {
+    return this.current?.proc.pid;
+  }
+
+  close(): Promise<void> {
+    this.closed = true;
+    clearTimeout(this.swapTimer);
+    clearTimeout(this.restartTimer);
+    const procs = [this.current, this.next];
+    this.current = undefined;
+    this.next = undefined;
+    return Promise.all(procs.map((p) => p?.proc.close("encoder closed", 300))).then(() => undefined);
+  }
+
+  private startSwap(): void {
+    this.swapTimer = undefined;
+    if (this.closed || this.next || !this.pendingKeyframe) return;
+    this.pendingKeyframe = false;
+    this.lastSwapAt = performance.now();
+    this.stats.keyframesOnDemand++;
+    this.next = this.spawn();
+  }
+
+  private spawn(): EncoderProcess {
+    const enc = new EncoderProcess(this.opts, (self, data, keyframe, tick) => this.onFrame(self, data, keyframe, tick));
+    enc.proc.on("exit", (exit) => this.onExit(enc, exit.reason));
+    return enc;
+  }
+
+  private onFrame(enc: EncoderProcess, data: Buffer, keyframe: boolean, tick: number): void {
+    if (enc === this.next) {
+      // The fresh encoder has produced its first frame, a keyframe: switch to it.
+      const old = this.current;
+      this.current = enc;
+      this.next = undefined;
+      this.backoff.succeeded();
+      void old?.proc.close("replaced");
+      if (this.pendingKeyframe) this.requestKeyframe();
+    }
+    if (enc !== this.current) return;
+    this.stats.framesOut++;
+    this.opts.onFrame(data, keyframe, tick);
+  }
+
+  private onExit(enc: EncoderProcess, reason: string): void {
+    if (this.closed) return;
+    if (enc === this.next) {
+      this.next = undefined;
+      this.opts.log.warn({ reason }, "keyframe encoder failed");
+      return;
+    }
+    if (enc !== this.current) return;
+    this.current = undefined;
+    this.stats.restarts++;
+    if (this.next) return; // already starting one: it takes over when it produces a frame
+    const delay = this.backoff.next();
+    this.opts.log.warn({ reason, delayMs: delay }, "encoder died, restarting");
+    this.restartTimer = setTimeout(() => {
+      if (!this.closed && !this.current && !this.next) this.next = this.spawn();
+    }, delay);
+  }
+}

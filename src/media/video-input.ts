@@ -1,0 +1,83 @@
+// One participant's picture source for the mixer: the latest decoded picture, or the name
+// placeholder before any picture exists. It owns the participant's decoder.
+import type { Logger } from "pino";
+import { renderPlaceholder } from "./placeholder.js";
+import { removeLabelFile, writeLabelFile } from "./tile-label.js";
+import { VideoDecoder, type EncodedVideoFrame, type VideoCodec } from "./video-decoder.js";
+import type { VideoSource } from "./video-mixer.js";
+
+interface Picture {
+  data: Buffer;
+  width: number;
+  height: number;
+}
+
+export class VideoInput implements VideoSource {
+  private readonly labelFile: string;
+  private decoder: VideoDecoder | undefined;
+  private decoded: Picture | undefined;
+  private placeholder: Picture | undefined;
+  private width = 0;
+  private height = 0;
+  private closed = false;
+  private readonly abort = new AbortController();
+  private readonly rendering = new Set<Promise<void>>();
+
+  constructor(
+    name: string,
+    private readonly log: Logger,
+    private readonly requestKeyframe: () => void,
+  ) {
+    this.labelFile = writeLabelFile(name);
+  }
+
+  picture(): Picture | undefined {
+    return this.decoded ?? this.placeholder;
+  }
+
+  setTileSize(width: number, height: number): void {
+    if (this.closed || (width === this.width && height === this.height)) return;
+    this.width = width;
+    this.height = height;
+    this.decoder?.resize(width, height);
+    const render = renderPlaceholder(this.labelFile, width, height, this.log, this.abort.signal).then(
+      (data) => {
+        if (!this.closed && width === this.width && height === this.height) this.placeholder = { data, width, height };
+      },
+      (err: unknown) => {
+        if (!this.closed) this.log.warn({ err }, "placeholder failed");
+      },
+    );
+    this.rendering.add(render);
+    void render.finally(() => this.rendering.delete(render));
+  }
+
+  /** An encoded frame from ingest. The decoder starts with the first frame (its codec known). */
+  push(codec: VideoCodec, frame: EncodedVideoFrame): void {
+    if (this.closed || this.width === 0) return;
+    this.decoder ??= new VideoDecoder({
+      codec,
+      width: this.width,
+      height: this.height,
+      labelFile: this.labelFile,
+      log: this.log,
+      onPicture: (data, width, height) => {
+        if (!this.closed) this.decoded = { data, width, height };
+      },
+      onKeyframeNeeded: this.requestKeyframe,
+    });
+    this.decoder.push(frame);
+  }
+
+  get decoderStats(): VideoDecoder["stats"] | undefined {
+    return this.decoder?.stats;
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.abort.abort();
+    await Promise.all([this.decoder?.close(), ...this.rendering]);
+    removeLabelFile(this.labelFile);
+  }
+}

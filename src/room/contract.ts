@@ -1,0 +1,53 @@
+// What signaling needs from rooms, and what rooms need from signaling. Signaling owns the
+// WebSocket and the protocol; rooms own media. Neither sees the other's internals.
+
+export type Role = "participant" | "viewer";
+
+export interface ParticipantInfo {
+  id: string;
+  name: string;
+  role: Role;
+}
+
+export interface IceCandidateInit {
+  candidate: string;
+  sdpMid?: string | null;
+  sdpMLineIndex?: number | null;
+}
+
+/** Events a room pushes to one client; signaling turns them into protocol messages. */
+export type RoomEvent =
+  | { type: "participant-joined"; participant: ParticipantInfo }
+  | { type: "participant-left"; participantId: string }
+  | { type: "candidate"; candidate: IceCandidateInit | null }
+  /** The room ends this member (shutdown, media failure). Signaling reports it and closes. */
+  | { type: "ended"; code: "internal" | "overloaded"; message: string };
+
+export interface JoinRequest {
+  room: string;
+  name?: string;
+  role: Role;
+  token?: string;
+}
+
+export interface JoinResult {
+  member: RoomMember;
+  room: string;
+  /** Everyone already in the room, in join order. */
+  participants: ParticipantInfo[];
+}
+
+/** One client's membership in a room. `leave` is idempotent. */
+export interface RoomMember {
+  readonly info: ParticipantInfo;
+  /** Answers the client's SDP offer; throws MixroomError (bad-request / unsupported). */
+  offer(sdp: string): Promise<string>;
+  /** A trickled remote candidate; null means end of candidates. */
+  addCandidate(candidate: IceCandidateInit | null): Promise<void>;
+  leave(reason: string): void;
+}
+
+export interface RoomService {
+  /** Throws MixroomError: unauthorized, room-full, overloaded. */
+  join(request: JoinRequest, onEvent: (event: RoomEvent) => void): Promise<JoinResult>;
+}

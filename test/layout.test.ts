@@ -1,0 +1,34 @@
+import { describe, expect, it } from "vitest";
+import { gridLayout } from "../src/room/layout.js";
+
+describe("grid layout", () => {
+  it.each([
+    [1, 1, 1], [2, 2, 1], [3, 2, 2], [4, 2, 2], [5, 3, 2], [6, 3, 2], [7, 3, 3], [9, 3, 3], [10, 4, 3], [16, 4, 4],
+  ])("%i participants use %ix%i cells", (n, cols, rows) => {
+    const tiles = gridLayout(n, 1280, 720);
+    expect(tiles).toHaveLength(n);
+    expect(new Set(tiles.map((t) => t.x)).size).toBeLessThanOrEqual(cols * 2);
+    expect(new Set(tiles.map((t) => t.y)).size).toBe(rows);
+  });
+
+  it("keeps every tile inside the canvas, even-aligned and without overlap", () => {
+    for (let n = 1; n <= 25; n++) {
+      const tiles = gridLayout(n, 1280, 720);
+      for (const [i, t] of tiles.entries()) {
+        expect(t.x % 2 + t.y % 2 + t.width % 2 + t.height % 2).toBe(0);
+        expect(t.x >= 0 && t.y >= 0 && t.x + t.width <= 1280 && t.y + t.height <= 720).toBe(true);
+        for (const u of tiles.slice(i + 1)) {
+          const apart = t.x + t.width <= u.x || u.x + u.width <= t.x || t.y + t.height <= u.y || u.y + u.height <= t.y;
+          expect(apart).toBe(true);
+        }
+      }
+    }
+  });
+
+  it("gives tiles the canvas's aspect ratio and centres a short last row", () => {
+    const two = gridLayout(2, 1280, 720);
+    expect(two.map((t) => [t.x, t.y, t.width, t.height])).toEqual([[0, 180, 640, 360], [640, 180, 640, 360]]);
+    const three = gridLayout(3, 1280, 720);
+    expect(three[2]).toEqual({ x: 320, y: 360, width: 640, height: 360 });
+  });
+});

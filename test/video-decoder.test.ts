@@ -1,0 +1,87 @@
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import pino from "pino";
+import { afterAll, describe, expect, it } from "vitest";
+import { liveFfmpegPids } from "../src/ffmpeg/ffmpeg-process.js";
+import { IvfReader, type IvfFrame } from "../src/media/ivf.js";
+import { removeLabelFile, writeLabelFile } from "../src/media/tile-label.js";
+import { VideoDecoder } from "../src/media/video-decoder.js";
+import { colourDistance, parseHex, sampleRgb } from "./helpers/i420.js";
+
+const log = pino({ level: "silent" });
+const dir = mkdtempSync(join(tmpdir(), "mixroom-dec-"));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+function vp8Frames(colour: string, size: string, seconds: number): IvfFrame[] {
+  const file = join(dir, `${colour}-${size}.ivf`);
+  execFileSync("ffmpeg", [
+    "-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi", "-i", `color=c=${colour}:s=${size}:r=30:d=${seconds}`,
+    "-c:v", "libvpx", "-b:v", "300k", "-g", "30", "-f", "ivf", file,
+  ]);
+  const frames: IvfFrame[] = [];
+  new IvfReader((f) => frames.push(f)).push(readFileSync(file));
+  return frames;
+}
+
+describe("video decoder", () => {
+  it("decodes VP8 into letterboxed tile-sized pictures of the sender's colour", async () => {
+    const frames = vp8Frames("0x3070e0", "640x480", 1);
+    expect(frames[0]?.keyframe).toBe(true);
+    const label = writeLabelFile("Alice");
+    const pictures: Array<{ buf: Buffer; w: number; h: number }> = [];
+    let keyframeRequests = 0;
+    const gotAll = new Promise<void>((resolve) => {
+      const dec = new VideoDecoder({
+        codec: "vp8", width: 640, height: 360, labelFile: label, log,
+        onPicture: (buf, w, h) => {
+          pictures.push({ buf, w, h });
+          if (pictures.length === frames.length) resolve();
+        },
+        onKeyframeNeeded: () => keyframeRequests++,
+      });
+      for (const f of frames) dec.push({ data: f.data, keyframe: f.keyframe });
+      after.push(() => dec.close());
+    });
+    await gotAll;
+    await Promise.all(after.splice(0).map((f) => f()));
+    removeLabelFile(label);
+    expect(keyframeRequests).toBe(1);
+    const first = pictures[0]!;
+    expect([first.w, first.h]).toEqual([640, 360]);
+    // 4:3 into 16:9: the picture is centred with black bars left and right.
+    expect(colourDistance(sampleRgb(first.buf, 640, 360, 320, 150), parseHex("3070e0"))).toBeLessThan(40);
+    expect(colourDistance(sampleRgb(first.buf, 640, 360, 20, 150), { r: 0, g: 0, b: 0 })).toBeLessThan(30);
+    expect(liveFfmpegPids()).toEqual([]);
+  });
+
+  it("waits for a keyframe and asks for one when a stream starts mid-way", async () => {
+    const frames = vp8Frames("red", "320x240", 2).slice(5);
+    const label = writeLabelFile("Bob");
+    let pictures = 0;
+    let keyframeRequests = 0;
+    const dec = new VideoDecoder({
+      codec: "vp8", width: 320, height: 180, labelFile: label, log,
+      onPicture: () => pictures++,
+      onKeyframeNeeded: () => keyframeRequests++,
+    });
+    for (const f of frames) dec.push({ data: f.data, keyframe: f.keyframe });
+    await new Promise<void>((resolve) => {
+      const t = setInterval(() => {
+        if (pictures >= 30) {
+          clearInterval(t);
+          resolve();
+        }
+      }, 20);
+    });
+    await dec.close();
+    removeLabelFile(label);
+    // Frames 5..29 are inter frames of a chain whose keyframe was never seen: dropped.
+    expect(dec.stats.framesDropped).toBe(25);
+    expect(pictures).toBe(30);
+    expect(keyframeRequests).toBeGreaterThanOrEqual(1);
+  });
+});
+
+const after: Array<() => Promise<void>> = [];
