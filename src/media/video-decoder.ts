@@ -40,6 +40,8 @@ export class VideoDecoder {
   private closed = false;
   private restartTimer: NodeJS.Timeout | undefined;
   private readonly backoff = new Backoff(200, 5000);
+  /** Processes still stopping after a resize; close() waits for them too. */
+  private readonly retiring = new Set<Promise<void>>();
   /** Frames that reached FFmpeg, and frames dropped (no keyframe yet, or FFmpeg behind). */
   readonly stats = { framesIn: 0, framesDropped: 0, pictures: 0, restarts: 0 };
 
@@ -82,7 +84,11 @@ export class VideoDecoder {
     this.height = height;
     const old = this.proc;
     this.proc = undefined;
-    void old?.close("resized");
+    if (old) {
+      const stopping = old.close("resized", 300);
+      this.retiring.add(stopping);
+      void stopping.then(() => this.retiring.delete(stopping));
+    }
     this.start();
   }
 
@@ -91,7 +97,7 @@ export class VideoDecoder {
     clearTimeout(this.restartTimer);
     const proc = this.proc;
     this.proc = undefined;
-    return proc ? proc.close("decoder closed", 300) : Promise.resolve();
+    return Promise.all([proc?.close("decoder closed", 300), ...this.retiring]).then(() => undefined);
   }
 
   private start(): void {

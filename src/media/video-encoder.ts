@@ -78,6 +78,8 @@ export class VideoEncoder {
   private restartTimer: NodeJS.Timeout | undefined;
   private closed = false;
   private readonly backoff = new Backoff(100, 5000);
+  /** Every process not yet exited, including retired ones still stopping. */
+  private readonly procs = new Set<EncoderProcess>();
   readonly stats = { framesIn: 0, framesDropped: 0, framesOut: 0, keyframesOnDemand: 0, restarts: 0 };
 
   constructor(private readonly opts: VideoEncoderOptions) {
@@ -121,10 +123,9 @@ export class VideoEncoder {
     this.closed = true;
     clearTimeout(this.swapTimer);
     clearTimeout(this.restartTimer);
-    const procs = [this.current, this.next];
     this.current = undefined;
     this.next = undefined;
-    return Promise.all(procs.map((p) => p?.proc.close("encoder closed", 300))).then(() => undefined);
+    return Promise.all([...this.procs].map((p) => p.proc.close("encoder closed", 300))).then(() => undefined);
   }
 
   private startSwap(): void {
@@ -138,7 +139,11 @@ export class VideoEncoder {
 
   private spawn(): EncoderProcess {
     const enc = new EncoderProcess(this.opts, (self, data, keyframe, tick) => this.onFrame(self, data, keyframe, tick));
-    enc.proc.on("exit", (exit) => this.onExit(enc, exit.reason));
+    this.procs.add(enc);
+    enc.proc.on("exit", (exit) => {
+      this.procs.delete(enc);
+      this.onExit(enc, exit.reason);
+    });
     return enc;
   }
 

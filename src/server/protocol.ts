@@ -1,0 +1,164 @@
+// Signaling protocol v1 (docs/PROTOCOL.md): message types and the one place where untrusted
+// client text becomes a typed message. Pure: no sockets, no logging.
+
+import type { ErrorCode } from "../errors.js";
+import type { IceCandidateInit, ParticipantInfo, Role } from "../room/contract.js";
+
+/** Largest client message we accept, in bytes of the frame payload. */
+export const MAX_MESSAGE_BYTES = 64 * 1024;
+export const MAX_SDP_LENGTH = 64 * 1024;
+export const MAX_ROOM_LENGTH = 64;
+export const MAX_NAME_LENGTH = 64;
+
+export type MessageId = string | number;
+
+export type ClientMessage =
+  | { type: "join"; id?: MessageId; room: string; name?: string; role: Role; token?: string }
+  | { type: "offer"; id?: MessageId; sdp: string }
+  | { type: "candidate"; id?: MessageId; candidate: IceCandidateInit | null }
+  | { type: "leave"; id?: MessageId };
+
+export type ClientMessageType = ClientMessage["type"];
+
+export type ServerMessage =
+  | { type: "joined"; id?: MessageId; room: string; participantId: string; participants: ParticipantInfo[] }
+  | { type: "answer"; id?: MessageId; sdp: string }
+  | { type: "candidate"; candidate: IceCandidateInit | null }
+  | { type: "participant-joined"; participant: ParticipantInfo }
+  | { type: "participant-left"; participantId: string }
+  | { type: "error"; code: ErrorCode; message: string; id?: MessageId };
+
+export interface ProtocolError {
+  code: "bad-request";
+  message: string;
+  id?: MessageId;
+}
+
+export type ParseResult = { ok: true; message: ClientMessage } | { ok: false; error: ProtocolError };
+
+// A field check returns the (possibly normalised) value, or a problem description.
+type Check = (value: unknown) => { value: unknown } | { problem: string };
+
+interface FieldSpec {
+  check: Check;
+  /** Absent (undefined) is allowed; `fallback` is used instead when given. */
+  optional?: boolean;
+  fallback?: unknown;
+}
+
+const ROOM_PATTERN = /^[A-Za-z0-9_-]+$/;
+// C0, DEL and C1 controls: they break tile rendering and log lines.
+const CONTROL_CHARS = /[\u0000-\u001f\u007f-\u009f]/;
+
+const ok = (value: unknown) => ({ value });
+const problem = (text: string) => ({ problem: text });
+
+const roomCheck: Check = (v) =>
+  typeof v === "string" && v.length >= 1 && v.length <= MAX_ROOM_LENGTH && ROOM_PATTERN.test(v)
+    ? ok(v)
+    : problem(`must be 1-${MAX_ROOM_LENGTH} characters of A-Za-z0-9_-`);
+
+const nameCheck: Check = (v) => {
+  if (typeof v !== "string") return problem("must be a string");
+  const name = v.trim();
+  // Count code points, not UTF-16 units, so an emoji is one character.
+  const length = [...name].length;
+  if (length < 1 || length > MAX_NAME_LENGTH) return problem(`must be 1-${MAX_NAME_LENGTH} characters`);
+  if (CONTROL_CHARS.test(name)) return problem("must not contain control characters");
+  return ok(name);
+};
+
+const roleCheck: Check = (v) =>
+  v === "participant" || v === "viewer" ? ok(v) : problem('must be "participant" or "viewer"');
+
+const stringCheck: Check = (v) => (typeof v === "string" ? ok(v) : problem("must be a string"));
+
+const sdpCheck: Check = (v) =>
+  typeof v === "string" && v.length > 0 && v.length <= MAX_SDP_LENGTH
+    ? ok(v)
+    : problem(`must be a non-empty string of at most ${MAX_SDP_LENGTH} characters`);
+
+const candidateCheck: Check = (v) => {
+  if (v === null) return ok(null);
+  if (!isPlainObject(v)) return problem("must be an object or null");
+  if (typeof v.candidate !== "string") return problem("must have a string candidate");
+  const out: IceCandidateInit = { candidate: v.candidate };
+  if (v.sdpMid !== undefined) {
+    if (v.sdpMid !== null && typeof v.sdpMid !== "string") return problem("must have sdpMid as a string or null");
+    out.sdpMid = v.sdpMid;
+  }
+  if (v.sdpMLineIndex !== undefined) {
+    const index = v.sdpMLineIndex;
+    if (index !== null && !(Number.isInteger(index) && (index as number) >= 0)) {
+      return problem("must have sdpMLineIndex as a non-negative integer or null");
+    }
+    out.sdpMLineIndex = index as number | null;
+  }
+  return ok(out);
+};
+
+// Known fields per message type. Unknown fields are ignored so clients may send extensions.
+const SCHEMAS: Record<ClientMessageType, Record<string, FieldSpec>> = {
+  join: {
+    room: { check: roomCheck },
+    name: { check: nameCheck, optional: true },
+    role: { check: roleCheck, optional: true, fallback: "participant" },
+    token: { check: stringCheck, optional: true },
+  },
+  offer: { sdp: { check: sdpCheck } },
+  candidate: { candidate: { check: candidateCheck } },
+  leave: {},
+};
+
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === "object" && v !== null && !Array.isArray(v);
+}
+
+function isKnownType(t: string): t is ClientMessageType {
+  return Object.hasOwn(SCHEMAS, t);
+}
+
+function fail(message: string, id?: MessageId): ParseResult {
+  return { ok: false, error: id === undefined ? { code: "bad-request", message } : { code: "bad-request", message, id } };
+}
+
+/** Validates one WebSocket frame from a client. Never throws. */
+export function parseClientMessage(text: string | Buffer, isBinary: boolean): ParseResult {
+  if (isBinary) return fail("binary frames are not supported");
+  // Measure before decoding so an oversized frame costs nothing more.
+  const size = typeof text === "string" ? Buffer.byteLength(text, "utf8") : text.byteLength;
+  if (size > MAX_MESSAGE_BYTES) return fail(`message exceeds ${MAX_MESSAGE_BYTES} bytes`);
+
+  let raw: unknown;
+  try {
+    raw = JSON.parse(typeof text === "string" ? text : text.toString("utf8"));
+  } catch {
+    // The parser's message would echo client bytes back; a fixed one is enough.
+    return fail("message is not valid JSON");
+  }
+  if (!isPlainObject(raw)) return fail("message must be a JSON object");
+
+  let id: MessageId | undefined;
+  if (raw.id !== undefined) {
+    if (typeof raw.id !== "string" && typeof raw.id !== "number") return fail("id must be a string or a number");
+    id = raw.id;
+  }
+  if (typeof raw.type !== "string") return fail("type must be a string", id);
+  if (!isKnownType(raw.type)) return fail("unknown message type", id);
+
+  const message: Record<string, unknown> = { type: raw.type };
+  if (id !== undefined) message.id = id;
+  for (const [field, spec] of Object.entries(SCHEMAS[raw.type])) {
+    const value = raw[field];
+    if (value === undefined) {
+      if (!spec.optional) return fail(`${raw.type}: ${field} is required`, id);
+      if (spec.fallback !== undefined) message[field] = spec.fallback;
+      continue;
+    }
+    const result = spec.check(value);
+    if ("problem" in result) return fail(`${raw.type}: ${field} ${result.problem}`, id);
+    message[field] = result.value;
+  }
+  // The schema table above guarantees the shape of each message type.
+  return { ok: true, message: message as ClientMessage };
+}

@@ -1,0 +1,443 @@
+// The WebSocket side of protocol v1: one Connection per socket, a small state machine that turns
+// client messages into RoomService / RoomMember calls and RoomEvents into server messages.
+// Signaling never touches media; rooms never see a socket.
+
+import { createHash, timingSafeEqual } from "node:crypto";
+import type { IncomingMessage } from "node:http";
+import type { Logger } from "pino";
+import { WebSocket, type RawData, type WebSocketServer } from "ws";
+import { MixroomError, errorCode, type ErrorCode } from "../errors.js";
+import type { JoinResult, ParticipantInfo, RoomEvent, RoomMember, RoomService } from "../room/contract.js";
+import { MAX_MESSAGE_BYTES, parseClientMessage, type ClientMessage, type MessageId, type ServerMessage } from "./protocol.js";
+import { TokenBucket } from "./rate-limit.js";
+
+/*
+ * Per-connection limits (the protocol leaves them to the server; docs should quote these):
+ * - Rate: a token bucket of RATE_LIMIT_BURST messages refilled at RATE_LIMIT_PER_SECOND. A
+ *   message over the rate is dropped unprocessed and answered with `error` bad-request.
+ * - Misbehaviour: after MAX_BAD_MESSAGES consecutive rejected messages (malformed, out of
+ *   order, over the rate, wrong token) the server sends that error and closes with 1008.
+ *   Any accepted message resets the count.
+ * - Size: messages over MAX_MESSAGE_BYTES (64 KiB) get `error`; frames over
+ *   WS_MAX_PAYLOAD_BYTES never reach us (ws closes with 1009), which bounds our buffering.
+ * - Liveness: a ping every HEARTBEAT_INTERVAL_MS; a socket that misses MAX_MISSED_PONGS pongs
+ *   in a row is terminated, and its member leaves the room.
+ * - Backpressure: a client that stops reading while more than MAX_BUFFERED_BYTES wait to be
+ *   sent is terminated rather than buffered without bound.
+ */
+export const RATE_LIMIT_PER_SECOND = 50;
+export const RATE_LIMIT_BURST = 100;
+export const MAX_BAD_MESSAGES = 20;
+/** Pass as `maxPayload` to the WebSocketServer: above MAX_MESSAGE_BYTES so we can answer. */
+export const WS_MAX_PAYLOAD_BYTES = 256 * 1024;
+export const HEARTBEAT_INTERVAL_MS = 15_000;
+export const MAX_MISSED_PONGS = 2;
+export const MAX_BUFFERED_BYTES = 1024 * 1024;
+/** How long close() waits for a client's close handshake before dropping the socket. */
+export const SHUTDOWN_GRACE_MS = 2_000;
+
+// RFC 6455 close codes.
+const CLOSE_GOING_AWAY = 1001;
+const CLOSE_POLICY_VIOLATION = 1008;
+const CLOSE_INTERNAL_ERROR = 1011;
+const SHUTDOWN_REASON = "server shutting down";
+
+export interface SignalingOptions {
+  /** When set, `join` must carry this token (compared in constant time). */
+  authToken?: string;
+  heartbeatIntervalMs?: number;
+  rateLimitPerSecond?: number;
+  rateLimitBurst?: number;
+  maxBadMessages?: number;
+  shutdownGraceMs?: number;
+}
+
+export interface SignalingHandle {
+  /** Closes every connection with 1001 and leaves their rooms. Idempotent. */
+  close(): Promise<void>;
+}
+
+interface Settings {
+  heartbeatIntervalMs: number;
+  rateLimitPerSecond: number;
+  rateLimitBurst: number;
+  maxBadMessages: number;
+  shutdownGraceMs: number;
+}
+
+/** What a Connection needs from its owner. */
+interface Context {
+  readonly rooms: RoomService;
+  readonly settings: Settings;
+  authorize(token: string | undefined): boolean;
+  isShuttingDown(): boolean;
+  remove(connection: Connection): void;
+}
+
+type Message<T extends ClientMessage["type"]> = Extract<ClientMessage, { type: T }>;
+
+interface Reply {
+  code: ErrorCode;
+  message: string;
+  id?: MessageId;
+}
+
+/** One join: a fresh object per join so late events and answers of an old one are dropped. */
+interface Membership {
+  state: "joining" | "joined";
+  member: RoomMember | undefined;
+  offer: "none" | "pending" | "answered";
+  /** Events that arrive before `joined` is sent, so the client sees them in order. */
+  pending: RoomEvent[];
+  leaveReason: string;
+}
+
+/** Constant-time token check; hashing first makes lengths equal and hides the expected length. */
+export function tokenMatches(expected: string, given: string | undefined): boolean {
+  if (given === undefined) return false;
+  const a = createHash("sha256").update(expected).digest();
+  const b = createHash("sha256").update(given).digest();
+  return timingSafeEqual(a, b);
+}
+
+/**
+ * Serves protocol v1 on every connection of `wss`. The caller owns `wss` (and closes it after
+ * the handle); create it with `maxPayload: WS_MAX_PAYLOAD_BYTES`.
+ */
+export function attachSignaling(
+  wss: WebSocketServer,
+  rooms: RoomService,
+  log: Logger,
+  opts: SignalingOptions = {},
+): SignalingHandle {
+  const maxPayload = wss.options.maxPayload;
+  if (maxPayload !== undefined && maxPayload > 0 && maxPayload <= MAX_MESSAGE_BYTES) {
+    // Otherwise ws closes oversized messages itself and the client never learns why.
+    throw new RangeError(`WebSocketServer maxPayload must exceed ${MAX_MESSAGE_BYTES} bytes`);
+  }
+  const settings: Settings = {
+    heartbeatIntervalMs: opts.heartbeatIntervalMs ?? HEARTBEAT_INTERVAL_MS,
+    rateLimitPerSecond: opts.rateLimitPerSecond ?? RATE_LIMIT_PER_SECOND,
+    rateLimitBurst: opts.rateLimitBurst ?? RATE_LIMIT_BURST,
+    maxBadMessages: opts.maxBadMessages ?? MAX_BAD_MESSAGES,
+    shutdownGraceMs: opts.shutdownGraceMs ?? SHUTDOWN_GRACE_MS,
+  };
+  const { authToken } = opts;
+  const connections = new Set<Connection>();
+  let shuttingDown = false;
+  let closing: Promise<void> | undefined;
+  let nextConn = 0;
+
+  const context: Context = {
+    rooms,
+    settings,
+    authorize: (token) => authToken === undefined || tokenMatches(authToken, token),
+    isShuttingDown: () => shuttingDown,
+    remove: (connection) => connections.delete(connection),
+  };
+
+  // Stays registered after close() so late upgrades are turned away instead of left hanging.
+  wss.on("connection", (ws: WebSocket, req: IncomingMessage) => {
+    const connLog = log.child({ conn: `c${++nextConn}` });
+    if (shuttingDown) {
+      ws.close(CLOSE_GOING_AWAY, SHUTDOWN_REASON);
+      return;
+    }
+    connections.add(new Connection(ws, context, connLog));
+    connLog.info({ remote: req.socket.remoteAddress }, "connection opened");
+  });
+
+  const heartbeat = setInterval(() => {
+    for (const connection of connections) connection.heartbeat();
+  }, settings.heartbeatIntervalMs);
+
+  return {
+    close() {
+      closing ??= (async () => {
+        shuttingDown = true;
+        clearInterval(heartbeat);
+        await Promise.all([...connections].map((connection) => connection.shutdown()));
+        log.info("signaling closed");
+      })();
+      return closing;
+    },
+  };
+}
+
+class Connection {
+  readonly closed: Promise<void>;
+  private membership: Membership | undefined;
+  private readonly bucket: TokenBucket;
+  private badMessages = 0;
+  private missedPongs = 0;
+  /** Set once we start closing: input after that is ignored. */
+  private closing = false;
+  private forceTimer: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly ws: WebSocket,
+    private readonly ctx: Context,
+    private readonly log: Logger,
+  ) {
+    this.bucket = new TokenBucket(ctx.settings.rateLimitPerSecond, ctx.settings.rateLimitBurst);
+    ws.on("message", (data, isBinary) => this.onMessage(data, isBinary));
+    ws.on("pong", () => {
+      this.missedPongs = 0;
+    });
+    ws.on("error", (err) => this.log.warn({ err }, "socket error"));
+    this.closed = new Promise((resolve) => {
+      ws.once("close", (code, reason) => {
+        this.onClose(code, reason.toString());
+        resolve();
+      });
+    });
+  }
+
+  heartbeat(): void {
+    if (this.ws.readyState !== WebSocket.OPEN) return;
+    if (this.missedPongs >= MAX_MISSED_PONGS) {
+      this.log.warn({ missedPongs: this.missedPongs }, "heartbeat lost, terminating");
+      this.ws.terminate();
+      return;
+    }
+    this.missedPongs += 1;
+    this.ws.ping();
+  }
+
+  shutdown(): Promise<void> {
+    this.endMembership(SHUTDOWN_REASON);
+    this.closeWith(CLOSE_GOING_AWAY, SHUTDOWN_REASON);
+    // A client that never completes the close handshake must not hold up shutdown.
+    this.forceTimer ??= setTimeout(() => this.ws.terminate(), this.ctx.settings.shutdownGraceMs);
+    return this.closed;
+  }
+
+  private onMessage(data: RawData, isBinary: boolean): void {
+    if (this.closing) return;
+    if (!this.bucket.take()) {
+      this.reject({ code: "bad-request", message: "rate limit exceeded" });
+      return;
+    }
+    const parsed = parseClientMessage(toBuffer(data), isBinary);
+    if (!parsed.ok) {
+      this.reject(parsed.error);
+      return;
+    }
+    this.dispatch(parsed.message).catch((err: unknown) => {
+      // Handlers answer their own failures; reaching here is a bug in this file.
+      this.log.error({ err }, "message handler failed");
+    });
+  }
+
+  private async dispatch(message: ClientMessage): Promise<void> {
+    switch (message.type) {
+      case "join":
+        return this.join(message);
+      case "offer":
+        return this.offer(message);
+      case "candidate":
+        return this.candidate(message);
+      case "leave":
+        return this.leave(message);
+    }
+  }
+
+  private async join(msg: Message<"join">): Promise<void> {
+    if (this.membership) {
+      const state = this.membership.state === "joining" ? "join already in progress" : "already joined";
+      this.reject({ code: "bad-request", message: state, id: msg.id });
+      return;
+    }
+    if (!this.ctx.authorize(msg.token)) {
+      this.reject({ code: "unauthorized", message: "missing or wrong token", id: msg.id });
+      return;
+    }
+    this.badMessages = 0;
+    const m: Membership = { state: "joining", member: undefined, offer: "none", pending: [], leaveReason: "" };
+    this.membership = m;
+
+    let result: JoinResult;
+    try {
+      const request = { room: msg.room, name: msg.name, role: msg.role, token: msg.token };
+      result = await this.ctx.rooms.join(request, (event) => this.onRoomEvent(m, event));
+    } catch (err) {
+      if (this.membership === m) this.membership = undefined;
+      this.replyError(err, msg.id);
+      return;
+    }
+    if (this.membership !== m) {
+      // Left (leave, socket closed, room ended) while the join was in flight.
+      safeLeave(result.member, m.leaveReason, this.log);
+      return;
+    }
+    m.member = result.member;
+    m.state = "joined";
+    const participantId = result.member.info.id;
+    this.log.info({ room: result.room, participant: participantId, role: msg.role }, "joined room");
+    this.send({
+      type: "joined",
+      id: msg.id,
+      room: result.room,
+      participantId,
+      participants: result.participants.map(copyInfo),
+    });
+    for (const event of m.pending.splice(0)) this.forward(event);
+  }
+
+  private async offer(msg: Message<"offer">): Promise<void> {
+    const m = this.joinedMembership();
+    if (!m?.member) {
+      this.reject({ code: "bad-request", message: "offer before joined", id: msg.id });
+      return;
+    }
+    if (m.offer !== "none") {
+      this.reject({ code: "bad-request", message: "offer already received", id: msg.id });
+      return;
+    }
+    this.badMessages = 0;
+    m.offer = "pending";
+    const started = performance.now();
+    try {
+      const sdp = await m.member.offer(msg.sdp);
+      if (this.membership !== m) return; // left meanwhile: nobody to answer
+      m.offer = "answered";
+      this.log.info({ offerBytes: msg.sdp.length, answerBytes: sdp.length, ms: Math.round(performance.now() - started) }, "answered offer");
+      this.send({ type: "answer", id: msg.id, sdp });
+    } catch (err) {
+      if (this.membership !== m) return;
+      m.offer = "none"; // the offer was refused, so the client may try another
+      this.replyError(err, msg.id);
+    }
+  }
+
+  private async candidate(msg: Message<"candidate">): Promise<void> {
+    const m = this.joinedMembership();
+    if (!m?.member) {
+      this.reject({ code: "bad-request", message: "candidate before joined", id: msg.id });
+      return;
+    }
+    this.badMessages = 0;
+    try {
+      await m.member.addCandidate(msg.candidate);
+    } catch (err) {
+      if (this.membership === m) this.replyError(err, msg.id);
+    }
+  }
+
+  private async leave(msg: Message<"leave">): Promise<void> {
+    if (!this.membership) {
+      this.reject({ code: "bad-request", message: "not in a room", id: msg.id });
+      return;
+    }
+    this.badMessages = 0;
+    this.endMembership("client left");
+  }
+
+  private joinedMembership(): Membership | undefined {
+    return this.membership?.state === "joined" ? this.membership : undefined;
+  }
+
+  private onRoomEvent(m: Membership, event: RoomEvent): void {
+    if (this.membership !== m) return; // an old membership, or we are closing
+    if (event.type === "ended") {
+      this.log.warn({ code: event.code, detail: event.message }, "room ended membership");
+      this.send({ type: "error", code: event.code, message: event.message });
+      this.endMembership("room ended");
+      const shutdown = this.ctx.isShuttingDown();
+      this.closeWith(shutdown ? CLOSE_GOING_AWAY : CLOSE_INTERNAL_ERROR, shutdown ? SHUTDOWN_REASON : "room ended");
+      return;
+    }
+    if (m.state === "joining") m.pending.push(event);
+    else this.forward(event);
+  }
+
+  private forward(event: Exclude<RoomEvent, { type: "ended" }>): void {
+    switch (event.type) {
+      case "participant-joined":
+        this.send({ type: "participant-joined", participant: copyInfo(event.participant) });
+        return;
+      case "participant-left":
+        this.send({ type: "participant-left", participantId: event.participantId });
+        return;
+      case "candidate":
+        this.send({ type: "candidate", candidate: event.candidate });
+        return;
+    }
+  }
+
+  /** Ends the current membership; a join still in flight is left when it resolves. */
+  private endMembership(reason: string): void {
+    const m = this.membership;
+    if (!m) return;
+    this.membership = undefined;
+    m.leaveReason = reason;
+    m.pending.length = 0;
+    if (m.member) {
+      this.log.info({ participant: m.member.info.id, reason }, "left room");
+      safeLeave(m.member, reason, this.log);
+    }
+  }
+
+  /** A client mistake: answer it and count it towards the misbehaviour limit. */
+  private reject(reply: Reply): void {
+    this.badMessages += 1;
+    this.log.debug({ code: reply.code, detail: reply.message, badMessages: this.badMessages }, "message rejected");
+    this.send({ type: "error", ...reply });
+    if (this.badMessages >= this.ctx.settings.maxBadMessages) {
+      this.log.warn({ badMessages: this.badMessages }, "too many bad messages, closing");
+      this.closeWith(CLOSE_POLICY_VIOLATION, "too many bad messages");
+    }
+  }
+
+  /** A failure thrown by the room side, reported under its protocol code. */
+  private replyError(err: unknown, id: MessageId | undefined): void {
+    const code = errorCode(err);
+    if (code === "internal") this.log.error({ err }, "request failed");
+    else this.log.info({ code, detail: err instanceof Error ? err.message : undefined }, "request refused");
+    // Only our own errors carry messages written for clients.
+    const message = err instanceof MixroomError ? err.message : "internal error";
+    this.send({ type: "error", code, message, id });
+  }
+
+  private send(message: ServerMessage): void {
+    if (this.ws.readyState !== WebSocket.OPEN) return;
+    if (this.ws.bufferedAmount > MAX_BUFFERED_BYTES) {
+      this.log.warn({ bufferedBytes: this.ws.bufferedAmount }, "client not reading, terminating");
+      this.ws.terminate();
+      return;
+    }
+    this.ws.send(JSON.stringify(message));
+  }
+
+  private closeWith(code: number, reason: string): void {
+    if (this.closing) return;
+    this.closing = true;
+    this.ws.close(code, reason);
+  }
+
+  private onClose(code: number, reason: string): void {
+    this.closing = true;
+    clearTimeout(this.forceTimer);
+    this.endMembership("socket closed");
+    this.ctx.remove(this);
+    this.log.info({ code, reason }, "connection closed");
+  }
+}
+
+function safeLeave(member: RoomMember, reason: string, log: Logger): void {
+  try {
+    member.leave(reason);
+  } catch (err) {
+    // leave() runs from socket close handlers, where a throw would crash the process.
+    log.error({ err, participant: member.info.id }, "member.leave threw");
+  }
+}
+
+function copyInfo(p: ParticipantInfo): ParticipantInfo {
+  return { id: p.id, name: p.name, role: p.role };
+}
+
+function toBuffer(data: RawData): Buffer {
+  if (Buffer.isBuffer(data)) return data;
+  return Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data);
+}
