@@ -1,0 +1,115 @@
+// A client in a room: its WebRTC peer, and (for a participant) the ingest and decoder that turn
+// what it sends into a tile and a voice in the mix. It implements the RoomMember contract that
+// signaling drives.
+import type { Logger } from "pino";
+import type { RtpPacket } from "werift";
+import { MixroomError } from "../errors.js";
+import { AudioInput } from "../media/audio-input.js";
+import { OpusRtpWriter } from "../media/opus-rtp.js";
+import type { VideoCodec } from "../media/video-decoder.js";
+import { VideoIngest } from "../media/video-ingest.js";
+import { VideoInput } from "../media/video-input.js";
+import { Peer, type PeerNetwork } from "../webrtc/peer.js";
+import type { IceCandidateInit, ParticipantInfo, RoomEvent, RoomMember } from "./contract.js";
+
+/** What a participant needs from its room. */
+export interface ParticipantHost {
+  readonly network: PeerNetwork;
+  /** The client wants a keyframe of the composite. */
+  requestCompositeKeyframe(): void;
+  /** The participant is gone (left, socket closed, or media failed). */
+  removeParticipant(p: Participant, reason: string): void;
+}
+
+export class Participant implements RoomMember {
+  readonly peer: Peer;
+  readonly video: VideoInput | undefined;
+  readonly audio: AudioInput | undefined;
+  private ingest: VideoIngest | undefined;
+  private readonly audioRtp = new OpusRtpWriter();
+  private offered = false;
+  private connected = false;
+  private sentKeyframe = false;
+  private closed = false;
+  /** Set by the room: unsubscribes this client from the composite. */
+  videoSinkOff: (() => void) | undefined;
+
+  constructor(
+    readonly info: ParticipantInfo,
+    private readonly host: ParticipantHost,
+    readonly notify: (event: RoomEvent) => void,
+    readonly log: Logger,
+  ) {
+    const sends = info.role === "participant";
+    this.video = sends ? new VideoInput(info.name, log, () => this.peer.requestKeyframe()) : undefined;
+    this.audio = sends ? new AudioInput() : undefined;
+    this.peer = new Peer(info.role, host.network, {
+      onVideoRtp: (rtp, codec) => this.onVideoRtp(rtp, codec),
+      onAudioRtp: (rtp) => this.audio?.push(rtp.header.sequenceNumber, rtp.payload),
+      onKeyframeRequest: () => host.requestCompositeKeyframe(),
+      onConnected: () => {
+        this.connected = true;
+        log.info("media connected");
+        host.requestCompositeKeyframe();
+      },
+      onFailed: (reason) => {
+        if (this.closed) return;
+        notify({ type: "ended", code: "internal", message: `media ${reason}` });
+        host.removeParticipant(this, reason);
+      },
+      onCandidate: (candidate) => notify({ type: "candidate", candidate }),
+    }, log);
+  }
+
+  async offer(sdp: string): Promise<string> {
+    if (this.closed) throw new MixroomError("bad-request", "not in a room");
+    if (this.offered) throw new MixroomError("bad-request", "already negotiated: the server does not renegotiate");
+    this.offered = true;
+    return this.peer.answer(sdp);
+  }
+
+  addCandidate(candidate: IceCandidateInit | null): Promise<void> {
+    if (this.closed) return Promise.reject(new MixroomError("bad-request", "not in a room"));
+    return this.peer.addCandidate(candidate);
+  }
+
+  leave(reason: string): void {
+    if (!this.closed) this.host.removeParticipant(this, reason);
+  }
+
+  /** A composite packet; nothing reaches the client before the start of a keyframe. */
+  sendVideo(packet: Buffer, keyframeStart: boolean): void {
+    if (!this.connected) return;
+    if (!this.sentKeyframe) {
+      if (!keyframeStart) return;
+      this.sentKeyframe = true;
+    }
+    this.peer.sendVideo(packet);
+  }
+
+  /** This receiver's 20 ms of mix. */
+  sendAudio(payload: Buffer): void {
+    if (this.connected) this.peer.sendAudio(this.audioRtp.packet(payload));
+  }
+
+  get stats(): Record<string, unknown> {
+    return { video: this.ingest?.stats, decoder: this.video?.decoderStats, audio: this.audio?.stats };
+  }
+
+  /** Ends media; called by the room once the participant is out of every map. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await Promise.all([this.peer.close(), this.video?.close()]);
+  }
+
+  private onVideoRtp(rtp: RtpPacket, codec: VideoCodec): void {
+    const video = this.video;
+    if (!video) return;
+    if (this.ingest?.codec !== codec) {
+      // First packet, or the sender switched codec: a fresh ingest for it.
+      this.ingest = new VideoIngest(codec, (frame) => video.push(codec, frame), () => this.peer.requestKeyframe());
+    }
+    this.ingest.push(rtp);
+  }
+}

@@ -1,0 +1,61 @@
+// Rooms by name: created on first join, closed when the last member leaves. Admission (auth,
+// room count) is decided here, before any media work starts.
+import { timingSafeEqual } from "node:crypto";
+import type { Logger } from "pino";
+import { MixroomError } from "../errors.js";
+import type { JoinRequest, JoinResult, RoomEvent, RoomService } from "./contract.js";
+import { Room, type RoomSettings } from "./room.js";
+
+export interface RoomManagerOptions extends RoomSettings {
+  maxRooms: number;
+  authToken?: string;
+}
+
+export class RoomManager implements RoomService {
+  readonly rooms = new Map<string, Room>();
+  private readonly closing = new Set<Promise<void>>();
+  private accepting = true;
+
+  constructor(
+    private readonly opts: RoomManagerOptions,
+    private readonly log: Logger,
+  ) {}
+
+  async join(request: JoinRequest, onEvent: (event: RoomEvent) => void): Promise<JoinResult> {
+    if (!this.accepting) throw new MixroomError("overloaded", "the server is shutting down");
+    if (this.opts.authToken !== undefined && !tokenMatches(request.token, this.opts.authToken)) {
+      throw new MixroomError("unauthorized", "a valid token is required to join");
+    }
+    let room = this.rooms.get(request.room);
+    if (!room) {
+      if (this.rooms.size >= this.opts.maxRooms) {
+        throw new MixroomError("overloaded", `the server runs ${this.rooms.size} rooms, the most it takes`);
+      }
+      room = new Room(request.room, this.opts, this.log, (r) => this.closeRoom(r, "empty"));
+      this.rooms.set(request.room, room);
+    }
+    return room.join(request, onEvent);
+  }
+
+  /** Stops admitting, closes every room, and waits until every child process has exited. */
+  async close(reason: string): Promise<void> {
+    this.accepting = false;
+    for (const room of [...this.rooms.values()]) this.closeRoom(room, reason);
+    await Promise.all(this.closing);
+  }
+
+  private closeRoom(room: Room, reason: string): void {
+    if (this.rooms.get(room.id) !== room) return;
+    this.rooms.delete(room.id);
+    const closing = room.close(reason).catch((err: unknown) => this.log.error({ err, room: room.id }, "room close failed"));
+    this.closing.add(closing);
+    void closing.finally(() => this.closing.delete(closing));
+  }
+}
+
+function tokenMatches(given: string | undefined, expected: string): boolean {
+  if (given === undefined) return false;
+  const a = Buffer.from(given);
+  const b = Buffer.from(expected);
+  return a.length === b.length && timingSafeEqual(a, b);
+}

@@ -1,0 +1,218 @@
+// One client's WebRTC connection, terminated by werift: answers the client's offer, hands
+// inbound RTP to ingest, carries the server's composite and audio mix back, and turns RTCP
+// keyframe requests into events. It knows nothing of rooms or mixing.
+import type { Logger } from "pino";
+import {
+  MediaStreamTrack,
+  RTCPeerConnection,
+  RTCRtpCodecParameters,
+  type RTCRtpTransceiver,
+  type RtpPacket,
+  useFIR,
+  useNACK,
+  usePLI,
+  useREMB,
+} from "werift";
+import { MixroomError } from "../errors.js";
+import type { IceCandidateInit, Role } from "../room/contract.js";
+import type { VideoCodec } from "../media/video-decoder.js";
+import { addPublicIpCandidates, checkOffer } from "./sdp.js";
+
+export interface PeerNetwork {
+  /** Announced in ICE next to the host's own addresses (1:1 NAT, containers). */
+  publicIp?: string;
+  portRange?: [number, number];
+}
+
+export interface PeerHandlers {
+  onVideoRtp: (rtp: RtpPacket, codec: VideoCodec) => void;
+  onAudioRtp: (rtp: RtpPacket) => void;
+  /** The client asked for a keyframe of what we send it (PLI or FIR). */
+  onKeyframeRequest: () => void;
+  /** Media can flow to the client (DTLS up): a good moment for a keyframe. */
+  onConnected: () => void;
+  /** The connection is gone for good (ICE failed, consent lost, or closed by the client). */
+  onFailed: (reason: string) => void;
+  onCandidate: (candidate: IceCandidateInit | null) => void;
+}
+
+const RTCP_PSFB = 206;
+const FMT_PLI = 1;
+const FMT_FIR = 4;
+/** Least time between two PLIs we send to one client's camera. */
+const PLI_GAP_MS = 300;
+/** Disconnected this long without coming back counts as gone. */
+const DISCONNECT_GRACE_MS = 8000;
+
+function videoCodecs(): RTCRtpCodecParameters[] {
+  // No transport-cc: werift's transport-cc feedback as a receiver is malformed.
+  const rtcpFeedback = [useNACK(), usePLI(), useFIR(), useREMB()];
+  return [
+    new RTCRtpCodecParameters({ mimeType: "video/VP8", clockRate: 90000, rtcpFeedback }),
+    new RTCRtpCodecParameters({
+      mimeType: "video/H264",
+      clockRate: 90000,
+      rtcpFeedback,
+      parameters: "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f",
+    }),
+  ];
+}
+
+function audioCodecs(): RTCRtpCodecParameters[] {
+  return [
+    new RTCRtpCodecParameters({
+      mimeType: "audio/opus",
+      clockRate: 48000,
+      channels: 2,
+      parameters: "minptime=10;useinbandfec=1",
+    }),
+  ];
+}
+
+export class Peer {
+  private readonly pc: RTCPeerConnection;
+  private readonly videoOut = new MediaStreamTrack({ kind: "video" });
+  private readonly audioOut = new MediaStreamTrack({ kind: "audio" });
+  private videoTransceiver: RTCRtpTransceiver | undefined;
+  private lastPli = 0;
+  private remoteVideoSsrc: number | undefined;
+  private disconnectTimer: NodeJS.Timeout | undefined;
+  private closed = false;
+  private connected = false;
+
+  constructor(
+    private readonly role: Role,
+    network: PeerNetwork,
+    private readonly handlers: PeerHandlers,
+    private readonly log: Logger,
+  ) {
+    this.pc = new RTCPeerConnection({
+      // werift's default is a public STUN server; host candidates (plus the announced IP) suffice.
+      iceServers: [],
+      iceUseIpv4: true,
+      iceUseIpv6: false,
+      icePortRange: network.portRange,
+      codecs: { video: videoCodecs(), audio: audioCodecs() },
+      headerExtensions: { video: [], audio: [] },
+    });
+    this.publicIp = network.publicIp;
+    this.pc.connectionStateChange.subscribe((state) => this.onConnectionState(state));
+  }
+
+  private readonly publicIp: string | undefined;
+
+  /** Answers the client's offer (one audio and one video m-line); the answer carries our candidates. */
+  async answer(offerSdp: string): Promise<string> {
+    const problem = checkOffer(offerSdp);
+    if (problem) throw new MixroomError(problem.code, problem.message);
+    try {
+      await this.pc.setRemoteDescription({ type: "offer", sdp: offerSdp });
+    } catch (err) {
+      throw new MixroomError("bad-request", "the offer could not be applied", { cause: err });
+    }
+    for (const t of this.pc.getTransceivers()) {
+      // werift makes transceivers from an offer recvonly: we send on both m-lines too.
+      t.setDirection(this.role === "viewer" ? "sendonly" : "sendrecv");
+      await t.sender.replaceTrack(t.kind === "video" ? this.videoOut : this.audioOut);
+      if (t.kind === "video") this.wireVideo(t);
+      else this.wireAudio(t);
+    }
+    const video = this.videoTransceiver;
+    if (!video?.codecs.some((c) => c.name.toLowerCase() === "vp8")) {
+      throw new MixroomError("unsupported", "the composite is VP8: the video m-line must offer VP8");
+    }
+    // Send the composite as VP8 even if the client listed H.264 first.
+    const vp8 = video.codecs.find((c) => c.name.toLowerCase() === "vp8");
+    if (vp8) video.sender.codec = vp8;
+    await this.pc.setLocalDescription(await this.pc.createAnswer());
+    await this.gatheringComplete();
+    const sdp = this.pc.localDescription?.sdp;
+    if (!sdp) throw new MixroomError("internal", "no local description");
+    return this.publicIp ? addPublicIpCandidates(sdp, this.publicIp) : sdp;
+  }
+
+  async addCandidate(candidate: IceCandidateInit | null): Promise<void> {
+    if (this.closed) return;
+    try {
+      await this.pc.addIceCandidate(candidate ?? undefined);
+    } catch (err) {
+      throw new MixroomError("bad-request", "the candidate was rejected", { cause: err });
+    }
+  }
+
+  sendVideo(packet: Buffer): void {
+    if (this.connected) this.videoOut.writeRtp(packet);
+  }
+
+  sendAudio(packet: Buffer): void {
+    if (this.connected) this.audioOut.writeRtp(packet);
+  }
+
+  /** Ask the client's camera for a keyframe (throttled). */
+  requestKeyframe(): void {
+    const ssrc = this.remoteVideoSsrc;
+    const receiver = this.videoTransceiver?.receiver;
+    const now = Date.now();
+    if (ssrc === undefined || !receiver || now - this.lastPli < PLI_GAP_MS || !this.connected) return;
+    this.lastPli = now;
+    receiver.sendRtcpPLI(ssrc).catch((err: unknown) => this.log.debug({ err }, "pli failed"));
+  }
+
+  close(): Promise<void> {
+    if (this.closed) return Promise.resolve();
+    this.closed = true;
+    clearTimeout(this.disconnectTimer);
+    return this.pc.close().catch((err: unknown) => this.log.debug({ err }, "peer close failed"));
+  }
+
+  private wireVideo(t: RTCRtpTransceiver): void {
+    this.videoTransceiver = t;
+    t.onTrack.subscribe((track) => {
+      track.onReceiveRtp.subscribe((rtp) => {
+        this.remoteVideoSsrc = rtp.header.ssrc;
+        const codec = t.codecs.find((c) => c.payloadType === rtp.header.payloadType);
+        const name = codec?.name.toLowerCase();
+        if (name === "vp8" || name === "h264") this.handlers.onVideoRtp(rtp, name);
+      });
+    });
+    // werift routes a PLI by its sender SSRC, which on a sendrecv m-line is the client's own
+    // stream, so RTCRtpSender never hears it. Watch all RTCP and match our media SSRC instead.
+    t.dtlsTransport.onRtcp.subscribe((p) => {
+      if (p.type !== RTCP_PSFB) return;
+      const ours = t.sender.ssrc;
+      const fb = p.feedback as { count: number; mediaSsrc?: number; fir?: Array<{ ssrc: number }> };
+      if ((fb.count === FMT_PLI && fb.mediaSsrc === ours) || (fb.count === FMT_FIR && fb.fir?.some((f) => f.ssrc === ours))) {
+        this.handlers.onKeyframeRequest();
+      }
+    });
+  }
+
+  private wireAudio(t: RTCRtpTransceiver): void {
+    t.onTrack.subscribe((track) => {
+      track.onReceiveRtp.subscribe((rtp) => this.handlers.onAudioRtp(rtp));
+    });
+  }
+
+  private async gatheringComplete(): Promise<void> {
+    if (this.pc.iceGatheringState === "complete") return;
+    await this.pc.iceGatheringStateChange.watch((s) => s === "complete");
+  }
+
+  private onConnectionState(state: string): void {
+    if (this.closed) return;
+    this.log.debug({ state }, "connection state");
+    if (state === "connected") {
+      clearTimeout(this.disconnectTimer);
+      this.disconnectTimer = undefined;
+      if (!this.connected) {
+        this.connected = true;
+        this.handlers.onConnected();
+      }
+    } else if (state === "disconnected") {
+      // ICE may come back (a brief network change); give it a moment before calling it gone.
+      this.disconnectTimer ??= setTimeout(() => this.handlers.onFailed("connection lost"), DISCONNECT_GRACE_MS);
+    } else if (state === "failed" || state === "closed") {
+      this.handlers.onFailed(`connection ${state}`);
+    }
+  }
+}

@@ -1,0 +1,59 @@
+// The little SDP work werift leaves to us: checking that an offer is one we can mix before
+// werift sees it, and announcing a public address for clients behind the server's NAT.
+import type { ErrorCode } from "../errors.js";
+
+export interface OfferProblem {
+  code: ErrorCode;
+  message: string;
+}
+
+interface MediaSection {
+  kind: string;
+  codecs: string[];
+}
+
+function sections(sdp: string): MediaSection[] {
+  const out: MediaSection[] = [];
+  for (const line of sdp.split(/\r?\n/)) {
+    if (line.startsWith("m=")) out.push({ kind: line.slice(2).split(" ")[0] ?? "", codecs: [] });
+    const rtpmap = /^a=rtpmap:\d+ ([^/\s]+)\//.exec(line);
+    if (rtpmap?.[1] && out.length > 0) out[out.length - 1]!.codecs.push(rtpmap[1].toLowerCase());
+  }
+  return out;
+}
+
+/** Why this offer cannot be answered, or undefined when it can. */
+export function checkOffer(sdp: string): OfferProblem | undefined {
+  if (!sdp.startsWith("v=0")) return { code: "bad-request", message: "the offer is not SDP" };
+  const media = sections(sdp);
+  const audio = media.filter((m) => m.kind === "audio");
+  const video = media.filter((m) => m.kind === "video");
+  if (audio.length !== 1 || video.length !== 1 || media.length !== 2) {
+    return { code: "bad-request", message: "the offer must have exactly one audio and one video m-line" };
+  }
+  if (!audio[0]!.codecs.includes("opus")) return { code: "unsupported", message: "the audio m-line must offer Opus" };
+  if (!video[0]!.codecs.includes("vp8")) {
+    return { code: "unsupported", message: "the video m-line must offer VP8 (the composite is VP8; H.264 is accepted in addition)" };
+  }
+  if (!/^a=fingerprint:/m.test(sdp) || !/^a=ice-ufrag:/m.test(sdp)) {
+    return { code: "bad-request", message: "the offer has no ICE credentials or DTLS fingerprint" };
+  }
+  return undefined;
+}
+
+/**
+ * Adds a copy of every IPv4 host candidate with `publicIp` in place of the address, same port.
+ * This is what a 1:1 NAT or a container with its UDP range published needs.
+ */
+export function addPublicIpCandidates(sdp: string, publicIp: string): string {
+  const lines = sdp.split("\r\n");
+  const out: string[] = [];
+  for (const line of lines) {
+    out.push(line);
+    const m = /^a=candidate:(\S+) (\d+) (udp|tcp) (\d+) (\d+\.\d+\.\d+\.\d+) (\d+) typ host(.*)$/i.exec(line);
+    if (!m || m[5] === publicIp) continue;
+    const priority = Math.max(1, Number(m[4]) - 1);
+    out.push(`a=candidate:${m[1]}p ${m[2]} ${m[3]} ${priority} ${publicIp} ${m[6]} typ host${m[7]}`);
+  }
+  return out.join("\r\n");
+}
