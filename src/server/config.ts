@@ -194,7 +194,8 @@ export function helpText(): string {
   return [
     "Usage: mixroom [options]",
     "",
-    "Flags override environment variables.",
+    "Options come from flags or environment variables; a flag wins over its variable.",
+    "-h, --help prints this text.",
     "",
     line(header),
     `|${widths.map((w) => "-".repeat(w + 2)).join("|")}|`,

@@ -75,6 +75,8 @@ interface Context {
 }
 
 type Message<T extends ClientMessage["type"]> = Extract<ClientMessage, { type: T }>;
+/** Room events that become a message of the same name; `ended` is handled on its own. */
+type ForwardedEvent = Exclude<RoomEvent, { type: "ended" }>;
 
 interface Reply {
   code: ErrorCode;
@@ -88,7 +90,7 @@ interface Membership {
   member: RoomMember | undefined;
   offer: "none" | "pending" | "answered";
   /** Events that arrive before `joined` is sent, so the client sees them in order. */
-  pending: RoomEvent[];
+  pending: ForwardedEvent[];
   leaveReason: string;
 }
 
@@ -138,11 +140,12 @@ export function attachSignaling(
 
   // Stays registered after close() so late upgrades are turned away instead of left hanging.
   wss.on("connection", (ws: WebSocket, req: IncomingMessage) => {
-    const connLog = log.child({ conn: `c${++nextConn}` });
     if (shuttingDown) {
+      ws.on("error", (err) => log.debug({ err }, "socket error while turning away"));
       ws.close(CLOSE_GOING_AWAY, SHUTDOWN_REASON);
       return;
     }
+    const connLog = log.child({ conn: `c${++nextConn}` });
     connections.add(new Connection(ws, context, connLog));
     connLog.info({ remote: req.socket.remoteAddress }, "connection opened");
   });
@@ -238,7 +241,8 @@ class Connection {
       case "candidate":
         return this.candidate(message);
       case "leave":
-        return this.leave(message);
+        this.leave(message);
+        return;
     }
   }
 
@@ -324,7 +328,7 @@ class Connection {
     }
   }
 
-  private async leave(msg: Message<"leave">): Promise<void> {
+  private leave(msg: Message<"leave">): void {
     if (!this.membership) {
       this.reject({ code: "bad-request", message: "not in a room", id: msg.id });
       return;
@@ -351,7 +355,7 @@ class Connection {
     else this.forward(event);
   }
 
-  private forward(event: Exclude<RoomEvent, { type: "ended" }>): void {
+  private forward(event: ForwardedEvent): void {
     switch (event.type) {
       case "participant-joined":
         this.send({ type: "participant-joined", participant: copyInfo(event.participant) });

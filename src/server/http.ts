@@ -1,0 +1,167 @@
+// The HTTP side of the single port: health and readiness probes plus the static demo page.
+// WebSocket upgrades on /ws are handled by `ws` on the same server, not here.
+
+import { open, type FileHandle } from "node:fs/promises";
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { extname, resolve, sep } from "node:path";
+import { pipeline } from "node:stream/promises";
+import type { Logger } from "pino";
+
+export interface Readiness {
+  ready: boolean;
+  detail: string;
+}
+
+export interface HttpServerOptions {
+  /** Directory served at `/`; only files with a known content type are served. */
+  publicDir: string;
+  /** Decides /readyz; a throw or a timeout counts as not ready. */
+  readiness: () => Promise<Readiness>;
+  log: Logger;
+  readinessTimeoutMs?: number;
+}
+
+export const READINESS_TIMEOUT_MS = 2_000;
+
+// An allowlist: anything else in the directory (dotfiles, sources, backups) is never served.
+const CONTENT_TYPES: Readonly<Record<string, string>> = {
+  ".html": "text/html; charset=utf-8",
+  ".js": "text/javascript; charset=utf-8",
+  ".css": "text/css; charset=utf-8",
+  ".svg": "image/svg+xml",
+  ".png": "image/png",
+  ".ico": "image/x-icon",
+  ".map": "application/json; charset=utf-8",
+};
+
+/** Creates (does not start) the server; the caller listens and attaches the WebSocket server. */
+export function createHttpServer(opts: HttpServerOptions): Server {
+  const root = resolve(opts.publicDir);
+  const log = opts.log.child({ component: "http" });
+  const timeoutMs = opts.readinessTimeoutMs ?? READINESS_TIMEOUT_MS;
+
+  return createServer((req, res) => {
+    route(req, res).catch((err: unknown) => {
+      log.error({ err, method: req.method, url: req.url }, "request failed");
+      if (!res.headersSent) sendJson(res, req.method === "HEAD", 500, { error: "internal error" });
+      else res.destroy();
+    });
+  });
+
+  async function route(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const head = req.method === "HEAD";
+    if (req.method !== "GET" && !head) {
+      res.setHeader("Allow", "GET, HEAD");
+      sendJson(res, head, 405, { error: "method not allowed" });
+      return;
+    }
+    const url = req.url ?? "/";
+    const end = url.search(/[?#]/);
+    const path = end === -1 ? url : url.slice(0, end);
+
+    if (path === "/healthz") {
+      sendJson(res, head, 200, { status: "ok" });
+      return;
+    }
+    if (path === "/readyz") {
+      const { ready, detail } = await checkReadiness(opts.readiness, timeoutMs, log);
+      sendJson(res, head, ready ? 200 : 503, { status: ready ? "ready" : "not ready", detail });
+      return;
+    }
+    const file = staticPath(root, path);
+    if (file === 400) sendJson(res, head, 400, { error: "bad request" });
+    else if (file === 404) sendJson(res, head, 404, { error: "not found" });
+    else await serveFile(file, res, head, log);
+  }
+}
+
+/** Maps a request path to a file under `root`, or to the status that refuses it. */
+export function staticPath(root: string, path: string): string | 400 | 404 {
+  if (!path.startsWith("/")) return 400;
+  let decoded: string;
+  try {
+    decoded = decodeURIComponent(path);
+  } catch (err) {
+    if (err instanceof URIError) return 400;
+    throw err;
+  }
+  // Checked after decoding, so %2e%2e, %2f and %00 cannot smuggle anything past.
+  if (decoded.includes("\0")) return 400;
+  const segments = decoded.split(/[\\/]/);
+  if (segments.includes("..")) return 400;
+  if (segments.some((s) => s.startsWith("."))) return 404;
+  const file = resolve(root, `.${decoded.endsWith("/") ? `${decoded}index.html` : decoded}`);
+  if (!file.startsWith(root + sep)) return 404;
+  if (CONTENT_TYPES[extname(file)] === undefined) return 404;
+  return file;
+}
+
+async function serveFile(file: string, res: ServerResponse, head: boolean, log: Logger): Promise<void> {
+  let handle: FileHandle;
+  try {
+    handle = await open(file, "r");
+  } catch (err) {
+    if (isMissing(err)) {
+      sendJson(res, head, 404, { error: "not found" });
+      return;
+    }
+    throw err;
+  }
+  try {
+    // Stat the open handle, not the path, so the checked file is the one we send.
+    const stat = await handle.stat();
+    if (!stat.isFile()) {
+      sendJson(res, head, 404, { error: "not found" });
+      return;
+    }
+    res.writeHead(200, {
+      "Content-Type": CONTENT_TYPES[extname(file)],
+      "Content-Length": stat.size,
+      "Cache-Control": "no-cache",
+      "X-Content-Type-Options": "nosniff",
+    });
+    if (head) {
+      res.end();
+      return;
+    }
+    try {
+      await pipeline(handle.createReadStream({ autoClose: false }), res);
+    } catch (err) {
+      // Usually the client went away mid-transfer; pipeline has already destroyed `res`.
+      log.debug({ err, file }, "static transfer aborted");
+    }
+  } finally {
+    await handle.close();
+  }
+}
+
+async function checkReadiness(check: () => Promise<Readiness>, timeoutMs: number, log: Logger): Promise<Readiness> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<Readiness>((done) => {
+    timer = setTimeout(() => done({ ready: false, detail: "readiness check timed out" }), timeoutMs);
+  });
+  try {
+    return await Promise.race([check(), timeout]);
+  } catch (err) {
+    log.warn({ err }, "readiness check failed");
+    return { ready: false, detail: "readiness check failed" };
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+function sendJson(res: ServerResponse, head: boolean, status: number, body: object): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, {
+    "Content-Type": "application/json; charset=utf-8",
+    "Content-Length": Buffer.byteLength(text),
+    "Cache-Control": "no-store",
+    "X-Content-Type-Options": "nosniff",
+  });
+  res.end(head ? undefined : text);
+}
+
+function isMissing(err: unknown): boolean {
+  const code = (err as NodeJS.ErrnoException | undefined)?.code;
+  return code === "ENOENT" || code === "ENOTDIR" || code === "EISDIR";
+}

@@ -1,0 +1,184 @@
+import { describe, expect, it } from "vitest";
+import { ConfigError, helpRequested, helpText, loadConfig } from "../src/server/config.js";
+
+function problemsOf(argv: string[], env: NodeJS.ProcessEnv): readonly string[] {
+  try {
+    loadConfig(argv, env);
+  } catch (err) {
+    if (err instanceof ConfigError) return err.problems;
+    throw err;
+  }
+  throw new Error("expected a ConfigError");
+}
+
+describe("loadConfig", () => {
+  it("uses the documented defaults when nothing is set", () => {
+    expect(loadConfig([], {})).toEqual({
+      port: 8080,
+      host: "0.0.0.0",
+      publicIp: undefined,
+      rtcMinPort: undefined,
+      rtcMaxPort: undefined,
+      videoWidth: 1280,
+      videoHeight: 720,
+      fps: 30,
+      videoBitrateKbps: 1500,
+      audioBitrateKbps: 48,
+      maxParticipants: 16,
+      maxRooms: 8,
+      authToken: undefined,
+      logLevel: "info",
+      logPretty: false,
+    });
+  });
+
+  it("reads every setting from the environment", () => {
+    const env = {
+      PORT: "9000",
+      HOST: "127.0.0.1",
+      PUBLIC_IP: "203.0.113.7",
+      RTC_MIN_PORT: "40000",
+      RTC_MAX_PORT: "40100",
+      VIDEO_WIDTH: "640",
+      VIDEO_HEIGHT: "360",
+      VIDEO_FPS: "15",
+      VIDEO_BITRATE: "800",
+      AUDIO_BITRATE: "64",
+      MAX_PARTICIPANTS: "4",
+      MAX_ROOMS: "2",
+      AUTH_TOKEN: "s3cret",
+      LOG_LEVEL: "debug",
+      LOG_PRETTY: "1",
+    };
+    expect(loadConfig([], env)).toEqual({
+      port: 9000,
+      host: "127.0.0.1",
+      publicIp: "203.0.113.7",
+      rtcMinPort: 40000,
+      rtcMaxPort: 40100,
+      videoWidth: 640,
+      videoHeight: 360,
+      fps: 15,
+      videoBitrateKbps: 800,
+      audioBitrateKbps: 64,
+      maxParticipants: 4,
+      maxRooms: 2,
+      authToken: "s3cret",
+      logLevel: "debug",
+      logPretty: true,
+    });
+  });
+
+  it("lets flags override the environment, in both --flag value and --flag=value forms", () => {
+    const env = { PORT: "9000", HOST: "127.0.0.1", PUBLIC_IP: "203.0.113.7", RTC_MIN_PORT: "40000", RTC_MAX_PORT: "40100", LOG_PRETTY: "0" };
+    const config = loadConfig(
+      ["--port", "7000", "--host=::", "--public-ip", "198.51.100.1", "--rtc-min-port=50000", "--rtc-max-port", "50010", "--pretty"],
+      env,
+    );
+    expect(config).toMatchObject({
+      port: 7000,
+      host: "::",
+      publicIp: "198.51.100.1",
+      rtcMinPort: 50000,
+      rtcMaxPort: 50010,
+      logPretty: true,
+    });
+  });
+
+  it("treats an empty environment variable as unset", () => {
+    expect(loadConfig([], { PORT: "", PUBLIC_IP: "" })).toMatchObject({ port: 8080, publicIp: undefined });
+  });
+
+  it("reports every problem at once", () => {
+    const env = {
+      PORT: "80a",
+      HOST: "two words",
+      PUBLIC_IP: "::1",
+      RTC_MIN_PORT: "1000",
+      RTC_MAX_PORT: "70000",
+      VIDEO_WIDTH: "641",
+      VIDEO_HEIGHT: "4000",
+      VIDEO_FPS: "4",
+      VIDEO_BITRATE: "99",
+      AUDIO_BITRATE: "257",
+      MAX_PARTICIPANTS: "26",
+      MAX_ROOMS: "0",
+      AUTH_TOKEN: "",
+      LOG_LEVEL: "verbose",
+      LOG_PRETTY: "yes",
+    };
+    const problems = problemsOf([], env);
+    const expected = [
+      'PORT must be an integer, got "80a"',
+      'HOST must be a host name or address, got "two words"',
+      'PUBLIC_IP must be an IPv4 address, got "::1"',
+      "RTC_MIN_PORT must be between 1024 and 65535, got 1000",
+      "RTC_MAX_PORT must be between 1024 and 65535, got 70000",
+      "VIDEO_WIDTH must be even, got 641",
+      "VIDEO_HEIGHT must be between 160 and 2160, got 4000",
+      "VIDEO_FPS must be between 5 and 60, got 4",
+      "VIDEO_BITRATE must be between 100 and 20000, got 99",
+      "AUDIO_BITRATE must be between 8 and 256, got 257",
+      "MAX_PARTICIPANTS must be between 1 and 25, got 26",
+      "MAX_ROOMS must be between 1 and 100, got 0",
+      "AUTH_TOKEN must not be empty",
+      'LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent, got "verbose"',
+      'LOG_PRETTY must be 1, 0, true or false, got "yes"',
+    ];
+    expect(problems).toEqual(expected);
+  });
+
+  it("puts every problem in the error message", () => {
+    expect(() => loadConfig(["--port", "x"], { VIDEO_FPS: "0" })).toThrow(/--port must be an integer[\s\S]*VIDEO_FPS must be between/);
+  });
+
+  it("names the flag, not the variable, when the bad value came from a flag", () => {
+    expect(problemsOf(["--port=-1"], { PORT: "8080" })).toEqual(['--port must be an integer, got "-1"']);
+  });
+
+  it("requires both ends of the RTC port range", () => {
+    expect(problemsOf([], { RTC_MIN_PORT: "40000" })).toEqual([
+      "RTC_MIN_PORT (--rtc-min-port) and RTC_MAX_PORT (--rtc-max-port) must be set together",
+    ]);
+    expect(problemsOf(["--rtc-max-port", "40000"], {})).toHaveLength(1);
+  });
+
+  it("rejects an RTC port range whose minimum exceeds its maximum", () => {
+    expect(problemsOf([], { RTC_MIN_PORT: "40100", RTC_MAX_PORT: "40000" })).toEqual([
+      "RTC_MIN_PORT (40100) must not be greater than RTC_MAX_PORT (40000)",
+    ]);
+  });
+
+  it("rejects unknown options, stray arguments and flags without a value", () => {
+    expect(problemsOf(["--prot", "1", "--host"], {})).toEqual(["unknown option --prot", 'unexpected argument "1"', "--host needs a value"]);
+  });
+
+  it("rejects an env-only setting given as a flag", () => {
+    expect(problemsOf(["--fps=30"], {})).toEqual(["unknown option --fps"]);
+  });
+});
+
+describe("help", () => {
+  it("is requested by --help or -h", () => {
+    expect(helpRequested(["--port", "1", "--help"])).toBe(true);
+    expect(helpRequested(["-h"])).toBe(true);
+    expect(helpRequested(["--port", "1"])).toBe(false);
+  });
+
+  it("does not count --help as an unknown option", () => {
+    expect(loadConfig(["--help"], {}).port).toBe(8080);
+  });
+
+  it("lists every flag and environment variable with its default", () => {
+    const text = helpText();
+    const names = [
+      "--port", "PORT", "--host", "HOST", "--public-ip", "PUBLIC_IP", "--rtc-min-port", "RTC_MIN_PORT",
+      "--rtc-max-port", "RTC_MAX_PORT", "VIDEO_WIDTH", "VIDEO_HEIGHT", "VIDEO_FPS", "VIDEO_BITRATE",
+      "AUDIO_BITRATE", "MAX_PARTICIPANTS", "MAX_ROOMS", "AUTH_TOKEN", "LOG_LEVEL", "LOG_PRETTY", "--pretty",
+    ];
+    for (const name of names) expect(text).toContain(`\`${name}\``);
+    expect(text).toContain("`8080`");
+    expect(text).toContain("`0.0.0.0`");
+    expect(text).toContain("| Flag");
+  });
+});
