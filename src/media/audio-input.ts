@@ -7,10 +7,15 @@ import opus from "@discordjs/opus";
 export const SAMPLE_RATE = 48000;
 export const FRAME_SAMPLES = 960; // 20 ms
 const FIFO_SAMPLES = SAMPLE_RATE; // 1 s of room
-/** Playout starts (or restarts after running dry) with this much queued. */
-const PRIME_SAMPLES = 2 * FRAME_SAMPLES;
-/** Above this the sender runs ahead of our clock (or arrived in a burst): drop back to PRIME. */
-const MAX_SAMPLES = 10 * FRAME_SAMPLES;
+/**
+ * Playout (re)starts once this much is queued. The target adapts: each underrun raises it by a
+ * frame (a jittery sender), and 10 s without one lowers it again, down to the minimum.
+ */
+const MIN_TARGET = 2 * FRAME_SAMPLES;
+const MAX_TARGET = 10 * FRAME_SAMPLES;
+const CALM_TICKS = 500;
+/** Queued beyond target + this, the sender runs ahead of our clock (or a burst came): trim. */
+const OVERRUN_MARGIN = 10 * FRAME_SAMPLES;
 /** Packets held while waiting for a missing one before it is declared lost. */
 const REORDER_DEPTH = 3;
 
@@ -20,8 +25,15 @@ export class AudioInput {
   private readPos = 0;
   private queued = 0;
   private playing = false;
+  private target = MIN_TARGET;
+  private calmTicks = 0;
   private expected: number | undefined;
   private readonly held = new Map<number, Buffer>();
+  /** Current playout delay target, ms. */
+  get delayMs(): number {
+    return (this.target / SAMPLE_RATE) * 1000;
+  }
+
   /** Smoothed RMS of what this participant sent, 0..32767 (talker detection). */
   level = 0;
   readonly stats = { packets: 0, lost: 0, late: 0, corrupt: 0, underruns: 0, overruns: 0 };
@@ -50,7 +62,7 @@ export class AudioInput {
   /** Fills `out` with the next 20 ms; returns false (and leaves silence) when nothing is queued. */
   pull(out: Int16Array): boolean {
     if (!this.playing) {
-      if (this.queued < PRIME_SAMPLES) {
+      if (this.queued < this.target) {
         out.fill(0);
         this.level *= 0.9;
         return false;
@@ -60,6 +72,8 @@ export class AudioInput {
     if (this.queued < FRAME_SAMPLES) {
       this.stats.underruns++;
       this.playing = false;
+      this.target = Math.min(MAX_TARGET, this.target + FRAME_SAMPLES);
+      this.calmTicks = 0;
       out.fill(0);
       this.level *= 0.9;
       return false;
@@ -72,6 +86,10 @@ export class AudioInput {
       this.readPos = this.readPos + 1 === FIFO_SAMPLES ? 0 : this.readPos + 1;
     }
     this.queued -= FRAME_SAMPLES;
+    if (++this.calmTicks >= CALM_TICKS && this.target > MIN_TARGET) {
+      this.target -= FRAME_SAMPLES;
+      this.calmTicks = 0;
+    }
     this.level = 0.8 * this.level + 0.2 * Math.sqrt(sum / FRAME_SAMPLES);
     return true;
   }
@@ -96,9 +114,9 @@ export class AudioInput {
       return;
     }
     const samples = pcm.length >> 1;
-    if (this.queued + samples > MAX_SAMPLES) {
+    if (this.queued + samples > this.target + OVERRUN_MARGIN) {
       this.stats.overruns++;
-      const drop = this.queued + samples - PRIME_SAMPLES;
+      const drop = this.queued + samples - this.target;
       const skip = Math.min(drop, this.queued);
       this.readPos = (this.readPos + skip) % FIFO_SAMPLES;
       this.queued -= skip;

@@ -22,7 +22,9 @@ export class VideoIngest {
     // werift names H.264 by its MP4 codec name.
     this.depacketizer = new DepacketizeCallback(codec === "h264" ? "MPEG4/ISO/AVC" : "vp8", {
       isFinalPacketInSequence: (h) => h.marker,
-      waitForKeyframe: true,
+      // werift's own keyframe wait glues earlier fragments onto the first keyframe (it will not
+      // decode); the decoder waits for a clean keyframe instead.
+      waitForKeyframe: false,
     });
     this.depacketizer.onNeedKeyFrame.subscribe(onKeyframeNeeded);
     this.jitter.pipe((out) => {

@@ -65,7 +65,13 @@ export class Participant implements RoomMember {
     if (this.closed) throw new MixroomError("bad-request", "not in a room");
     if (this.offered) throw new MixroomError("bad-request", "already negotiated: the server does not renegotiate");
     this.offered = true;
-    return this.peer.answer(sdp);
+    try {
+      return await this.peer.answer(sdp);
+    } catch (err) {
+      // An offer refused before werift applied it may be corrected and sent again.
+      if (!this.peer.offerApplied) this.offered = false;
+      throw err;
+    }
   }
 
   addCandidate(candidate: IceCandidateInit | null): Promise<void> {

@@ -1,6 +1,5 @@
-// Rooms by name: created on first join, closed when the last member leaves. Admission (auth,
-// room count) is decided here, before any media work starts.
-import { timingSafeEqual } from "node:crypto";
+// Rooms by name: created on first join, closed when the last member leaves. The room count is
+// capped here, before any media work starts (the token is checked earlier, by signaling).
 import type { Logger } from "pino";
 import { MixroomError } from "../errors.js";
 import type { JoinRequest, JoinResult, RoomEvent, RoomService } from "./contract.js";
@@ -8,7 +7,6 @@ import { Room, type RoomSettings } from "./room.js";
 
 export interface RoomManagerOptions extends RoomSettings {
   maxRooms: number;
-  authToken?: string;
 }
 
 export class RoomManager implements RoomService {
@@ -23,9 +21,6 @@ export class RoomManager implements RoomService {
 
   async join(request: JoinRequest, onEvent: (event: RoomEvent) => void): Promise<JoinResult> {
     if (!this.accepting) throw new MixroomError("overloaded", "the server is shutting down");
-    if (this.opts.authToken !== undefined && !tokenMatches(request.token, this.opts.authToken)) {
-      throw new MixroomError("unauthorized", "a valid token is required to join");
-    }
     let room = this.rooms.get(request.room);
     if (!room) {
       if (this.rooms.size >= this.opts.maxRooms) {
@@ -51,11 +46,4 @@ export class RoomManager implements RoomService {
     this.closing.add(closing);
     void closing.finally(() => this.closing.delete(closing));
   }
-}
-
-function tokenMatches(given: string | undefined, expected: string): boolean {
-  if (given === undefined) return false;
-  const a = Buffer.from(given);
-  const b = Buffer.from(expected);
-  return a.length === b.length && timingSafeEqual(a, b);
 }

@@ -16,7 +16,7 @@ import {
 import { MixroomError } from "../errors.js";
 import type { IceCandidateInit, Role } from "../room/contract.js";
 import type { VideoCodec } from "../media/video-decoder.js";
-import { addPublicIpCandidates, checkOffer } from "./sdp.js";
+import { addPublicIpCandidates, checkOffer, stripTransportCc } from "./sdp.js";
 
 export interface PeerNetwork {
   /** Announced in ICE next to the host's own addresses (1:1 NAT, containers). */
@@ -41,8 +41,12 @@ const FMT_PLI = 1;
 const FMT_FIR = 4;
 /** Least time between two PLIs we send to one client's camera. */
 const PLI_GAP_MS = 300;
-/** Disconnected this long without coming back counts as gone. */
-const DISCONNECT_GRACE_MS = 8000;
+/**
+ * Nothing (no RTP, no RTCP) from a connected client for this long counts as gone. werift itself
+ * only notices a vanished peer when ICE consent expires, about 30 s later; every client sends
+ * RTCP receiver reports at least every few seconds.
+ */
+const INACTIVITY_MS = 10_000;
 
 function videoCodecs(): RTCRtpCodecParameters[] {
   // No transport-cc: werift's transport-cc feedback as a receiver is malformed.
@@ -76,9 +80,13 @@ export class Peer {
   private videoTransceiver: RTCRtpTransceiver | undefined;
   private lastPli = 0;
   private remoteVideoSsrc: number | undefined;
-  private disconnectTimer: NodeJS.Timeout | undefined;
+  private inactivityTimer: NodeJS.Timeout | undefined;
+  private lastHeard = 0;
   private closed = false;
   private connected = false;
+  private failed = false;
+  /** An offer reached werift (a refused one did not, and may be corrected and retried). */
+  offerApplied = false;
 
   constructor(
     private readonly role: Role,
@@ -97,6 +105,16 @@ export class Peer {
     });
     this.publicIp = network.publicIp;
     this.pc.connectionStateChange.subscribe((state) => this.onConnectionState(state));
+    // Tracks appear while the offer is applied, before its transceivers are handed to us.
+    this.pc.onTrack.subscribe((track) => {
+      if (track.kind === "video") track.onReceiveRtp.subscribe((rtp) => this.onVideoRtp(rtp));
+      else {
+        track.onReceiveRtp.subscribe((rtp) => {
+          this.lastHeard = Date.now();
+          this.handlers.onAudioRtp(rtp);
+        });
+      }
+    });
   }
 
   private readonly publicIp: string | undefined;
@@ -105,8 +123,9 @@ export class Peer {
   async answer(offerSdp: string): Promise<string> {
     const problem = checkOffer(offerSdp);
     if (problem) throw new MixroomError(problem.code, problem.message);
+    this.offerApplied = true;
     try {
-      await this.pc.setRemoteDescription({ type: "offer", sdp: offerSdp });
+      await this.pc.setRemoteDescription({ type: "offer", sdp: stripTransportCc(offerSdp) });
     } catch (err) {
       throw new MixroomError("bad-request", "the offer could not be applied", { cause: err });
     }
@@ -114,8 +133,15 @@ export class Peer {
       // werift makes transceivers from an offer recvonly: we send on both m-lines too.
       t.setDirection(this.role === "viewer" ? "sendonly" : "sendrecv");
       await t.sender.replaceTrack(t.kind === "video" ? this.videoOut : this.audioOut);
+      // Without a stream id the answer has no a=msid and browsers hand over a track with no stream.
+      t.sender.streamId = "mixroom";
+      t.dtlsTransport.onStateChange.subscribe((state) => {
+        if (state === "closed" || state === "failed") this.fail(`dtls ${state}`);
+      });
+      t.dtlsTransport.onRtcp.subscribe(() => {
+        this.lastHeard = Date.now();
+      });
       if (t.kind === "video") this.wireVideo(t);
-      else this.wireAudio(t);
     }
     const video = this.videoTransceiver;
     if (!video?.codecs.some((c) => c.name.toLowerCase() === "vp8")) {
@@ -161,20 +187,12 @@ export class Peer {
   close(): Promise<void> {
     if (this.closed) return Promise.resolve();
     this.closed = true;
-    clearTimeout(this.disconnectTimer);
+    clearInterval(this.inactivityTimer);
     return this.pc.close().catch((err: unknown) => this.log.debug({ err }, "peer close failed"));
   }
 
   private wireVideo(t: RTCRtpTransceiver): void {
     this.videoTransceiver = t;
-    t.onTrack.subscribe((track) => {
-      track.onReceiveRtp.subscribe((rtp) => {
-        this.remoteVideoSsrc = rtp.header.ssrc;
-        const codec = t.codecs.find((c) => c.payloadType === rtp.header.payloadType);
-        const name = codec?.name.toLowerCase();
-        if (name === "vp8" || name === "h264") this.handlers.onVideoRtp(rtp, name);
-      });
-    });
     // werift routes a PLI by its sender SSRC, which on a sendrecv m-line is the client's own
     // stream, so RTCRtpSender never hears it. Watch all RTCP and match our media SSRC instead.
     t.dtlsTransport.onRtcp.subscribe((p) => {
@@ -187,10 +205,12 @@ export class Peer {
     });
   }
 
-  private wireAudio(t: RTCRtpTransceiver): void {
-    t.onTrack.subscribe((track) => {
-      track.onReceiveRtp.subscribe((rtp) => this.handlers.onAudioRtp(rtp));
-    });
+  private onVideoRtp(rtp: RtpPacket): void {
+    this.lastHeard = Date.now();
+    this.remoteVideoSsrc = rtp.header.ssrc;
+    const codec = this.videoTransceiver?.codecs.find((c) => c.payloadType === rtp.header.payloadType);
+    const name = codec?.name.toLowerCase();
+    if (name === "vp8" || name === "h264") this.handlers.onVideoRtp(rtp, name);
   }
 
   private async gatheringComplete(): Promise<void> {
@@ -201,18 +221,23 @@ export class Peer {
   private onConnectionState(state: string): void {
     if (this.closed) return;
     this.log.debug({ state }, "connection state");
-    if (state === "connected") {
-      clearTimeout(this.disconnectTimer);
-      this.disconnectTimer = undefined;
-      if (!this.connected) {
-        this.connected = true;
-        this.handlers.onConnected();
-      }
-    } else if (state === "disconnected") {
-      // ICE may come back (a brief network change); give it a moment before calling it gone.
-      this.disconnectTimer ??= setTimeout(() => this.handlers.onFailed("connection lost"), DISCONNECT_GRACE_MS);
+    if (state === "connected" && !this.connected) {
+      this.connected = true;
+      this.lastHeard = Date.now();
+      this.inactivityTimer = setInterval(() => {
+        if (Date.now() - this.lastHeard > INACTIVITY_MS) this.fail("no packets from the client");
+      }, 1000);
+      this.inactivityTimer.unref();
+      this.handlers.onConnected();
     } else if (state === "failed" || state === "closed") {
-      this.handlers.onFailed(`connection ${state}`);
+      this.fail(`connection ${state}`);
     }
+  }
+
+  private fail(reason: string): void {
+    if (this.closed || this.failed) return;
+    this.failed = true;
+    clearInterval(this.inactivityTimer);
+    this.handlers.onFailed(reason);
   }
 }

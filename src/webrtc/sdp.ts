@@ -57,3 +57,15 @@ export function addPublicIpCandidates(sdp: string, publicIp: string): string {
   }
   return out.join("\r\n");
 }
+
+/**
+ * Removes transport-cc from an offer. werift copies the client's feedback types into its answer,
+ * and its transport-cc feedback as a receiver is malformed; without it browsers fall back to
+ * REMB/loss-based estimation. This has to happen before werift applies the offer.
+ */
+export function stripTransportCc(sdp: string): string {
+  return sdp
+    .split("\r\n")
+    .filter((l) => !/^a=rtcp-fb:\S+ transport-cc/.test(l) && !/^a=extmap:\d+\S* \S*transport-wide-cc/.test(l))
+    .join("\r\n");
+}

@@ -1,0 +1,77 @@
+// Wires the server together: HTTP (demo page, probes) and WebSocket signaling on one port, and
+// the room manager behind them. main.ts runs it; tests start it on port 0.
+import type { AddressInfo } from "node:net";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import type { Logger } from "pino";
+import { WebSocketServer } from "ws";
+import { checkFfmpeg } from "../ffmpeg/probe.js";
+import { RoomManager } from "../room/room-manager.js";
+import type { Config } from "./config.js";
+import { createHttpServer } from "./http.js";
+import { WS_MAX_PAYLOAD_BYTES, attachSignaling } from "./signaling.js";
+
+export interface RunningServer {
+  port: number;
+  rooms: RoomManager;
+  /** Stops admitting, tells clients, closes every room and ends every child process. */
+  close(): Promise<void>;
+}
+
+const here = dirname(fileURLToPath(import.meta.url));
+/** public/ at the repository root, from src/server (tests) or dist/src/server (built). */
+export const PUBLIC_DIR = here.includes(`${join("dist", "src")}`) ? join(here, "../../../public") : join(here, "../../public");
+
+export async function startServer(config: Config, log: Logger, publicDir = PUBLIC_DIR): Promise<RunningServer> {
+  const rooms = new RoomManager(
+    {
+      width: config.videoWidth,
+      height: config.videoHeight,
+      fps: config.fps,
+      videoBitrateKbps: config.videoBitrateKbps,
+      audioBitrateKbps: config.audioBitrateKbps,
+      maxParticipants: config.maxParticipants,
+      maxRooms: config.maxRooms,
+      network: {
+        publicIp: config.publicIp,
+        portRange: config.rtcMinPort !== undefined && config.rtcMaxPort !== undefined ? [config.rtcMinPort, config.rtcMaxPort] : undefined,
+      },
+    },
+    log,
+  );
+  const http = createHttpServer({
+    publicDir,
+    log,
+    readiness: async () => {
+      const check = await checkFfmpeg();
+      return { ready: check.ok, detail: check.detail };
+    },
+  });
+  const wss = new WebSocketServer({ server: http, path: "/ws", maxPayload: WS_MAX_PAYLOAD_BYTES });
+  const signaling = attachSignaling(wss, rooms, log, { authToken: config.authToken });
+  await new Promise<void>((resolve, reject) => {
+    http.once("error", reject);
+    http.listen(config.port, config.host, () => {
+      http.off("error", reject);
+      resolve();
+    });
+  });
+  const port = (http.address() as AddressInfo).port;
+  let closing: Promise<void> | undefined;
+  return {
+    port,
+    rooms,
+    close: () => {
+      closing ??= (async () => {
+        await signaling.close();
+        await rooms.close("server shutting down");
+        await new Promise<void>((resolve) => wss.close(() => resolve()));
+        const httpClosed = new Promise<void>((resolve) => http.close(() => resolve()));
+        // Idle keep-alive connections would hold close() open for seconds.
+        http.closeAllConnections();
+        await httpClosed;
+      })();
+      return closing;
+    },
+  };
+}

@@ -1,0 +1,116 @@
+// Test media that costs almost nothing to send: a solid-colour VP8 clip encoded once by FFmpeg
+// and a one-second Opus tone encoded once by libopus, replayed in a loop as RTP on clocks.
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import opus from "@discordjs/opus";
+import { IvfReader, type IvfFrame } from "../../src/media/ivf.js";
+import { Vp8Packetizer } from "../../src/media/vp8-packetizer.js";
+import { RoomClock } from "../../src/room/clock.js";
+
+const dir = mkdtempSync(join(tmpdir(), "mixroom-media-"));
+const clips = new Map<string, IvfFrame[]>();
+const tones = new Map<number, Buffer[]>();
+
+/** 60 frames (2 s at 30 fps) of one colour, a keyframe every 30: loops cleanly. */
+export function colourClip(colour: string, size = "320x180"): IvfFrame[] {
+  const key = `${colour}-${size}`;
+  let frames = clips.get(key);
+  if (!frames) {
+    const file = join(dir, `${key}.ivf`);
+    execFileSync("ffmpeg", [
+      "-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi", "-i", `color=c=${colour}:s=${size}:r=30:d=2`,
+      "-c:v", "libvpx", "-deadline", "realtime", "-b:v", "200k", "-g", "30", "-keyint_min", "30", "-f", "ivf", file,
+    ]);
+    const parsed: IvfFrame[] = [];
+    new IvfReader((f) => parsed.push(f)).push(readFileSync(file));
+    frames = parsed;
+    clips.set(key, frames);
+  }
+  return frames;
+}
+
+/** One second of a sine at a whole number of Hz, as 50 Opus packets: loops without a click. */
+export function tonePackets(frequency: number, amplitude = 0.3): Buffer[] {
+  let packets = tones.get(frequency);
+  if (!packets) {
+    const enc = new opus.OpusEncoder(48000, 1);
+    enc.setBitrate(48000);
+    packets = [];
+    for (let p = 0; p < 50; p++) {
+      const pcm = Buffer.alloc(960 * 2);
+      for (let i = 0; i < 960; i++) {
+        const t = (p * 960 + i) / 48000;
+        pcm.writeInt16LE(Math.round(amplitude * 32767 * Math.sin(2 * Math.PI * frequency * t)), i * 2);
+      }
+      packets.push(enc.encode(pcm));
+    }
+    tones.set(frequency, packets);
+  }
+  return packets;
+}
+
+/** Replays a clip as VP8 RTP at 30 fps through `write` until stopped. */
+export class ClipSender {
+  private readonly packetizer = new Vp8Packetizer(96, 0x1111, 30);
+  private readonly clock: RoomClock;
+  private index = 0;
+  paused = false;
+
+  constructor(
+    private readonly frames: IvfFrame[],
+    private readonly write: (packet: Buffer) => void,
+  ) {
+    this.clock = new RoomClock(1000 / 30, (tick) => this.tick(tick), (err) => {
+      throw err;
+    });
+  }
+
+  stop(): void {
+    this.clock.stop();
+  }
+
+  private tick(tick: number): void {
+    if (this.paused) return;
+    const frame = this.frames[this.index]!;
+    this.index = (this.index + 1) % this.frames.length;
+    for (const p of this.packetizer.packetize(frame.data, tick * 3000)) this.write(p);
+  }
+}
+
+/** Replays Opus packets as RTP every 20 ms through `write` until stopped. */
+export class ToneSender {
+  private readonly clock: RoomClock;
+  private seq = 1000;
+  private index = 0;
+
+  constructor(
+    private readonly packets: Buffer[],
+    private readonly write: (packet: Buffer) => void,
+  ) {
+    this.clock = new RoomClock(20, (tick, steps) => {
+      for (let i = 0; i < steps; i++) this.send(tick - steps + 1 + i);
+    }, (err) => {
+      throw err;
+    });
+  }
+
+  stop(): void {
+    this.clock.stop();
+  }
+
+  private send(tick: number): void {
+    const payload = this.packets[this.index]!;
+    this.index = (this.index + 1) % this.packets.length;
+    const p = Buffer.alloc(12 + payload.length);
+    p[0] = 0x80;
+    p[1] = 111;
+    p.writeUInt16BE(this.seq, 2);
+    this.seq = (this.seq + 1) & 0xffff;
+    p.writeUInt32BE((tick * 960) >>> 0, 4);
+    p.writeUInt32BE(0x2222, 8);
+    payload.copy(p, 12);
+    this.write(p);
+  }
+}
