@@ -77,6 +77,10 @@ export class VideoDecoder {
     }
   }
 
+  get pid(): number | undefined {
+    return this.proc?.pid;
+  }
+
   /** New tile size: the process is replaced, the last picture stays on screen meanwhile. */
   resize(width: number, height: number): void {
     if (this.closed || (width === this.width && height === this.height)) return;

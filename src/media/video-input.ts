@@ -73,6 +73,10 @@ export class VideoInput implements VideoSource {
     return this.decoder?.stats;
   }
 
+  get decoderPid(): number | undefined {
+    return this.decoder?.pid;
+  }
+
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;

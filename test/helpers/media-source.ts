@@ -57,6 +57,8 @@ export class ClipSender {
   private readonly clock: RoomClock;
   private index = 0;
   paused = false;
+  /** Frames still to be replaced by noise that claims to be a keyframe (corrupt-input drills). */
+  corruptFrames = 0;
 
   constructor(
     private readonly frames: IvfFrame[],
@@ -71,11 +73,23 @@ export class ClipSender {
     this.clock.stop();
   }
 
+  /** A PLI: like a camera's encoder, continue from the next keyframe of the clip. */
+  keyframe(): void {
+    const next = this.frames.findIndex((f, i) => i >= this.index && f.keyframe);
+    this.index = next >= 0 ? next : 0;
+  }
+
   private tick(tick: number): void {
     if (this.paused) return;
-    const frame = this.frames[this.index]!;
+    let data = this.frames[this.index]!.data;
     this.index = (this.index + 1) % this.frames.length;
-    for (const p of this.packetizer.packetize(frame.data, tick * 3000)) this.write(p);
+    if (this.corruptFrames > 0) {
+      this.corruptFrames--;
+      data = Buffer.alloc(3000);
+      for (let j = 1; j < data.length; j++) data[j] = (j * 7919 + tick * 104729) & 0xff;
+      data[0] = 0x10; // frame tag: keyframe, version 0, shown
+    }
+    for (const p of this.packetizer.packetize(data, tick * 3000)) this.write(p);
   }
 }
 

@@ -59,6 +59,9 @@ export class TestPeer {
   latestFrame: Buffer | undefined;
   compositeSize: { width: number; height: number } | undefined;
   readonly videoRtp: RtpRecord[] = [];
+  readonly audioRtp: RtpRecord[] = [];
+  /** PLI/FIR the server sent about our camera. */
+  keyframeRequests = 0;
   readonly keyframeTimes: number[] = [];
   /** Received mix, 48 kHz mono. */
   private pcm: Int16Array[] = [];
@@ -152,6 +155,18 @@ export class TestPeer {
     return sampleRgb(frame, width, height, (x * width) / composite.width, (y * height) / composite.height, 4);
   }
 
+  /** Replaces the next `frames` video frames with noise that claims to be keyframes. */
+  sendCorruptVideo(frames: number): void {
+    if (this.clip) this.clip.corruptFrames = frames;
+  }
+
+  /** Drops the WebSocket without a leave or a close handshake: a client that vanished. */
+  vanish(): void {
+    this.clip?.stop();
+    this.tone?.stop();
+    this.ws.terminate();
+  }
+
   /** Stops sending video (the audio keeps going): a camera that froze. */
   pauseVideo(): void {
     this.sending = false;
@@ -217,9 +232,17 @@ export class TestPeer {
     const video = this.pc.addTransceiver(this.videoTrack, { direction: viewer ? "recvonly" : "sendrecv" });
     const audio = this.pc.addTransceiver(this.audioTrack, { direction: viewer ? "recvonly" : "sendrecv" });
     this.videoTransceiver = video;
+    video.dtlsTransport.onRtcp.subscribe((p) => {
+      const fb = (p as { type: number; feedback?: { count: number; mediaSsrc?: number } }).feedback;
+      if (p.type === 206 && (fb?.count === 1 || fb?.count === 4)) {
+        this.keyframeRequests++;
+        this.clip?.keyframe();
+      }
+    });
     video.onTrack.subscribe((track) => this.receiveVideo(track));
     audio.onTrack.subscribe((track) => {
       track.onReceiveRtp.subscribe((rtp) => {
+        this.audioRtp.push({ ssrc: rtp.header.ssrc, seq: rtp.header.sequenceNumber, timestamp: rtp.header.timestamp });
         const pcm = this.opusDecoder.decode(rtp.payload);
         this.pcm.push(new Int16Array(pcm.buffer.slice(pcm.byteOffset, pcm.byteOffset + pcm.length)));
         if (this.pcm.length > 500) this.pcm.splice(0, 100);

@@ -1,0 +1,171 @@
+// Faults stay local and the outgoing stream stays continuous: stalls, churn, keyframe requests,
+// a crashed mixer, corrupt media and vanished clients, each with real werift peers and FFmpeg.
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { liveFfmpegPids } from "../src/ffmpeg/ffmpeg-process.js";
+import { colourDistance, parseHex } from "./helpers/i420.js";
+import { childFfmpegPids } from "./helpers/processes.js";
+import { startTestServer, type TestServer } from "./helpers/server.js";
+import { type RtpRecord, TestPeer } from "./helpers/test-peer.js";
+
+let server: TestServer;
+const open: TestPeer[] = [];
+
+async function join(room: string, name: string, colour?: string, tone?: number): Promise<TestPeer> {
+  const p = await TestPeer.join({ url: server.url, room, name, colour, tone });
+  open.push(p);
+  return p;
+}
+
+async function leave(p: TestPeer): Promise<void> {
+  open.splice(open.indexOf(p), 1);
+  await p.close();
+}
+
+/** Every packet follows the one before it: one SSRC, sequence +1, timestamps never backwards. */
+function expectContinuous(records: RtpRecord[], what: string): void {
+  expect(new Set(records.map((r) => r.ssrc)).size, `${what}: one SSRC`).toBe(1);
+  let jumps = 0;
+  let backwards = 0;
+  for (let i = 1; i < records.length; i++) {
+    const a = records[i - 1]!;
+    const b = records[i]!;
+    if (((b.seq - a.seq) & 0xffff) !== 1) jumps++;
+    if (((b.timestamp - a.timestamp) | 0) < 0) backwards++;
+  }
+  expect(jumps, `${what}: sequence jumps`).toBe(0);
+  expect(backwards, `${what}: timestamps going backwards`).toBe(0);
+}
+
+function tileColour(peer: TestPeer, room: string, index: number): ReturnType<TestPeer["colourAt"]> {
+  const tile = server.rooms.rooms.get(room)!.video.layout[index]!;
+  return peer.colourAt(tile.x + tile.width / 2, tile.y + tile.height / 3);
+}
+
+beforeAll(async () => {
+  server = await startTestServer();
+});
+
+afterEach(async () => {
+  await Promise.all(open.splice(0).map((p) => p.close()));
+});
+
+afterAll(async () => {
+  await server.close();
+  expect(liveFfmpegPids()).toEqual([]);
+  expect(childFfmpegPids()).toEqual([]);
+});
+
+describe("isolation and continuity", () => {
+  it("keeps everyone's frame rate and the stalled participant's last picture while one camera stops for 5 s", async () => {
+    const a = await join("stall", "a", "0xe02020");
+    const b = await join("stall", "b", "0x2040e0");
+    await a.waitFor(() => colourDistance(tileColour(a, "stall", 1) ?? { r: 0, g: 0, b: 0 }, parseHex("2040e0")) < 60, "b's tile");
+    b.pauseVideo();
+    const before = a.frameTimes.length;
+    await new Promise((r) => setTimeout(r, 5000));
+    expect((a.frameTimes.length - before) / 5).toBeGreaterThan(25);
+    expect(colourDistance(tileColour(a, "stall", 1)!, parseHex("2040e0"))).toBeLessThan(60);
+    b.resumeVideo();
+  });
+
+  it("gives a staying peer one unbroken stream while another joins and leaves three times", async () => {
+    const a = await join("churn", "a", "0xe02020", 500);
+    await a.waitFor(() => a.frameTimes.length > 10, "first composite frames");
+    const fromVideo = a.videoRtp.length;
+    const fromAudio = a.audioRtp.length;
+    for (let i = 0; i < 3; i++) {
+      const b = await join("churn", `b${i}`, "0x20c040", 700);
+      await a.next((m) => m.type === "participant-joined");
+      await a.waitFor(() => colourDistance(tileColour(a, "churn", 1) ?? { r: 0, g: 0, b: 0 }, parseHex("20c040")) < 60, "b's tile");
+      await leave(b);
+      await a.next((m) => m.type === "participant-left");
+    }
+    await a.waitFor(() => server.rooms.rooms.get("churn")!.video.layout.length === 1, "layout back to one tile");
+    expectContinuous(a.videoRtp.slice(fromVideo), "video");
+    expectContinuous(a.audioRtp.slice(fromAudio), "audio");
+  });
+
+  it("answers a receiver's PLI with a keyframe within a second", async () => {
+    const a = await join("pli", "a", "0xe02020");
+    await a.waitFor(() => a.frameTimes.length > 10, "first composite frames");
+    // Let the join-time keyframe requests pass their throttle window.
+    await a.waitFor(() => performance.now() - (a.keyframeTimes.at(-1) ?? 0) > 1200, "a quiet moment");
+    const asked = performance.now();
+    await a.sendPli();
+    await a.waitFor(() => a.keyframeTimes.some((t) => t > asked), "a keyframe after the PLI", 3000);
+    const delay = a.keyframeTimes.find((t) => t > asked)! - asked;
+    expect(delay).toBeLessThan(1000);
+  });
+
+  it("replaces a killed mixer process while every peer stays connected and its stream continuous", async () => {
+    const a = await join("crash", "a", "0xe02020");
+    const b = await join("crash", "b", "0x2040e0");
+    await a.waitFor(() => a.frameTimes.length > 10, "first composite frames");
+    const room = server.rooms.rooms.get("crash")!;
+    const pid = room.video.encoderPid!;
+    const from = a.videoRtp.length;
+    process.kill(pid, "SIGKILL");
+    const killed = performance.now();
+    await a.waitFor(() => a.keyframeTimes.some((t) => t > killed) && a.frameTimes.filter((t) => t > killed).length > 30, "composite back");
+    expect(room.video.encoderPid).not.toBe(pid);
+    expect([a.pc.connectionState, b.pc.connectionState]).toEqual(["connected", "connected"]);
+    expectContinuous(a.videoRtp.slice(from), "video across the restart");
+    expect(colourDistance(tileColour(b, "crash", 0)!, parseHex("e02020"))).toBeLessThan(60);
+  });
+
+  it("keeps the room going while one participant sends corrupt video, and shows them again after", async () => {
+    const a = await join("corrupt", "a", "0xe02020");
+    const b = await join("corrupt", "b", "0x2040e0");
+    await a.waitFor(() => colourDistance(tileColour(a, "corrupt", 1) ?? { r: 0, g: 0, b: 0 }, parseHex("2040e0")) < 60, "b's tile");
+    const room = server.rooms.rooms.get("corrupt")!;
+    const bDecoder = (): { framesIn: number } => room.members.get(b.participantId)!.video!.decoderStats!;
+    const fedBefore = bDecoder().framesIn;
+    const before = a.frameTimes.length;
+    b.sendCorruptVideo(45);
+    await new Promise((r) => setTimeout(r, 2000));
+    // The noise reached b's decoder, and nobody's composite lost its frame rate.
+    expect(bDecoder().framesIn - fedBefore).toBeGreaterThan(40);
+    expect((a.frameTimes.length - before) / 2).toBeGreaterThan(25);
+    await a.waitFor(() => colourDistance(tileColour(a, "corrupt", 1) ?? { r: 0, g: 0, b: 0 }, parseHex("2040e0")) < 60, "b's tile back");
+    expect(colourDistance(tileColour(b, "corrupt", 0)!, parseHex("e02020"))).toBeLessThan(60);
+  });
+
+  it("restarts a participant's decoder that dies and asks their camera for a keyframe", async () => {
+    const a = await join("decoder", "a", "0xe02020");
+    const b = await join("decoder", "b", "0x2040e0");
+    await a.waitFor(() => colourDistance(tileColour(a, "decoder", 1) ?? { r: 0, g: 0, b: 0 }, parseHex("2040e0")) < 60, "b's tile");
+    const input = server.rooms.rooms.get("decoder")!.members.get(b.participantId)!.video!;
+    const pid = input.decoderPid!;
+    const asked = b.keyframeRequests;
+    process.kill(pid, "SIGKILL");
+    await a.waitFor(() => input.decoderStats!.restarts === 1 && input.decoderPid !== undefined && input.decoderPid !== pid, "a new decoder");
+    const pictures = input.decoderStats!.pictures;
+    await a.waitFor(() => input.decoderStats!.pictures > pictures + 10, "pictures from the new decoder");
+    expect(b.keyframeRequests).toBeGreaterThan(asked);
+    expect(colourDistance(tileColour(a, "decoder", 1)!, parseHex("2040e0"))).toBeLessThan(60);
+  });
+
+  it("removes a client that vanishes without a leave and tells everyone", async () => {
+    const a = await join("vanish", "a", "0xe02020");
+    const b = await join("vanish", "b", "0x2040e0");
+    await a.next((m) => m.type === "participant-joined");
+    b.vanish();
+    const left = await a.next((m) => m.type === "participant-left");
+    expect(left.participantId).toBe(b.participantId);
+    await a.waitFor(() => server.rooms.rooms.get("vanish")!.video.layout.length === 1, "one tile left");
+    open.splice(open.indexOf(b), 1);
+    await b.close();
+  });
+
+  it("closes an emptied room and ends every FFmpeg process it started", async () => {
+    const a = await join("close", "a", "0xe02020");
+    const b = await join("close", "b", "0x2040e0");
+    await a.waitFor(() => a.frameTimes.length > 5, "composite frames");
+    const serverChildren = server.rooms.rooms.get("close")!.video.encoderPid;
+    expect(serverChildren).toBeDefined();
+    await leave(a);
+    await leave(b);
+    await a.waitFor(() => !server.rooms.rooms.has("close"), "room closed");
+    await a.waitFor(() => liveFfmpegPids().length === 0 && childFfmpegPids().length === 0, "no ffmpeg left", 5000);
+  });
+});
