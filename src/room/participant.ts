@@ -98,6 +98,11 @@ export class Participant implements RoomMember {
     if (this.connected) this.peer.sendAudio(this.audioRtp.packet(payload));
   }
 
+  /** The codec this participant's camera arrives in, once it has sent any. */
+  get videoCodec(): VideoCodec | undefined {
+    return this.ingest?.codec;
+  }
+
   get stats(): Record<string, unknown> {
     return { video: this.ingest?.stats, decoder: this.video?.decoderStats, audio: this.audio?.stats };
   }

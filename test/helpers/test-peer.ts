@@ -19,7 +19,7 @@ import { RawFrameReader, i420Size } from "../../src/media/raw-frames.js";
 import { VideoIngest } from "../../src/media/video-ingest.js";
 import { type Rgb, sampleRgb } from "./i420.js";
 import { vp8KeyframeSize } from "./media-analysis.js";
-import { ClipSender, ToneSender, colourClip, tonePackets } from "./media-source.js";
+import { ClipSender, H264ClipSender, ToneSender, colourClip, h264ColourClip, tonePackets } from "./media-source.js";
 
 const log = pino({ level: process.env.TEST_LOG ?? "silent" });
 
@@ -30,6 +30,8 @@ export interface TestPeerOptions {
   role?: "participant" | "viewer";
   /** Solid colour of the video sent, e.g. "0xff0000"; no video when absent. */
   colour?: string;
+  /** Send the colour as H.264 (constrained baseline) instead of VP8; VP8 is still offered to receive. */
+  h264?: boolean;
   /** Frequency of the tone sent, Hz; no audio when absent. */
   tone?: number;
   /**
@@ -66,7 +68,7 @@ export class TestPeer {
   /** Received mix, 48 kHz mono. */
   private pcm: Int16Array[] = [];
   private readonly opusDecoder = new opus.OpusEncoder(48000, 1);
-  private clip: ClipSender | undefined;
+  private clip: ClipSender | H264ClipSender | undefined;
   private tone: ToneSender | undefined;
   private decoder: FfmpegProcess | undefined;
   private readonly waiters: Array<{ test: (m: Msg) => boolean; resolve: (m: Msg) => void }> = [];
@@ -91,7 +93,15 @@ export class TestPeer {
       iceServers: [],
       iceUseIpv6: false,
       codecs: {
-        video: [new RTCRtpCodecParameters({ mimeType: "video/VP8", clockRate: 90000, rtcpFeedback: [useNACK(), usePLI(), useFIR()] })],
+        video: [
+          new RTCRtpCodecParameters({ mimeType: "video/VP8", clockRate: 90000, rtcpFeedback: [useNACK(), usePLI(), useFIR()] }),
+          new RTCRtpCodecParameters({
+            mimeType: "video/H264",
+            clockRate: 90000,
+            rtcpFeedback: [useNACK(), usePLI(), useFIR()],
+            parameters: "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f",
+          }),
+        ],
         audio: [new RTCRtpCodecParameters({ mimeType: "audio/opus", clockRate: 48000, channels: 2 })],
       },
       headerExtensions: { video: [], audio: [] },
@@ -157,7 +167,7 @@ export class TestPeer {
 
   /** Replaces the next `frames` video frames with noise that claims to be keyframes. */
   sendCorruptVideo(frames: number): void {
-    if (this.clip) this.clip.corruptFrames = frames;
+    if (this.clip instanceof ClipSender) this.clip.corruptFrames = frames;
   }
 
   /** Drops the WebSocket without a leave or a close handshake: a client that vanished. */
@@ -294,8 +304,18 @@ export class TestPeer {
 
   /** Pre-encoded colour and tone, replayed on clocks (see media-source.ts). */
   private startSource(): void {
-    if (this.opts.colour) {
-      this.clip = new ClipSender(colourClip(this.opts.colour), (p) => this.sending && this.videoTrack.writeRtp(p));
+    const send = (p: Buffer): void => {
+      if (this.sending) this.videoTrack.writeRtp(p);
+    };
+    if (this.opts.colour && this.opts.h264) {
+      // werift stamps packets with the sender's codec: make that H.264 for this peer.
+      const t = this.videoTransceiver!;
+      const h264 = t.codecs.find((c) => c.name.toLowerCase() === "h264");
+      if (!h264) throw new Error("the server did not accept H.264");
+      t.sender.codec = h264;
+      this.clip = new H264ClipSender(h264ColourClip(this.opts.colour), send);
+    } else if (this.opts.colour) {
+      this.clip = new ClipSender(colourClip(this.opts.colour), send);
     }
     if (this.opts.tone) this.tone = new ToneSender(tonePackets(this.opts.tone), (p) => this.audioTrack.writeRtp(p));
   }
