@@ -38,11 +38,11 @@ interface FfmpegEvents {
 
 const STDERR_TAIL_LINES = 20;
 const GLOBAL_OPTIONS = ["-hide_banner", "-nostats", "-loglevel", "warning"];
-const live = new Set<number>();
+const live = new Map<number, string>();
 
-/** PIDs of every FFmpeg child alive in this process (tests assert it drains to empty). */
-export function liveFfmpegPids(): number[] {
-  return [...live];
+/** Every FFmpeg child alive in this process, as "pid role" (tests assert it drains to empty). */
+export function liveFfmpegPids(): string[] {
+  return [...live].map(([pid, role]) => `${pid} ${role}`);
 }
 
 export class FfmpegProcess extends EventEmitter<FfmpegEvents> {
@@ -81,7 +81,7 @@ export class FfmpegProcess extends EventEmitter<FfmpegEvents> {
     this.command.on("start", (commandLine: string) => {
       this.proc = (this.command as unknown as { ffmpegProc?: ChildProcess }).ffmpegProc;
       this.pid = this.proc?.pid;
-      if (this.pid !== undefined) live.add(this.pid);
+      if (this.pid !== undefined) live.set(this.pid, this.role);
       this.log.info({ childPid: this.pid, commandLine }, "ffmpeg started");
       // Closed before it even started: stop it now.
       if (this.closeReason !== undefined) this.kill("SIGTERM");
