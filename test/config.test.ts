@@ -154,7 +154,12 @@ describe("loadConfig", () => {
   });
 
   it("rejects an env-only setting given as a flag", () => {
-    expect(problemsOf(["--fps=30"], {})).toEqual(["unknown option --fps"]);
+    expect(problemsOf(["--auth-token=x"], {})).toEqual(["unknown option --auth-token"]);
+  });
+
+  it("takes the output size, frame rate and bitrates as flags too", () => {
+    const c = loadConfig(["--width", "640", "--height=360", "--fps", "15", "--video-bitrate", "800"], { VIDEO_FPS: "25" });
+    expect([c.videoWidth, c.videoHeight, c.fps, c.videoBitrateKbps]).toEqual([640, 360, 15, 800]);
   });
 });
 
