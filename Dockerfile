@@ -1,0 +1,34 @@
+# mixroom: the MCU server with its demo page. Build: docker build -t mixroom .
+# Run (media needs the UDP range published and the host's address announced):
+#   docker run --rm -p 8080:8080 -p 40000-40100:40000-40100/udp \
+#     -e PUBLIC_IP=<host address> -e RTC_MIN_PORT=40000 -e RTC_MAX_PORT=40100 mixroom
+
+FROM node:22-bookworm-slim AS build
+WORKDIR /app
+# python3/make/g++ build @discordjs/opus when no prebuilt binary matches.
+RUN apt-get update && apt-get install -y --no-install-recommends python3 make g++ && rm -rf /var/lib/apt/lists/*
+COPY package.json package-lock.json ./
+RUN npm ci --no-audit --no-fund
+COPY tsconfig.json tsconfig.client.json ./
+COPY src ./src
+COPY public ./public
+RUN npm run build && npm prune --omit=dev
+
+FROM node:22-bookworm-slim
+# Debian's ffmpeg (libvpx, libopus, drawtext) and a font for the name labels.
+RUN apt-get update \
+  && apt-get install -y --no-install-recommends ffmpeg fonts-dejavu-core fontconfig curl \
+  && rm -rf /var/lib/apt/lists/*
+WORKDIR /app
+ENV NODE_ENV=production PORT=8080 RTC_MIN_PORT=40000 RTC_MAX_PORT=40100
+COPY --from=build /app/package.json ./
+COPY --from=build /app/node_modules ./node_modules
+COPY --from=build /app/dist ./dist
+COPY --from=build /app/public ./public
+USER node
+EXPOSE 8080/tcp
+EXPOSE 40000-40100/udp
+HEALTHCHECK --interval=15s --timeout=3s --start-period=10s --retries=3 \
+  CMD curl -fsS "http://127.0.0.1:${PORT}/healthz" || exit 1
+# Same entry as `npm start` after set-up: the compiled server, stopped gracefully by SIGTERM.
+CMD ["node", "dist/src/server/main.js"]
