@@ -1,5 +1,7 @@
 // Faults stay local and the outgoing stream stays continuous: stalls, churn, keyframe requests,
 // a crashed mixer, corrupt media and vanished clients, each with real werift peers and FFmpeg.
+import { RTCPeerConnection, RTCRtpCodecParameters } from "werift";
+import WebSocket from "ws";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { liveFfmpegPids } from "../src/ffmpeg/ffmpeg-process.js";
 import { colourDistance, parseHex } from "./helpers/i420.js";
@@ -156,6 +158,63 @@ describe("isolation and continuity", () => {
     open.splice(open.indexOf(b), 1);
     await b.close();
   });
+
+  it("shows a participant without a camera as a placeholder tile", async () => {
+    const a = await join("placeholder", "a", "0xe02020");
+    await join("placeholder", "no camera", undefined, 600);
+    await a.waitFor(() => {
+      const t = server.rooms.rooms.get("placeholder")!.video.layout[1];
+      // Near the tile's top edge, away from the centred name.
+      const got = t && a.colourAt(t.x + t.width / 2, t.y + t.height / 8);
+      return got !== undefined && colourDistance(got, parseHex("2b2d31")) < 25;
+    }, "the placeholder tile");
+  });
+
+  it("drops a client whose media goes silent while its socket stays open", async () => {
+    const a = await join("silent", "a", "0xe02020");
+    const b = await join("silent", "b", "0x2040e0", 600);
+    await a.next((m) => m.type === "participant-joined");
+    // The server sends the composite once it sees the connection up.
+    await b.waitFor(() => b.frameTimes.length > 0, "b receives the composite");
+    // werift's close() tells the remote nothing: the server only sees packets stop.
+    await b.pc.close();
+    const ended = await b.next((m) => m.type === "error", 20_000);
+    expect(ended.code).toBe("internal");
+    const left = await a.next((m) => m.type === "participant-left", 5_000);
+    expect(left.participantId).toBe(b.participantId);
+  }, 30_000);
+
+  it("drops a client that never completes the connection after its answer", async () => {
+    const a = await join("noshow", "a", "0xe02020");
+    // A client that gets its answer and then never does ICE.
+    const ws = new WebSocket(server.url);
+    await new Promise((r) => ws.once("open", r));
+    const replies: Array<Record<string, unknown>> = [];
+    let onJoined: () => void = () => {};
+    const joinedGhost = new Promise<void>((r) => (onJoined = r));
+    const ended = new Promise<Record<string, unknown>>((resolve) => {
+      ws.on("message", (d) => {
+        const m = JSON.parse(String(d)) as Record<string, unknown>;
+        replies.push(m);
+        if (m.type === "joined") onJoined();
+        if (m.type === "error") resolve(m);
+      });
+    });
+    const pc = new RTCPeerConnection({ iceServers: [], codecs: { video: [new RTCRtpCodecParameters({ mimeType: "video/VP8", clockRate: 90000 })], audio: [new RTCRtpCodecParameters({ mimeType: "audio/opus", clockRate: 48000, channels: 2 })] } });
+    pc.addTransceiver("video", { direction: "sendrecv" });
+    pc.addTransceiver("audio", { direction: "sendrecv" });
+    await pc.setLocalDescription(await pc.createOffer());
+    await pc.close();
+    ws.send(JSON.stringify({ type: "join", room: "noshow", name: "ghost" }));
+    await joinedGhost;
+    ws.send(JSON.stringify({ type: "offer", sdp: pc.localDescription!.sdp }));
+    const joined = await a.next((m) => m.type === "participant-joined");
+    const left = await a.next((m) => m.type === "participant-left", 25_000);
+    expect(left.participantId).toBe((joined.participant as { id: string }).id);
+    expect(await ended).toMatchObject({ type: "error", code: "internal" });
+    expect(replies.map((m) => m.type)).toEqual(["joined", "answer", "error"]);
+    ws.close();
+  }, 40_000);
 
   it("closes an emptied room and ends every FFmpeg process it started", async () => {
     const a = await join("close", "a", "0xe02020");

@@ -21,6 +21,8 @@ export interface FfmpegSpec {
   readyTimeoutMs?: number;
   /** How many bytes may wait in Node for stdin before write() drops. */
   maxQueuedBytes?: number;
+  /** The process is meant to finish by itself (a one-shot render): exit 0 is not a fault. */
+  oneShot?: boolean;
 }
 
 export interface FfmpegExit {
@@ -62,12 +64,14 @@ export class FfmpegProcess extends EventEmitter<FfmpegEvents> {
   private exited = false;
   private isReady = false;
   private failure: string | undefined;
+  private readonly oneShot: boolean;
 
   constructor(spec: FfmpegSpec, log: Logger) {
     super();
     this.role = spec.role;
     this.log = log.child({ ffmpeg: spec.role });
     this.maxQueuedBytes = spec.maxQueuedBytes ?? 8 * 1024 * 1024;
+    this.oneShot = spec.oneShot ?? false;
     const out = new PassThrough({ highWaterMark: 4 * 1024 * 1024 });
     this.stdout = out;
     this.stdin = spec.input === "stdin" ? new PassThrough({ highWaterMark: this.maxQueuedBytes }) : undefined;
@@ -171,7 +175,9 @@ export class FfmpegProcess extends EventEmitter<FfmpegEvents> {
       reason: this.closeReason ?? this.failure ?? (err ? firstLine(err.message) : "exited"),
       stderrTail: [...this.stderrTail],
     };
-    if (this.closeReason === undefined) {
+    if (this.oneShot && !err) {
+      this.log.debug({ childPid: this.pid }, "ffmpeg finished");
+    } else if (this.closeReason === undefined) {
       this.log.warn({ childPid: this.pid, ...exit }, "ffmpeg exited unexpectedly");
     } else {
       this.log.debug({ childPid: this.pid, reason: exit.reason }, "ffmpeg stopped");

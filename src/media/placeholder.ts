@@ -21,6 +21,7 @@ export function renderPlaceholder(
       inputOptions: ["-f", "lavfi"],
       outputOptions: ["-vf", labelFilter(labelFile, height, "centre"), "-frames:v", "1", "-f", "rawvideo", "-pix_fmt", "yuv420p"],
       readyTimeoutMs: 10_000,
+      oneShot: true,
     },
     log,
   );

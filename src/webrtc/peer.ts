@@ -47,6 +47,8 @@ const PLI_GAP_MS = 300;
  * RTCP receiver reports at least every few seconds.
  */
 const INACTIVITY_MS = 10_000;
+/** A client that has not completed ICE and DTLS this long after our answer is not coming. */
+const CONNECT_TIMEOUT_MS = 15_000;
 
 function videoCodecs(): RTCRtpCodecParameters[] {
   // No transport-cc: werift's transport-cc feedback as a receiver is malformed.
@@ -81,6 +83,7 @@ export class Peer {
   private lastPli = 0;
   private remoteVideoSsrc: number | undefined;
   private inactivityTimer: NodeJS.Timeout | undefined;
+  private connectTimer: NodeJS.Timeout | undefined;
   private lastHeard = 0;
   private closed = false;
   private connected = false;
@@ -135,8 +138,11 @@ export class Peer {
       await t.sender.replaceTrack(t.kind === "video" ? this.videoOut : this.audioOut);
       // Without a stream id the answer has no a=msid and browsers hand over a track with no stream.
       t.sender.streamId = "mixroom";
+      // Media can flow once DTLS is up. werift's connectionState only says "connected" after
+      // every ICE check has settled, which can take many seconds after media already flows.
       t.dtlsTransport.onStateChange.subscribe((state) => {
-        if (state === "closed" || state === "failed") this.fail(`dtls ${state}`);
+        if (state === "connected") this.markConnected();
+        else if (state === "closed" || state === "failed") this.fail(`dtls ${state}`);
       });
       t.dtlsTransport.onRtcp.subscribe(() => {
         this.lastHeard = Date.now();
@@ -151,6 +157,8 @@ export class Peer {
     const vp8 = video.codecs.find((c) => c.name.toLowerCase() === "vp8");
     if (vp8) video.sender.codec = vp8;
     await this.pc.setLocalDescription(await this.pc.createAnswer());
+    this.connectTimer = setTimeout(() => this.fail("no connection within 15 s of the answer"), CONNECT_TIMEOUT_MS);
+    this.connectTimer.unref();
     await this.gatheringComplete();
     const sdp = this.pc.localDescription?.sdp;
     if (!sdp) throw new MixroomError("internal", "no local description");
@@ -188,6 +196,7 @@ export class Peer {
     if (this.closed) return Promise.resolve();
     this.closed = true;
     clearInterval(this.inactivityTimer);
+    clearTimeout(this.connectTimer);
     return this.pc.close().catch((err: unknown) => this.log.debug({ err }, "peer close failed"));
   }
 
@@ -221,23 +230,27 @@ export class Peer {
   private onConnectionState(state: string): void {
     if (this.closed) return;
     this.log.debug({ state }, "connection state");
-    if (state === "connected" && !this.connected) {
-      this.connected = true;
-      this.lastHeard = Date.now();
-      this.inactivityTimer = setInterval(() => {
-        if (Date.now() - this.lastHeard > INACTIVITY_MS) this.fail("no packets from the client");
-      }, 1000);
-      this.inactivityTimer.unref();
-      this.handlers.onConnected();
-    } else if (state === "failed" || state === "closed") {
-      this.fail(`connection ${state}`);
-    }
+    if (state === "connected") this.markConnected();
+    else if (state === "failed" || state === "closed") this.fail(`connection ${state}`);
+  }
+
+  private markConnected(): void {
+    if (this.connected || this.closed || this.failed) return;
+    this.connected = true;
+    clearTimeout(this.connectTimer);
+    this.lastHeard = Date.now();
+    this.inactivityTimer = setInterval(() => {
+      if (Date.now() - this.lastHeard > INACTIVITY_MS) this.fail("no packets from the client");
+    }, 1000);
+    this.inactivityTimer.unref();
+    this.handlers.onConnected();
   }
 
   private fail(reason: string): void {
     if (this.closed || this.failed) return;
     this.failed = true;
     clearInterval(this.inactivityTimer);
+    clearTimeout(this.connectTimer);
     this.handlers.onFailed(reason);
   }
 }
