@@ -45,6 +45,13 @@ describe("a four-person room", () => {
     }
   });
 
+  it("asks each camera for its tile's share of the composite bitrate (REMB)", async () => {
+    for (const peer of peers) {
+      // Four 640x360 tiles of a 1500 kbit/s 1280x720 composite: 2 x 1/4 x 1500 = 750 kbit/s.
+      await peer.waitFor(() => peer.rembBitrate !== undefined && Math.abs(peer.rembBitrate - 750_000) < 10_000, "a REMB of 750 kbit/s");
+    }
+  });
+
   it("keeps the composite near 30 fps at every receiver", async () => {
     await new Promise((r) => setTimeout(r, 3000));
     for (const peer of [...peers, viewer]) {

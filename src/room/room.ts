@@ -104,8 +104,16 @@ export class Room implements ParticipantHost {
   }
 
   private updateLayout(): void {
-    const shown = [...this.members.values()].filter((m) => m.video).map((m) => m.video!);
-    this.video.setSources(shown);
+    const senders = [...this.members.values()].filter((m) => m.video);
+    this.video.setSources(senders.map((m) => m.video!));
+    // Ask each camera for about its tile's share of the composite's bitrate (twice that, as a
+    // decoded camera is re-encoded and detail is lost twice), within sane bounds.
+    const canvas = this.settings.width * this.settings.height;
+    this.video.layout.forEach((tile, i) => {
+      const share = (tile.width * tile.height) / canvas;
+      const bps = 2 * share * this.settings.videoBitrateKbps * 1000;
+      senders[i]?.peer.setCameraBitrate(Math.min(2_500_000, Math.max(250_000, bps)));
+    });
   }
 
   private broadcast(event: RoomEvent, except?: string): void {

@@ -5,6 +5,8 @@ import type { Logger } from "pino";
 import {
   MediaStreamTrack,
   RTCPeerConnection,
+  ReceiverEstimatedMaxBitrate,
+  RtcpPayloadSpecificFeedback,
   RTCRtpCodecParameters,
   type RTCRtpTransceiver,
   type RtpPacket,
@@ -47,6 +49,8 @@ const PLI_GAP_MS = 300;
  * RTCP receiver reports at least every few seconds.
  */
 const INACTIVITY_MS = 10_000;
+/** How often the client's camera is told the bitrate we want from it (REMB). */
+const REMB_INTERVAL_MS = 1000;
 /** A client that has not completed ICE and DTLS this long after our answer is not coming. */
 const CONNECT_TIMEOUT_MS = 15_000;
 
@@ -84,6 +88,8 @@ export class Peer {
   private remoteVideoSsrc: number | undefined;
   private inactivityTimer: NodeJS.Timeout | undefined;
   private connectTimer: NodeJS.Timeout | undefined;
+  private rembTimer: NodeJS.Timeout | undefined;
+  private cameraBitrate = 500_000;
   private lastHeard = 0;
   private closed = false;
   private connected = false;
@@ -182,6 +188,14 @@ export class Peer {
     if (this.connected) this.audioOut.writeRtp(packet);
   }
 
+  /**
+   * The bitrate we want from the client's camera: its tile's share of the composite. werift
+   * never sends REMB itself, and without it Chromium stays near 300 kbit/s.
+   */
+  setCameraBitrate(bps: number): void {
+    this.cameraBitrate = Math.round(bps);
+  }
+
   /** Ask the client's camera for a keyframe (throttled). */
   requestKeyframe(): void {
     const ssrc = this.remoteVideoSsrc;
@@ -196,6 +210,7 @@ export class Peer {
     if (this.closed) return Promise.resolve();
     this.closed = true;
     clearInterval(this.inactivityTimer);
+    clearInterval(this.rembTimer);
     clearTimeout(this.connectTimer);
     return this.pc.close().catch((err: unknown) => this.log.debug({ err }, "peer close failed"));
   }
@@ -212,6 +227,24 @@ export class Peer {
         this.handlers.onKeyframeRequest();
       }
     });
+  }
+
+  private sendRemb(): void {
+    const t = this.videoTransceiver;
+    const ssrc = this.remoteVideoSsrc;
+    if (!t || ssrc === undefined) return;
+    let mantissa = this.cameraBitrate;
+    let exp = 0;
+    while (mantissa > 0x3ffff) {
+      mantissa >>= 1;
+      exp++;
+    }
+    const remb = new ReceiverEstimatedMaxBitrate({
+      senderSsrc: t.sender.ssrc, mediaSsrc: 0, ssrcNum: 1, brExp: exp, brMantissa: mantissa, ssrcFeedbacks: [ssrc],
+    });
+    t.dtlsTransport
+      .sendRtcp([new RtcpPayloadSpecificFeedback({ feedback: remb })])
+      .catch((err: unknown) => this.log.debug({ err }, "remb failed"));
   }
 
   private onVideoRtp(rtp: RtpPacket): void {
@@ -243,6 +276,10 @@ export class Peer {
       if (Date.now() - this.lastHeard > INACTIVITY_MS) this.fail("no packets from the client");
     }, 1000);
     this.inactivityTimer.unref();
+    if (this.role === "participant") {
+      this.rembTimer = setInterval(() => this.sendRemb(), REMB_INTERVAL_MS);
+      this.rembTimer.unref();
+    }
     this.handlers.onConnected();
   }
 
@@ -250,6 +287,7 @@ export class Peer {
     if (this.closed || this.failed) return;
     this.failed = true;
     clearInterval(this.inactivityTimer);
+    clearInterval(this.rembTimer);
     clearTimeout(this.connectTimer);
     this.handlers.onFailed(reason);
   }

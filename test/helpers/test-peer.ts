@@ -64,6 +64,8 @@ export class TestPeer {
   readonly audioRtp: RtpRecord[] = [];
   /** PLI/FIR the server sent about our camera. */
   keyframeRequests = 0;
+  /** The last bitrate the server asked of our camera (REMB), bit/s. */
+  rembBitrate: number | undefined;
   readonly keyframeTimes: number[] = [];
   /** Received mix, 48 kHz mono. */
   private pcm: Int16Array[] = [];
@@ -243,7 +245,8 @@ export class TestPeer {
     const audio = this.pc.addTransceiver(this.audioTrack, { direction: viewer ? "recvonly" : "sendrecv" });
     this.videoTransceiver = video;
     video.dtlsTransport.onRtcp.subscribe((p) => {
-      const fb = (p as { type: number; feedback?: { count: number; mediaSsrc?: number } }).feedback;
+      const fb = (p as { type: number; feedback?: { count: number; mediaSsrc?: number; bitrate?: bigint } }).feedback;
+      if (p.type === 206 && fb?.count === 15 && fb.bitrate !== undefined) this.rembBitrate = Number(fb.bitrate);
       if (p.type === 206 && (fb?.count === 1 || fb?.count === 4)) {
         this.keyframeRequests++;
         this.clip?.keyframe();
