@@ -77,6 +77,10 @@ export class VideoDecoder {
     }
   }
 
+  get codec(): VideoCodec {
+    return this.opts.codec;
+  }
+
   get pid(): number | undefined {
     return this.proc?.pid;
   }

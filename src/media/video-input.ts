@@ -21,6 +21,7 @@ export class VideoInput implements VideoSource {
   private height = 0;
   private closed = false;
   private readonly abort = new AbortController();
+  /** Placeholder renders and retired decoders still finishing; close() waits for them. */
   private readonly rendering = new Set<Promise<void>>();
 
   constructor(
@@ -55,6 +56,11 @@ export class VideoInput implements VideoSource {
   /** An encoded frame from ingest. The decoder starts with the first frame (its codec known). */
   push(codec: VideoCodec, frame: EncodedVideoFrame): void {
     if (this.closed || this.width === 0) return;
+    if (this.decoder && this.decoder.codec !== codec) {
+      // The sender switched codec: a decoder for the new one (the old picture stays meanwhile).
+      this.retire(this.decoder);
+      this.decoder = undefined;
+    }
     this.decoder ??= new VideoDecoder({
       codec,
       width: this.width,
@@ -75,6 +81,12 @@ export class VideoInput implements VideoSource {
 
   get decoderPid(): number | undefined {
     return this.decoder?.pid;
+  }
+
+  private retire(decoder: VideoDecoder): void {
+    const closing = decoder.close().then(() => undefined);
+    this.rendering.add(closing);
+    void closing.finally(() => this.rendering.delete(closing));
   }
 
   async close(): Promise<void> {

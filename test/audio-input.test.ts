@@ -1,0 +1,81 @@
+import opus from "@discordjs/opus";
+import { describe, expect, it } from "vitest";
+import { AudioInput, FRAME_SAMPLES } from "../src/media/audio-input.js";
+import { toneLevelDb } from "./helpers/media-analysis.js";
+
+const encoder = new opus.OpusEncoder(48000, 1);
+
+/** 20 ms Opus packets of a continuous 1 kHz tone. */
+function tone(count: number): Buffer[] {
+  const out: Buffer[] = [];
+  for (let p = 0; p < count; p++) {
+    const pcm = Buffer.alloc(FRAME_SAMPLES * 2);
+    for (let i = 0; i < FRAME_SAMPLES; i++) {
+      pcm.writeInt16LE(Math.round(8000 * Math.sin((2 * Math.PI * 1000 * (p * FRAME_SAMPLES + i)) / 48000)), i * 2);
+    }
+    out.push(encoder.encode(pcm));
+  }
+  return out;
+}
+
+function pullAll(input: AudioInput, frames: number): { audible: number; pcm: Int16Array } {
+  const pcm = new Int16Array(frames * FRAME_SAMPLES);
+  const frame = new Int16Array(FRAME_SAMPLES);
+  let audible = 0;
+  for (let f = 0; f < frames; f++) {
+    if (input.pull(frame)) audible++;
+    pcm.set(frame, f * FRAME_SAMPLES);
+  }
+  return { audible, pcm };
+}
+
+describe("audio input", () => {
+  it("plays packets in order after a short priming delay", () => {
+    const input = new AudioInput();
+    tone(10).forEach((p, i) => input.push(100 + i, p));
+    const { audible, pcm } = pullAll(input, 10);
+    expect(audible).toBe(10);
+    expect(toneLevelDb(pcm.subarray(FRAME_SAMPLES * 2), 1000)).toBeGreaterThan(-20);
+  });
+
+  it("puts reordered packets back in sequence and counts none lost", () => {
+    const input = new AudioInput();
+    const packets = tone(8);
+    for (const i of [0, 2, 1, 3, 5, 4, 6, 7]) input.push((65534 + i) & 0xffff, packets[i]!); // wraps
+    expect(pullAll(input, 8).audible).toBe(8);
+    expect(input.stats).toMatchObject({ lost: 0, late: 0 });
+  });
+
+  it("skips a packet that never comes once later ones pile up, and drops one that comes too late", () => {
+    const input = new AudioInput();
+    const packets = tone(8);
+    for (const i of [0, 1, 3, 4, 5, 6]) input.push(i, packets[i]!);
+    expect(input.stats.lost).toBe(1);
+    input.push(2, packets[2]!);
+    expect(input.stats.late).toBe(1);
+  });
+
+  it("counts a corrupt packet and keeps going", () => {
+    const input = new AudioInput();
+    const packets = tone(6);
+    input.push(0, packets[0]!);
+    input.push(1, Buffer.from([0xff, 0xff, 0xff]));
+    for (let i = 2; i < 6; i++) input.push(i, packets[i]!);
+    expect(input.stats.corrupt).toBe(1);
+    // The corrupt packet's 20 ms is missing; the rest plays.
+    expect(pullAll(input, 6).audible).toBe(5);
+  });
+
+  it("raises its playout delay after running dry, and never plays stale audio", () => {
+    const input = new AudioInput();
+    const packets = tone(40);
+    const before = input.delayMs;
+    packets.slice(0, 3).forEach((p, i) => input.push(i, p));
+    pullAll(input, 6); // drains and underruns
+    expect(input.stats.underruns).toBe(1);
+    expect(input.delayMs).toBeGreaterThan(before);
+    // A burst far beyond the target is trimmed instead of queued as delay.
+    packets.slice(3).forEach((p, i) => input.push(3 + i, p));
+    expect(input.stats.overruns).toBeGreaterThan(0);
+  });
+});
