@@ -2,26 +2,18 @@
 // text: they are written to a file that drawtext reads with expansion off.
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
-
-let labelDir: string | undefined;
-
-function dir(): string {
-  labelDir ??= mkdtempSync(join(tmpdir(), "mixroom-labels-"));
-  return labelDir;
-}
-
-let counter = 0;
+import { dirname, join } from "node:path";
 
 /** A file holding `name`, for drawtext's `textfile`; remove it with removeLabelFile. */
 export function writeLabelFile(name: string): string {
-  const path = join(dir(), `label-${process.pid}-${++counter}.txt`);
+  // A folder of its own per label, so removing it leaves nothing behind whatever else ran.
+  const path = join(mkdtempSync(join(tmpdir(), "mixroom-label-")), "name.txt");
   writeFileSync(path, name, { encoding: "utf8", mode: 0o600 });
   return path;
 }
 
 export function removeLabelFile(path: string): void {
-  rmSync(path, { force: true });
+  rmSync(dirname(path), { recursive: true, force: true });
 }
 
 /** drawtext for a name in the tile's lower-left corner (video) or centre (placeholder). */

@@ -1,7 +1,7 @@
 // Test media that costs almost nothing to send: a solid-colour VP8 clip encoded once by FFmpeg
 // and a one-second Opus tone encoded once by libopus, replayed in a loop as RTP on clocks.
 import { execFileSync } from "node:child_process";
-import { mkdtempSync, readFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import opus from "@discordjs/opus";
@@ -9,7 +9,18 @@ import { IvfReader, type IvfFrame } from "../../src/media/ivf.js";
 import { Vp8Packetizer } from "../../src/media/vp8-packetizer.js";
 import { RoomClock } from "../../src/room/clock.js";
 
-const dir = mkdtempSync(join(tmpdir(), "mixroom-media-"));
+
+/** Runs FFmpeg with `args` writing to a scratch file, and returns the file's bytes. */
+function encodeOnce(args: string[], ext: string): Buffer {
+  const dir = mkdtempSync(join(tmpdir(), "mixroom-media-"));
+  try {
+    const file = join(dir, `clip.${ext}`);
+    execFileSync("ffmpeg", ["-hide_banner", "-loglevel", "error", "-y", ...args, file]);
+    return readFileSync(file);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
 const clips = new Map<string, IvfFrame[]>();
 const tones = new Map<number, Buffer[]>();
 
@@ -18,13 +29,12 @@ export function colourClip(colour: string, size = "320x180"): IvfFrame[] {
   const key = `${colour}-${size}`;
   let frames = clips.get(key);
   if (!frames) {
-    const file = join(dir, `${key}.ivf`);
-    execFileSync("ffmpeg", [
-      "-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi", "-i", `color=c=${colour}:s=${size}:r=30:d=2`,
-      "-c:v", "libvpx", "-deadline", "realtime", "-b:v", "200k", "-g", "30", "-keyint_min", "30", "-f", "ivf", file,
-    ]);
+    const ivf = encodeOnce([
+      "-f", "lavfi", "-i", `color=c=${colour}:s=${size}:r=30:d=2`,
+      "-c:v", "libvpx", "-deadline", "realtime", "-b:v", "200k", "-g", "30", "-keyint_min", "30", "-f", "ivf",
+    ], "ivf");
     const parsed: IvfFrame[] = [];
-    new IvfReader((f) => parsed.push(f)).push(readFileSync(file));
+    new IvfReader((f) => parsed.push(f)).push(ivf);
     frames = parsed;
     clips.set(key, frames);
   }
@@ -140,13 +150,11 @@ export interface H264Frame {
  * repeated on every keyframe, one access unit per frame (split on the access unit delimiters).
  */
 export function h264ColourClip(colour: string, size = "320x180"): H264Frame[] {
-  const file = join(dir, `${colour}-${size}.h264`);
-  execFileSync("ffmpeg", [
-    "-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi", "-i", `color=c=${colour}:s=${size}:r=30:d=2`,
+  const data = encodeOnce([
+    "-f", "lavfi", "-i", `color=c=${colour}:s=${size}:r=30:d=2`,
     "-c:v", "libx264", "-profile:v", "baseline", "-level", "3.1", "-pix_fmt", "yuv420p", "-tune", "zerolatency",
-    "-g", "30", "-bf", "0", "-x264-params", "aud=1:repeat-headers=1", "-f", "h264", file,
-  ]);
-  const data = readFileSync(file);
+    "-g", "30", "-bf", "0", "-x264-params", "aud=1:repeat-headers=1", "-f", "h264",
+  ], "h264");
   const nals: Buffer[] = [];
   let start = -1;
   for (let i = 0; i + 3 <= data.length; i++) {
