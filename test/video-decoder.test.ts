@@ -36,7 +36,7 @@ describe("video decoder", () => {
       const dec = new VideoDecoder({
         codec: "vp8", width: 640, height: 360, labelFile: label, log,
         onPicture: (buf, w, h) => {
-          pictures.push({ buf, w, h });
+          pictures.push({ buf: Buffer.from(buf), w, h });
           if (pictures.length === frames.length) resolve();
         },
         onKeyframeNeeded: () => keyframeRequests++,

@@ -112,14 +112,17 @@ export class VideoMixer {
       this.stats.framesSkipped++;
       return;
     }
+    // Reuse the per-tile records: this runs 30 times a second.
     const pics = this.tilePictures;
-    pics.length = 0;
-    for (let i = 0; i < this.sources.length; i++) {
-      const tile = this.tiles[i];
-      const source = this.sources[i];
-      if (!tile || !source) continue;
-      const pic = source.picture();
-      pics.push({ tile, picture: pic?.data, width: pic?.width ?? 0, height: pic?.height ?? 0 });
+    const count = Math.min(this.sources.length, this.tiles.length);
+    pics.length = count;
+    for (let i = 0; i < count; i++) {
+      const pic = this.sources[i]!.picture();
+      const rec = (pics[i] ??= { tile: this.tiles[i]!, picture: undefined, width: 0, height: 0 });
+      rec.tile = this.tiles[i]!;
+      rec.picture = pic?.data;
+      rec.width = pic?.width ?? 0;
+      rec.height = pic?.height ?? 0;
     }
     this.compositor.compose(canvas, pics);
     this.stats.framesComposed++;
