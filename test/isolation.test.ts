@@ -87,16 +87,26 @@ describe("isolation and continuity", () => {
     expectContinuous(a.audioRtp.slice(fromAudio), "audio");
   });
 
-  it("answers a receiver's PLI with a keyframe within a second", async () => {
+  it("answers a receiver's PLI, and a FIR, with a keyframe within a second", async () => {
     const a = await join("pli", "a", "0xe02020");
     await a.waitFor(() => a.frameTimes.length > 10, "first composite frames");
     // Let the join-time keyframe requests pass their throttle window.
     await a.waitFor(() => performance.now() - (a.keyframeTimes.at(-1) ?? 0) > 1200, "a quiet moment");
+    const encoder = server.rooms.rooms.get("pli")!.video.encoderStats;
+    const onDemand = encoder.keyframesOnDemand;
     const asked = performance.now();
     await a.sendPli();
     await a.waitFor(() => a.keyframeTimes.some((t) => t > asked), "a keyframe after the PLI", 3000);
     const delay = a.keyframeTimes.find((t) => t > asked)! - asked;
     expect(delay).toBeLessThan(1000);
+    expect(encoder.keyframesOnDemand).toBe(onDemand + 1);
+    // A FIR works the same way, after the throttle window.
+    await a.waitFor(() => performance.now() - (a.keyframeTimes.at(-1) ?? 0) > 1200, "a quiet moment");
+    const firAt = performance.now();
+    await a.sendFir(1);
+    await a.waitFor(() => a.keyframeTimes.some((t) => t > firAt), "a keyframe after the FIR", 3000);
+    expect(a.keyframeTimes.find((t) => t > firAt)! - firAt).toBeLessThan(1000);
+    expect(encoder.keyframesOnDemand).toBe(onDemand + 2);
   });
 
   it("replaces a killed mixer process while every peer stays connected and its stream continuous", async () => {

@@ -196,6 +196,23 @@ export class TestPeer {
     await t.receiver.sendRtcpPLI(mediaSsrc);
   }
 
+  /** Asks for a keyframe with a FIR (RFC 5104), as some clients do instead of PLI. */
+  async sendFir(sequence: number): Promise<void> {
+    const t = this.videoTransceiver;
+    const mediaSsrc = this.videoRtp.at(-1)?.ssrc;
+    if (!t || mediaSsrc === undefined) throw new Error("no composite yet");
+    // werift has no FIR class to send: PSFB fmt 4, sender SSRC, media SSRC 0, then one FCI entry.
+    const fir = Buffer.alloc(20);
+    fir[0] = 0x80 | 4;
+    fir[1] = 206;
+    fir.writeUInt16BE(4, 2);
+    fir.writeUInt32BE(t.receiver.rtcpSsrc, 4);
+    fir.writeUInt32BE(0, 8);
+    fir.writeUInt32BE(mediaSsrc, 12);
+    fir[16] = sequence & 0xff;
+    await t.dtlsTransport.sendRtcp([{ serialize: () => fir } as unknown as Parameters<typeof t.dtlsTransport.sendRtcp>[0][number]]);
+  }
+
   /** The last `ms` of received mix. */
   recentAudio(ms: number): Int16Array {
     const want = Math.round((48000 * ms) / 1000);
