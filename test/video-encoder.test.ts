@@ -1,9 +1,9 @@
 import pino from "pino";
-import { describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it } from "vitest";
 import { liveFfmpegPids } from "../src/ffmpeg/ffmpeg-process.js";
 import { VideoEncoder } from "../src/media/video-encoder.js";
 
-const log = pino({ level: "silent" });
+const log = pino({ level: process.env.TEST_LOG ?? "silent" });
 const W = 320;
 const H = 180;
 
@@ -30,11 +30,25 @@ function run(enc: VideoEncoder, outs: Out[], until: (outs: Out[]) => boolean): P
   });
 }
 
+const created: VideoEncoder[] = [];
+
+function encoder(opts: Omit<ConstructorParameters<typeof VideoEncoder>[0], "width" | "height" | "fps" | "bitrateKbps" | "log">): VideoEncoder {
+  const enc = new VideoEncoder({ width: W, height: H, fps: 30, bitrateKbps: 300, log, ...opts });
+  created.push(enc);
+  return enc;
+}
+
+// Close what a test made even when it failed half-way, so one failure cannot leak into the next.
+afterEach(async () => {
+  await Promise.all(created.splice(0).map((e) => e.close()));
+  expect(liveFfmpegPids()).toEqual([]);
+});
+
 describe("video encoder", () => {
   it("starts with a keyframe, then answers a keyframe request with a fresh one quickly", async () => {
     const outs: Out[] = [];
-    const enc = new VideoEncoder({
-      width: W, height: H, fps: 30, bitrateKbps: 300, keyframeIntervalS: 60, minKeyframeGapMs: 500, log,
+    const enc = encoder({
+      keyframeIntervalS: 60, minKeyframeGapMs: 500,
       onFrame: (_f, keyframe, tick) => outs.push({ at: performance.now(), keyframe, tick }),
     });
     await run(enc, outs, (o) => o.length >= 20);
@@ -45,24 +59,22 @@ describe("video encoder", () => {
     await run(enc, outs, (o) => o.some((x) => x.at > asked && x.keyframe) && o.length >= 40);
     const kf = outs.find((x) => x.at > asked && x.keyframe)!;
     expect(kf.at - asked).toBeLessThan(1500);
-    // Every input frame came out exactly once, in order (tags are the clock ticks).
-    const ticks = outs.map((o) => o.tick);
-    expect(ticks).toEqual([...ticks].sort((a, b) => a - b));
+    // Frames come out in clock order, except that the fresh encoder may start a frame or two
+    // behind the one it replaces (the packetizer keeps RTP timestamps moving forward).
+    const steps = outs.slice(1).map((o, i) => o.tick - outs[i]!.tick);
+    expect(steps.filter((d) => d < 0).length).toBeLessThanOrEqual(1);
     expect(enc.stats.keyframesOnDemand).toBe(1);
-    await enc.close();
-    expect(liveFfmpegPids()).toEqual([]);
   });
 
   it("throttles a flood of keyframe requests to one per gap", async () => {
     const outs: Out[] = [];
-    const enc = new VideoEncoder({
-      width: W, height: H, fps: 30, bitrateKbps: 300, keyframeIntervalS: 60, minKeyframeGapMs: 1000, log,
+    const enc = encoder({
+      keyframeIntervalS: 60, minKeyframeGapMs: 1000,
       onFrame: (_f, keyframe, tick) => outs.push({ at: performance.now(), keyframe, tick }),
     });
     const flood = setInterval(() => enc.requestKeyframe(), 10);
     await run(enc, outs, (o) => o.length >= 45);
     clearInterval(flood);
-    await enc.close();
     // About 1.5 s of output with requests every 10 ms: at most two on-demand keyframes.
     expect(enc.stats.keyframesOnDemand).toBeLessThanOrEqual(2);
     expect(outs.filter((o) => o.keyframe).length).toBeLessThanOrEqual(3);
@@ -70,8 +82,8 @@ describe("video encoder", () => {
 
   it("replaces a killed encoder and resumes with a keyframe", async () => {
     const outs: Out[] = [];
-    const enc = new VideoEncoder({
-      width: W, height: H, fps: 30, bitrateKbps: 300, keyframeIntervalS: 60, minKeyframeGapMs: 500, log,
+    const enc = encoder({
+      keyframeIntervalS: 60, minKeyframeGapMs: 500,
       onFrame: (_f, keyframe, tick) => outs.push({ at: performance.now(), keyframe, tick }),
     });
     await run(enc, outs, (o) => o.length >= 10);
@@ -81,7 +93,5 @@ describe("video encoder", () => {
     await run(enc, outs, (o) => o.some((x) => x.at > killedAt && x.keyframe) && o.length >= 30);
     expect(enc.pid).not.toBe(pid);
     expect(enc.stats.restarts).toBe(1);
-    await enc.close();
-    expect(liveFfmpegPids()).toEqual([]);
   });
 });
