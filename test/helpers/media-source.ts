@@ -61,20 +61,19 @@ export function tonePackets(frequency: number, amplitude = 0.3): Buffer[] {
   return packets;
 }
 
-/** Replays a clip as VP8 RTP at 30 fps through `write` until stopped. */
-export class ClipSender {
-  private readonly packetizer = new Vp8Packetizer(96, 0x1111, 30);
+/** Plays a looped clip at 30 fps on a clock; a PLI makes it continue from its next keyframe. */
+abstract class ClipLoop<F extends { keyframe: boolean }> {
   private readonly clock: RoomClock;
   private index = 0;
   paused = false;
-  /** Frames still to be replaced by noise that claims to be a keyframe (corrupt-input drills). */
-  corruptFrames = 0;
 
-  constructor(
-    private readonly frames: IvfFrame[],
-    private readonly write: (packet: Buffer) => void,
-  ) {
-    this.clock = new RoomClock(1000 / 30, (tick) => this.tick(tick), (err) => {
+  constructor(protected readonly frames: F[]) {
+    this.clock = new RoomClock(1000 / 30, (tick) => {
+      if (this.paused) return;
+      const frame = this.frames[this.index]!;
+      this.index = (this.index + 1) % this.frames.length;
+      this.send(frame, tick);
+    }, (err) => {
       throw err;
     });
   }
@@ -89,10 +88,24 @@ export class ClipSender {
     this.index = next >= 0 ? next : 0;
   }
 
-  private tick(tick: number): void {
-    if (this.paused) return;
-    let data = this.frames[this.index]!.data;
-    this.index = (this.index + 1) % this.frames.length;
+  protected abstract send(frame: F, tick: number): void;
+}
+
+/** Replays a VP8 clip as RTP through `write` until stopped. */
+export class ClipSender extends ClipLoop<IvfFrame> {
+  private readonly packetizer = new Vp8Packetizer(96, 0x1111, 30);
+  /** Frames still to be replaced by noise that claims to be a keyframe (corrupt-input drills). */
+  corruptFrames = 0;
+
+  constructor(
+    frames: IvfFrame[],
+    private readonly write: (packet: Buffer) => void,
+  ) {
+    super(frames);
+  }
+
+  protected send(frame: IvfFrame, tick: number): void {
+    let data = frame.data;
     if (this.corruptFrames > 0) {
       this.corruptFrames--;
       data = Buffer.alloc(3000);
@@ -187,32 +200,17 @@ function trimZeros(b: Buffer): Buffer {
 }
 
 /** Replays an H.264 clip as RTP (RFC 6184 packetization mode 1: single NAL or FU-A) at 30 fps. */
-export class H264ClipSender {
-  private readonly clock: RoomClock;
+export class H264ClipSender extends ClipLoop<H264Frame> {
   private seq = 5000;
-  private index = 0;
 
   constructor(
-    private readonly frames: H264Frame[],
+    frames: H264Frame[],
     private readonly write: (packet: Buffer) => void,
   ) {
-    this.clock = new RoomClock(1000 / 30, (tick) => this.send(tick), (err) => {
-      throw err;
-    });
+    super(frames);
   }
 
-  stop(): void {
-    this.clock.stop();
-  }
-
-  keyframe(): void {
-    const next = this.frames.findIndex((f, i) => i >= this.index && f.keyframe);
-    this.index = next >= 0 ? next : 0;
-  }
-
-  private send(tick: number): void {
-    const frame = this.frames[this.index]!;
-    this.index = (this.index + 1) % this.frames.length;
+  protected send(frame: H264Frame, tick: number): void {
     const payloads: Buffer[] = [];
     for (const nal of frame.nals) {
       if (nal.length <= 1100) {
