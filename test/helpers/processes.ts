@@ -3,6 +3,11 @@ import { readFileSync, readdirSync } from "node:fs";
 
 /** PIDs of ffmpeg processes whose parent is this process (zombies included: they are leaks too). */
 export function childFfmpegPids(): number[] {
+  return childFfmpegPidsOf(process.pid);
+}
+
+/** PIDs of ffmpeg processes whose parent is `parent`. */
+export function childFfmpegPidsOf(parent: number): number[] {
   const pids: number[] = [];
   for (const entry of readdirSync("/proc")) {
     if (!/^\d+$/.test(entry)) continue;
@@ -14,7 +19,7 @@ export function childFfmpegPids(): number[] {
     }
     // pid (comm) state ppid ...
     const m = /^\d+ \((.*)\) \S+ (\d+)/.exec(stat);
-    if (m && m[1] === "ffmpeg" && Number(m[2]) === process.pid) pids.push(Number(entry));
+    if (m && m[1] === "ffmpeg" && Number(m[2]) === parent) pids.push(Number(entry));
   }
   return pids;
 }
