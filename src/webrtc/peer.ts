@@ -81,6 +81,7 @@ function audioCodecs(): RTCRtpCodecParameters[] {
 
 export class Peer {
   private readonly pc: RTCPeerConnection;
+  private readonly publicIp: string | undefined;
   private readonly videoOut = new MediaStreamTrack({ kind: "video" });
   private readonly audioOut = new MediaStreamTrack({ kind: "audio" });
   private videoTransceiver: RTCRtpTransceiver | undefined;
@@ -125,8 +126,6 @@ export class Peer {
       }
     });
   }
-
-  private readonly publicIp: string | undefined;
 
   /** Answers the client's offer (one audio and one video m-line); the answer carries our candidates. */
   async answer(offerSdp: string): Promise<string> {
