@@ -1,0 +1,93 @@
+// Signaling protocol v1 as the browser sees it (docs/PROTOCOL.md). The page is built on its own,
+// so these types restate the contract instead of importing the server's modules.
+
+export type Role = "participant" | "viewer";
+
+export type ErrorCode = "bad-request" | "unauthorized" | "room-full" | "unsupported" | "overloaded" | "internal";
+
+export interface ParticipantInfo {
+  id: string;
+  name: string;
+  role: Role;
+}
+
+export type MessageId = string | number;
+
+export type ClientMessage =
+  | { type: "join"; id?: MessageId; room: string; name?: string; role: Role; token?: string }
+  | { type: "offer"; id?: MessageId; sdp: string }
+  | { type: "candidate"; id?: MessageId; candidate: RTCIceCandidateInit | null }
+  | { type: "leave"; id?: MessageId };
+
+export type ServerMessage =
+  | { type: "joined"; id?: MessageId; room: string; participantId: string; participants: ParticipantInfo[] }
+  | { type: "answer"; id?: MessageId; sdp: string }
+  | { type: "candidate"; candidate: RTCIceCandidateInit | null }
+  | { type: "participant-joined"; participant: ParticipantInfo }
+  | { type: "participant-left"; participantId: string }
+  | { type: "error"; code: ErrorCode; message: string; id?: MessageId };
+
+/** Room names the server accepts; checked before joining so the user gets a field-level hint. */
+export const ROOM_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
+export const MAX_NAME_LENGTH = 64;
+
+const ERROR_CODES: ReadonlySet<string> = new Set<ErrorCode>([
+  "bad-request",
+  "unauthorized",
+  "room-full",
+  "unsupported",
+  "overloaded",
+  "internal",
+]);
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === "object" && v !== null && !Array.isArray(v);
+}
+
+function isParticipant(v: unknown): v is ParticipantInfo {
+  return isObject(v) && typeof v.id === "string" && typeof v.name === "string" && (v.role === "participant" || v.role === "viewer");
+}
+
+/**
+ * One server frame as a typed message, or undefined for anything this page does not understand
+ * (malformed, or a message type added by a later protocol version, which a client must ignore).
+ */
+export function parseServerMessage(text: string): ServerMessage | undefined {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (err) {
+    console.warn("mixroom: ignoring a server message that is not JSON", err);
+    return undefined;
+  }
+  if (!isObject(raw)) return undefined;
+  switch (raw.type) {
+    case "joined":
+      return typeof raw.room === "string" &&
+        typeof raw.participantId === "string" &&
+        Array.isArray(raw.participants) &&
+        raw.participants.every(isParticipant)
+        ? (raw as ServerMessage)
+        : undefined;
+    case "answer":
+      return typeof raw.sdp === "string" ? (raw as ServerMessage) : undefined;
+    case "candidate":
+      return raw.candidate === null || (isObject(raw.candidate) && typeof raw.candidate.candidate === "string")
+        ? (raw as ServerMessage)
+        : undefined;
+    case "participant-joined":
+      return isParticipant(raw.participant) ? (raw as ServerMessage) : undefined;
+    case "participant-left":
+      return typeof raw.participantId === "string" ? (raw as ServerMessage) : undefined;
+    case "error":
+      // An unknown code from a newer server still reads as an error; treat it as internal.
+      return {
+        type: "error",
+        code: typeof raw.code === "string" && ERROR_CODES.has(raw.code) ? (raw.code as ErrorCode) : "internal",
+        message: typeof raw.message === "string" ? raw.message : "",
+        ...(typeof raw.id === "string" || typeof raw.id === "number" ? { id: raw.id } : {}),
+      };
+    default:
+      return undefined;
+  }
+}

@@ -1,0 +1,190 @@
+// One stay in a room: socket, join, offer/answer, the participant list, and one ending.
+// The page creates a Session per Join click and drops it when `ended` fires.
+
+import { PeerSession } from "./peer.js";
+import type { ErrorCode, MessageId, ParticipantInfo, Role, ServerMessage } from "./protocol.js";
+import { SignalingClient } from "./signaling.js";
+
+export interface SessionRequest {
+  url: string;
+  room: string;
+  name: string | undefined;
+  role: Role;
+  token: string | undefined;
+  /** Camera and/or mic for a participant; the page owns it and stops it. */
+  local: MediaStream | undefined;
+}
+
+/** Where the signaling side is, for the status display. */
+export type SignalingPhase = "connecting" | "joining" | "negotiating" | "joined" | "closed";
+
+/** Why a session ended, when it was not our own Leave. */
+export type SessionProblem =
+  /** The server refused something; `during` says what we were doing. */
+  | { kind: "protocol"; code: ErrorCode; message: string; during: "join" | "offer" | "session" }
+  /** The socket could not open or went away. */
+  | { kind: "connection"; message: string }
+  /** ICE/DTLS failed: signaling worked but media cannot flow. */
+  | { kind: "media"; message: string };
+
+export interface SessionView {
+  signaling(phase: SignalingPhase): void;
+  media(state: RTCPeerConnectionState): void;
+  participants(list: readonly ParticipantInfo[], selfId: string): void;
+  remoteStream(stream: MediaStream): void;
+  /** Something went wrong that does not end the session. */
+  warning(text: string): void;
+  /** Called once; `problem` is undefined after leave(). */
+  ended(problem: SessionProblem | undefined): void;
+}
+
+type Purpose = "join" | "offer" | "candidate" | "leave";
+
+export class Session {
+  private signaling: SignalingClient | undefined;
+  private peer: PeerSession | undefined;
+  private participants: ParticipantInfo[] = [];
+  private selfId = "";
+  private nextId = 1;
+  private readonly requests = new Map<MessageId, Purpose>();
+  private done = false;
+
+  constructor(
+    private readonly request: SessionRequest,
+    private readonly view: SessionView,
+  ) {}
+
+  get peerConnection(): RTCPeerConnection | undefined {
+    return this.peer?.pc;
+  }
+
+  async start(): Promise<void> {
+    this.view.signaling("connecting");
+    let client: SignalingClient;
+    try {
+      client = await SignalingClient.connect(this.request.url, {
+        message: (message) => this.onMessage(message),
+        lost: ({ code, reason }) => this.end({ kind: "connection", message: closeText(code, reason) }),
+      });
+    } catch (err) {
+      this.end({ kind: "connection", message: err instanceof Error ? err.message : String(err) });
+      return;
+    }
+    if (this.done) {
+      client.close(); // left while connecting
+      return;
+    }
+    this.signaling = client;
+    this.view.signaling("joining");
+    const { room, name, role, token } = this.request;
+    this.send("join", { type: "join", room, role, ...(name ? { name } : {}), ...(token ? { token } : {}) });
+  }
+
+  /** Leaves the room (idempotent). */
+  leave(): void {
+    if (this.done) return;
+    this.send("leave", { type: "leave" });
+    this.end(undefined);
+  }
+
+  private send(purpose: Purpose, message: Parameters<SignalingClient["send"]>[0]): void {
+    const id = this.nextId++;
+    this.requests.set(id, purpose);
+    this.signaling?.send({ ...message, id });
+  }
+
+  private onMessage(message: ServerMessage): void {
+    if (this.done) return;
+    switch (message.type) {
+      case "joined":
+        this.onJoined(message.participantId, message.participants);
+        return;
+      case "answer":
+        this.peer?.acceptAnswer(message.sdp).then(
+          () => {
+            if (!this.done) this.view.signaling("joined");
+          },
+          (err: unknown) => this.end({ kind: "media", message: `the server's answer was not usable: ${errorText(err)}` }),
+        );
+        return;
+      case "candidate":
+        this.peer?.addRemoteCandidate(message.candidate).catch((err: unknown) => {
+          this.view.warning(`A server network address was not usable (${errorText(err)}).`);
+        });
+        return;
+      case "participant-joined":
+        if (!this.participants.some((p) => p.id === message.participant.id)) {
+          this.participants = [...this.participants, message.participant];
+          this.view.participants(this.participants, this.selfId);
+        }
+        return;
+      case "participant-left":
+        this.participants = this.participants.filter((p) => p.id !== message.participantId);
+        this.view.participants(this.participants, this.selfId);
+        return;
+      case "error":
+        this.onError(message.code, message.message, message.id);
+        return;
+    }
+  }
+
+  private onJoined(selfId: string, others: ParticipantInfo[]): void {
+    this.selfId = selfId;
+    const self: ParticipantInfo = { id: selfId, name: this.request.name ?? "You", role: this.request.role };
+    this.participants = [...others.filter((p) => p.id !== selfId), self];
+    this.view.participants(this.participants, selfId);
+    this.view.signaling("negotiating");
+
+    const peer = new PeerSession(this.request.role, this.request.local, {
+      candidate: (candidate) => this.send("candidate", { type: "candidate", candidate }),
+      remoteStream: (stream) => this.view.remoteStream(stream),
+      state: (state) => {
+        this.view.media(state);
+        if (state === "failed") this.end({ kind: "media", message: "no network path to the server's media port" });
+      },
+    });
+    this.peer = peer;
+    this.view.media(peer.pc.connectionState);
+    peer.createOffer().then(
+      (sdp) => {
+        if (!this.done) this.send("offer", { type: "offer", sdp });
+      },
+      (err: unknown) => this.end({ kind: "media", message: `the browser could not make an offer: ${errorText(err)}` }),
+    );
+  }
+
+  private onError(code: ErrorCode, text: string, id: MessageId | undefined): void {
+    const purpose = id === undefined ? undefined : this.requests.get(id);
+    if (purpose === "join" || purpose === "offer") {
+      this.end({ kind: "protocol", code, message: text, during: purpose });
+      return;
+    }
+    // Without an id, overloaded/internal mean the room ended this membership (the server
+    // closes the socket next). Anything else is about one message and the session goes on.
+    if (purpose === undefined && (code === "overloaded" || code === "internal")) {
+      this.end({ kind: "protocol", code, message: text, during: "session" });
+      return;
+    }
+    this.view.warning(`The server refused a message (${code}${text ? `: ${text}` : ""}).`);
+  }
+
+  private end(problem: SessionProblem | undefined): void {
+    if (this.done) return;
+    this.done = true;
+    this.peer?.close();
+    this.signaling?.close();
+    this.view.signaling("closed");
+    this.view.ended(problem);
+  }
+}
+
+function errorText(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+function closeText(code: number, reason: string): string {
+  if (code === 1001) return reason || "the server is shutting down";
+  if (code === 1008) return reason || "the server closed the connection after repeated bad messages";
+  if (code === 1006) return "the connection to the server dropped";
+  return reason || `the connection closed (code ${code})`;
+}

@@ -1,0 +1,116 @@
+// Real headless Chromium (Debian's /usr/bin/chromium, never a downloaded one) driven by
+// playwright-core, with a fake camera and microphone made from generated files.
+import { execFile } from "node:child_process";
+import { statSync, readdirSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
+import { chromium, type BrowserContext, type Page } from "playwright-core";
+
+const run = promisify(execFile);
+
+export const CHROMIUM_PATH = "/usr/bin/chromium";
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
+
+export interface FakeMedia {
+  /** A looping .y4m clip of one solid colour. */
+  video: string;
+  /** A looping .wav of one sine tone. */
+  audio: string;
+}
+
+/**
+ * Writes a small solid-colour clip and a sine tone for Chromium's fake capture devices.
+ * Small on purpose (320x180 at 15 fps, 2 s, looped by Chromium): one browser per participant
+ * runs on a 2-core machine next to the server.
+ */
+export async function makeFakeMedia(dir: string, label: string, colour: string, toneHz: number): Promise<FakeMedia> {
+  const video = join(dir, `${label}.y4m`);
+  const audio = join(dir, `${label}.wav`);
+  const common = ["-hide_banner", "-loglevel", "error", "-nostdin", "-y"];
+  await Promise.all([
+    run("ffmpeg", [...common, "-f", "lavfi", "-i", `color=c=${colour}:s=320x180:r=15`, "-t", "2", "-pix_fmt", "yuv420p", video]),
+    run("ffmpeg", [...common, "-f", "lavfi", "-i", `sine=frequency=${toneHz}:sample_rate=48000`, "-t", "2", "-ac", "1", "-c:a", "pcm_s16le", audio]),
+  ]);
+  return { video, audio };
+}
+
+/**
+ * One Chromium with its own fresh profile. A browser can have only one fake camera file, so a
+ * test launches one per participant; a viewer page can share any of them.
+ */
+export async function launchChromium(userDataDir: string, media?: FakeMedia): Promise<BrowserContext> {
+  const args = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--autoplay-policy=no-user-gesture-required",
+    "--use-fake-ui-for-media-stream",
+    "--use-fake-device-for-media-stream",
+  ];
+  if (media) args.push(`--use-file-for-fake-video-capture=${media.video}`, `--use-file-for-fake-audio-capture=${media.audio}`);
+  return chromium.launchPersistentContext(userDataDir, {
+    executablePath: CHROMIUM_PATH,
+    headless: true,
+    args,
+    // Playwright mutes headless audio; the page should play the mix as a person would hear it.
+    ignoreDefaultArgs: ["--mute-audio"],
+    viewport: { width: 1280, height: 800 },
+  });
+}
+
+/** The browser's RTCPeerConnections, recorded as the page makes them (window.__pcs). */
+export async function recordPeerConnections(page: Page): Promise<void> {
+  await page.addInitScript(() => {
+    const Native = window.RTCPeerConnection;
+    const pcs: RTCPeerConnection[] = [];
+    (window as unknown as { __pcs: RTCPeerConnection[] }).__pcs = pcs;
+    window.RTCPeerConnection = class extends Native {
+      constructor(config?: RTCConfiguration) {
+        super(config);
+        pcs.push(this);
+      }
+    };
+  });
+}
+
+/**
+ * Polls `probe` until it returns something other than undefined/false, or fails after
+ * `timeoutMs` with the last value it saw (so a failure says how far things got).
+ */
+export async function waitFor<T>(
+  what: string,
+  probe: () => Promise<T | undefined | false>,
+  opts: { timeoutMs?: number; intervalMs?: number; last?: () => unknown } = {},
+): Promise<T> {
+  const deadline = Date.now() + (opts.timeoutMs ?? 20_000);
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined && value !== false) return value;
+    if (Date.now() > deadline) {
+      const detail = opts.last ? ` (last seen: ${JSON.stringify(opts.last())})` : "";
+      throw new Error(`timed out waiting for ${what}${detail}`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, opts.intervalMs ?? 200));
+  }
+}
+
+/** Builds the page's TypeScript into public/js/ when it is missing or older than its sources. */
+export async function ensureClientBuilt(): Promise<void> {
+  const newest = (dir: string, ext: string): number =>
+    Math.max(0, ...readdirSync(dir).filter((f) => f.endsWith(ext)).map((f) => statSync(join(dir, f)).mtimeMs));
+  const out = join(ROOT, "public", "js");
+  let built = 0;
+  try {
+    built = newest(out, ".js");
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
+  }
+  if (built >= newest(join(ROOT, "src", "client"), ".ts")) return;
+  await run(join(ROOT, "node_modules", ".bin", "tsc"), ["-p", join(ROOT, "tsconfig.client.json")], { cwd: ROOT });
+}
