@@ -130,7 +130,7 @@ export class Session {
 
   private onJoined(selfId: string, others: ParticipantInfo[]): void {
     this.selfId = selfId;
-    const self: ParticipantInfo = { id: selfId, name: this.request.name ?? "You", role: this.request.role };
+    const self: ParticipantInfo = { id: selfId, name: this.request.name ?? "Guest", role: this.request.role };
     this.participants = [...others.filter((p) => p.id !== selfId), self];
     this.view.participants(this.participants, selfId);
     this.view.signaling("negotiating");
