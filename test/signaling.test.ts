@@ -244,6 +244,7 @@ describe("signaling: joining", () => {
       room: "r1",
       participantId: "p1",
       participants: [],
+      self: { id: "p1", name: "Alice", role: "participant" },
     });
     const bob = await h.connect();
     expect(await bob.request({ type: "join", id: "b", room: "r1", name: "Bob", role: "viewer" })).toEqual({
@@ -252,6 +253,7 @@ describe("signaling: joining", () => {
       room: "r1",
       participantId: "p2",
       participants: [{ id: "p1", name: "Alice", role: "participant" }],
+      self: { id: "p2", name: "Bob", role: "viewer" },
     });
     expect(await alice.next()).toEqual({
       type: "participant-joined",
@@ -479,6 +481,7 @@ describe("signaling: leaving", () => {
       room: "r",
       participantId: "p3",
       participants: [{ id: "p2", name: "Bob", role: "participant" }],
+      self: { id: "p3", name: "Alice", role: "participant" },
     });
     // A new membership takes a new offer.
     expect((await alice.request({ type: "offer", sdp: "v=0" })).type).toBe("answer");

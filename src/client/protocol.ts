@@ -20,7 +20,15 @@ export type ClientMessage =
   | { type: "leave"; id?: MessageId };
 
 export type ServerMessage =
-  | { type: "joined"; id?: MessageId; room: string; participantId: string; participants: ParticipantInfo[] }
+  | {
+      type: "joined";
+      id?: MessageId;
+      room: string;
+      participantId: string;
+      participants: ParticipantInfo[];
+      /** The joiner as others see them; absent from servers that predate the extension. */
+      self?: ParticipantInfo;
+    }
   | { type: "answer"; id?: MessageId; sdp: string }
   | { type: "candidate"; candidate: RTCIceCandidateInit | null }
   | { type: "participant-joined"; participant: ParticipantInfo }
@@ -66,7 +74,8 @@ export function parseServerMessage(text: string): ServerMessage | undefined {
       return typeof raw.room === "string" &&
         typeof raw.participantId === "string" &&
         Array.isArray(raw.participants) &&
-        raw.participants.every(isParticipant)
+        raw.participants.every(isParticipant) &&
+        (raw.self === undefined || isParticipant(raw.self))
         ? (raw as ServerMessage)
         : undefined;
     case "answer":

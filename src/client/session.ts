@@ -97,7 +97,7 @@ export class Session {
     if (this.done) return;
     switch (message.type) {
       case "joined":
-        this.onJoined(message.participantId, message.participants);
+        this.onJoined(message.participantId, message.participants, message.self);
         return;
       case "answer":
         this.peer?.acceptAnswer(message.sdp).then(
@@ -128,9 +128,9 @@ export class Session {
     }
   }
 
-  private onJoined(selfId: string, others: ParticipantInfo[]): void {
+  private onJoined(selfId: string, others: ParticipantInfo[], told: ParticipantInfo | undefined): void {
     this.selfId = selfId;
-    const self: ParticipantInfo = { id: selfId, name: this.request.name ?? "Guest", role: this.request.role };
+    const self: ParticipantInfo = told ?? { id: selfId, name: this.request.name ?? "Guest", role: this.request.role };
     this.participants = [...others.filter((p) => p.id !== selfId), self];
     this.view.participants(this.participants, selfId);
     this.view.signaling("negotiating");

@@ -21,7 +21,15 @@ export type ClientMessage =
 export type ClientMessageType = ClientMessage["type"];
 
 export type ServerMessage =
-  | { type: "joined"; id?: MessageId; room: string; participantId: string; participants: ParticipantInfo[] }
+  | {
+      type: "joined";
+      id?: MessageId;
+      room: string;
+      participantId: string;
+      participants: ParticipantInfo[];
+      /** Extension: the joiner as others see them (the server picks a name when none was given). */
+      self: ParticipantInfo;
+    }
   | { type: "answer"; id?: MessageId; sdp: string }
   | { type: "candidate"; candidate: IceCandidateInit | null }
   | { type: "participant-joined"; participant: ParticipantInfo }

@@ -284,6 +284,7 @@ class Connection {
       room: result.room,
       participantId,
       participants: result.participants.map(copyInfo),
+      self: copyInfo(result.member.info),
     });
     for (const event of m.pending.splice(0)) this.forward(event);
   }
