@@ -1,0 +1,166 @@
+// The physical baseline: one plain FFmpeg process doing the room's media work from files, at
+// real time. N inputs (the same clip the participants send, looped, read at its native rate)
+// are decoded, scaled and letterboxed into their tiles with the name drawn (the very filters the
+// server's decoders use), overlaid on one canvas, and encoded with the server's encoder settings.
+// No network, no pipes between processes, no JavaScript: what the work costs by itself.
+import { type ChildProcess, spawn } from "node:child_process";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { gridLayout } from "../src/room/layout.js";
+import { labelFilter, letterboxFilter } from "../src/media/tile-label.js";
+import type { InputCodec } from "./media.js";
+import { CLIP_FPS } from "./media.js";
+import { TreeMonitor, type WindowResult } from "./monitor.js";
+
+export type OutputCodec = "vp8" | "h264";
+
+export interface BaselineOptions {
+  participants: number;
+  clip: string;
+  codec: InputCodec;
+  outCodec: OutputCodec;
+  width: number;
+  height: number;
+  fps: number;
+  bitrateKbps: number;
+  /** The encoder options (codec, speed, rate control) as the server runs them. */
+  vp8Options: string[];
+  workDir: string;
+  warmupS: number;
+  durationS: number;
+  onSample?: (live: { cores: number; fps: number }) => void;
+}
+
+export interface BaselineResult {
+  cores: number;
+  coresMedian2s: number | null;
+  /** Frames encoded per second during the window: about the target when it kept up. */
+  fps: number;
+  peakRssMb: number;
+  command: string[];
+}
+
+/**
+ * The libvpx options of src/media/video-encoder.ts, used when the server's encoder command line
+ * could not be read from /proc. Keep in step with that file.
+ */
+export function defaultVp8Options(bitrateKbps: number, fps: number): string[] {
+  return [
+    "-c:v", "libvpx", "-deadline", "realtime", "-cpu-used", "-6", "-threads", "1", "-lag-in-frames", "0",
+    "-auto-alt-ref", "0", "-error-resilient", "1",
+    "-b:v", `${bitrateKbps}k`, "-maxrate", `${bitrateKbps}k`, "-bufsize", `${Math.round(bitrateKbps / 2)}k`,
+    "-qmin", "4", "-qmax", "56", "-g", String(10 * fps),
+  ];
+}
+
+/**
+ * The encoder's output options from its full command line (`... -i pipe:0 <options> pipe:1`),
+ * without the ones about the pipe (container, flushing, timestamps).
+ */
+export function encoderOptionsFrom(argv: readonly string[]): string[] | undefined {
+  const i = argv.indexOf("-i");
+  if (i < 0 || argv.length < i + 3) return undefined;
+  const opts = argv.slice(i + 2, -1);
+  const out: string[] = [];
+  const drop = new Set(["-f", "-flush_packets", "-fps_mode"]);
+  for (let k = 0; k < opts.length; k++) {
+    if (drop.has(opts[k]!)) {
+      k++;
+      continue;
+    }
+    out.push(opts[k]!);
+  }
+  return out.includes("libvpx") ? out : undefined;
+}
+
+function h264Options(bitrateKbps: number, fps: number): string[] {
+  return [
+    "-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency", "-threads", "1",
+    "-b:v", `${bitrateKbps}k`, "-maxrate", `${bitrateKbps}k`, "-bufsize", `${Math.round(bitrateKbps / 2)}k`,
+    "-g", String(10 * fps), "-pix_fmt", "yuv420p",
+  ];
+}
+
+export function baselineCommand(opts: BaselineOptions, seconds: number): string[] {
+  const { participants: n, width, height, fps } = opts;
+  const tiles = gridLayout(n, width, height);
+  const args = ["-hide_banner", "-nostdin", "-loglevel", "error", "-nostats", "-progress", "pipe:1", "-stats_period", "0.5"];
+  for (let i = 0; i < n; i++) {
+    const demux = opts.codec === "vp8" ? ["-f", "ivf"] : ["-f", "h264", "-framerate", String(CLIP_FPS)];
+    args.push("-threads", "1", "-stream_loop", "-1", "-re", ...demux, "-i", opts.clip);
+  }
+  args.push("-re", "-f", "lavfi", "-i", `color=c=black:s=${width}x${height}:r=${fps}`);
+  const graph: string[] = [];
+  let canvas = `[${n}:v]`;
+  tiles.forEach((t, i) => {
+    const label = join(opts.workDir, `label-${i + 1}.txt`);
+    writeFileSync(label, `Guest ${i + 1}`);
+    graph.push(`[${i}:v]${letterboxFilter(t.width, t.height)},${labelFilter(label, t.height, "corner")}[t${i}]`);
+    const out = i === n - 1 ? "[out]" : `[c${i}]`;
+    graph.push(`${canvas}[t${i}]overlay=x=${t.x}:y=${t.y}:eof_action=repeat${out}`);
+    canvas = `[c${i}]`;
+  });
+  args.push("-filter_complex", graph.join(";"), "-map", "[out]");
+  const enc = opts.outCodec === "vp8" ? opts.vp8Options : h264Options(opts.bitrateKbps, fps);
+  args.push(...enc, "-t", String(seconds), "-f", "null", "-");
+  return args;
+}
+
+/** Runs the baseline for warm-up + duration and measures the duration window. */
+export async function runBaseline(opts: BaselineOptions, started: (pid: number) => void): Promise<BaselineResult> {
+  const total = opts.warmupS + opts.durationS + 1;
+  const command = baselineCommand(opts, total);
+  const child: ChildProcess = spawn("ffmpeg", command, { stdio: ["ignore", "pipe", "pipe"] });
+  const pid = child.pid;
+  if (pid === undefined) throw new Error("could not start ffmpeg for the baseline");
+  started(pid);
+  const stderr: string[] = [];
+  child.stderr!.on("data", (c: Buffer) => {
+    stderr.push(String(c));
+    if (stderr.length > 20) stderr.shift();
+  });
+  let frame = 0;
+  let buf = "";
+  child.stdout!.on("data", (c: Buffer) => {
+    buf += String(c);
+    let nl: number;
+    while ((nl = buf.indexOf("\n")) >= 0) {
+      const line = buf.slice(0, nl);
+      buf = buf.slice(nl + 1);
+      if (line.startsWith("frame=")) frame = Number(line.slice(6));
+    }
+  });
+  const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+  const kill = setTimeout(() => child.kill("SIGKILL"), (total + 15) * 1000);
+  try {
+    const monitor = new TreeMonitor(pid, () => "baseline ffmpeg");
+    await Promise.race([sleep(opts.warmupS * 1000), exited]);
+    if (child.exitCode !== null) throw new Error(`baseline ffmpeg exited early:\n${stderr.join("")}`);
+    monitor.start();
+    const frame0 = frame;
+    const t0 = performance.now();
+    let result: WindowResult | undefined;
+    const end = t0 + opts.durationS * 1000;
+    while (performance.now() < end) {
+      await sleep(Math.min(500, end - performance.now()));
+      monitor.sample();
+      const s = (performance.now() - t0) / 1000;
+      opts.onSample?.({ cores: 0, fps: s > 0 ? (frame - frame0) / s : 0 });
+    }
+    result = monitor.stop();
+    const fpsOut = (frame - frame0) / result.seconds;
+    const code = await exited;
+    if (code !== 0) throw new Error(`baseline ffmpeg failed (${code}):\n${stderr.join("")}`);
+    return { cores: result.cores, coresMedian2s: result.coresMedian2s, fps: fpsOut, peakRssMb: result.peakRssMb, command };
+  } finally {
+    clearTimeout(kill);
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill("SIGKILL");
+      await exited;
+    }
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, Math.max(0, ms)));
+}

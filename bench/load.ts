@@ -1,0 +1,389 @@
+// The bench's load generator, run by bench/run.ts as a child process (IPC): N synthetic
+// participants that send the replayed clip and audio, and one observer, a viewer that decodes the
+// composite and the mix to measure frame rate, latency and join/keyframe times. Everything that
+// is timed (send and receive) happens in this one process, on one clock.
+import { monitorEventLoopDelay } from "node:perf_hooks";
+import { gridLayout } from "../src/room/layout.js";
+import { BOX_COLOURS, type BoxColour, chromaOf, type ClipFrame, readPackets, readVideo } from "./media.js";
+import { BenchPeer, type PeerOptions } from "./peer.js";
+import type { FromLoad, LoadConfig, ProbeReport, ReadyReport, ToLoad, WindowReport } from "./protocol.js";
+import { median, quantile, stdev } from "./stats.js";
+
+function send(msg: FromLoad): void {
+  process.send?.(msg);
+}
+
+/** The server's encoder makes a keyframe every 10 s (src/media/video-mixer.ts, keyframeIntervalS). */
+const PERIODIC_KEYFRAME_MS = 10_000;
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+async function until(what: string, test: () => boolean, timeoutMs: number): Promise<void> {
+  const deadline = performance.now() + timeoutMs;
+  while (!test()) {
+    if (performance.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms: ${what}`);
+    await sleep(20);
+  }
+}
+
+const REFERENCE = BOX_COLOURS.map(chromaOf);
+
+/** Chroma at the centre of a tile: the box colour, or undefined while in between. */
+function boxColour(frame: Buffer, width: number, height: number, cx: number, cy: number): BoxColour | undefined {
+  const cw = width >> 1;
+  const uOff = width * height;
+  const vOff = uOff + cw * (height >> 1);
+  const px = Math.round(cx) >> 1;
+  const py = Math.round(cy) >> 1;
+  let u = 0;
+  let v = 0;
+  for (let dy = -1; dy <= 1; dy++) {
+    for (let dx = -1; dx <= 1; dx++) {
+      const i = (py + dy) * cw + px + dx;
+      u += frame[uOff + i] ?? 128;
+      v += frame[vOff + i] ?? 128;
+    }
+  }
+  u /= 9;
+  v /= 9;
+  // The nearest reference colour, if it is clearly that one (the references are 90+ apart).
+  let best: BoxColour | undefined;
+  let bestD = 35 * 35;
+  REFERENCE.forEach((c, i) => {
+    const d = (c.u - u) ** 2 + (c.v - v) ** 2;
+    if (d < bestD) {
+      bestD = d;
+      best = i;
+    }
+  });
+  return best;
+}
+
+interface Sample {
+  at: number;
+  ms: number;
+}
+
+class Load {
+  private readonly participants: BenchPeer[] = [];
+  private observer: BenchPeer | undefined;
+  private readonly probes = new Set<BenchPeer>();
+  private readonly frames: ClipFrame[];
+  private readonly marker: Buffer[];
+  private readonly quiet: Buffer[];
+  private readonly decodeW: number;
+  private readonly decodeH: number;
+  private readonly centres: Array<{ x: number; y: number }>;
+  private readonly tileColour: Array<BoxColour | undefined>;
+  private readonly lastMatched: number[];
+  private readonly pictureTimes: number[] = [];
+  private readonly videoSamples: Sample[] = [];
+  private readonly audioSamples: Sample[] = [];
+  private unmatched = 0;
+  private readonly failedJoins: string[] = [];
+  private quietMs = 0;
+  private readonly audioTimes: number[] = [];
+  private lastBurstMatched = -Infinity;
+  private windowStart = 0;
+  private snapshot: { down: number[]; frames: number[]; upV: number[]; upA: number[]; obsDown: number } | undefined;
+  private readonly loopDelay = monitorEventLoopDelay({ resolution: 10 });
+  private liveTimer: NodeJS.Timeout | undefined;
+
+  constructor(private readonly cfg: LoadConfig) {
+    this.frames = readVideo(cfg.videoFile, cfg.codec);
+    this.marker = readPackets(cfg.markerAudioFile);
+    this.quiet = readPackets(cfg.quietAudioFile);
+    // A quarter of the composite's size is plenty to tell two box colours apart.
+    this.decodeW = Math.max(2, Math.floor(cfg.width / 8) * 2);
+    this.decodeH = Math.max(2, Math.floor(cfg.height / 8) * 2);
+    const sx = this.decodeW / cfg.width;
+    const sy = this.decodeH / cfg.height;
+    this.centres = gridLayout(cfg.participants, cfg.width, cfg.height).map((t) => ({
+      x: (t.x + t.width / 2) * sx,
+      y: (t.y + t.height / 2) * sy,
+    }));
+    this.tileColour = this.centres.map(() => undefined);
+    this.lastMatched = this.centres.map(() => -Infinity);
+  }
+
+  async setUp(): Promise<ReadyReport> {
+    const t0 = performance.now();
+    const { url, room } = this.cfg;
+    for (let i = 0; i < this.cfg.participants; i++) {
+      const p = await this.joinWithRetry({ url, room, name: `Guest ${i + 1}`, role: "participant" });
+      this.participants.push(p);
+      p.startSending(this.frames, this.cfg.codec, i === 0 ? this.marker : this.quiet);
+      await until(`participant ${i + 1}'s first composite packet`, () => p.firstPacketAt !== undefined, 15_000);
+      send({ type: "progress", text: `${i + 1}/${this.cfg.participants} joined` });
+    }
+    // Let the keyframe throttle (1 s) pass, so the observer's join is timed on its own.
+    await sleep(1200);
+    const obs = await this.joinWithRetry({
+      url, room, name: "observer", role: "viewer",
+      decode: {
+        width: this.decodeW,
+        height: this.decodeH,
+        onPicture: (frame, at) => this.onPicture(frame, at),
+        onAudio: (pcm, at) => this.onAudio(pcm, at),
+      },
+    });
+    this.observer = obs;
+    await until("the observer's first picture", () => obs.firstPictureAt !== undefined, 15_000);
+    // Ready once every tile shows a box colour: every decoder is up after the last layout change.
+    await until("a box colour in every tile", () => this.tileColour.every((c) => c !== undefined), 30_000);
+    this.liveTimer = setInterval(() => this.live(), 1000);
+    return {
+      participantFirstPacketMs: this.participants.map((p) => p.firstPacketAt! - p.offerSentAt),
+      observerJoinMs: obs.firstPictureAt! - obs.offerSentAt,
+      setupSeconds: (performance.now() - t0) / 1000,
+      failedJoins: this.failedJoins,
+    };
+  }
+
+  /**
+   * Joins, and once more if that fails (no DTLS within 20 s has been seen here when the shared
+   * machine was very busy): the failure is counted and reported, not hidden.
+   */
+  private async joinWithRetry(opts: PeerOptions): Promise<BenchPeer> {
+    try {
+      return await BenchPeer.join(opts);
+    } catch (err) {
+      this.failedJoins.push(`${opts.name}: ${err instanceof Error ? err.message : String(err)}`);
+      send({ type: "progress", text: `${opts.name} failed to join, trying again` });
+      return BenchPeer.join(opts);
+    }
+  }
+
+  startWindow(): void {
+    this.windowStart = performance.now();
+    this.pictureTimes.length = 0;
+    this.videoSamples.length = 0;
+    this.audioSamples.length = 0;
+    this.unmatched = 0;
+    this.audioTimes.length = 0;
+    const obs = this.observer!;
+    obs.arrivals.length = 0;
+    obs.recordArrivals(true);
+    this.snapshot = {
+      down: this.participants.map((p) => p.downBytes),
+      frames: this.participants.map((p) => p.framesReceived),
+      upV: this.participants.map((p) => p.sent.videoBytes),
+      upA: this.participants.map((p) => p.sent.audioBytes),
+      obsDown: obs.downBytes,
+    };
+    this.loopDelay.reset();
+    this.loopDelay.enable();
+  }
+
+  endWindow(): WindowReport {
+    const end = performance.now();
+    const seconds = (end - this.windowStart) / 1000;
+    this.loopDelay.disable();
+    const obs = this.observer!;
+    obs.recordArrivals(false);
+    const snap = this.snapshot!;
+    const kbps = (bytes: number): number => (bytes * 8) / seconds / 1000;
+    const pics = this.pictureTimes.filter((t) => t <= end);
+    const intervals = pics.slice(1).map((t, i) => t - pics[i]!);
+    const arrivals = obs.arrivals;
+    const step = 90000 / this.cfg.fps;
+    let expected = 0;
+    const jitter: number[] = [];
+    if (arrivals.length > 0) {
+      const span = (arrivals.at(-1)!.timestamp - arrivals[0]!.timestamp) >>> 0;
+      expected = Math.round(span / step) + 1;
+      for (let i = 1; i < arrivals.length; i++) {
+        const a = arrivals[i]!;
+        const b = arrivals[i - 1]!;
+        jitter.push(Math.abs(a.at - b.at - ((a.timestamp - b.timestamp) >>> 0) / 90));
+      }
+    }
+    const audio = this.audioTimes.filter((t) => t <= end);
+    const audioGaps = audio.slice(1).map((t, i) => t - audio[i]!);
+    const inWindow = (s: Sample): boolean => s.at >= this.windowStart && s.at <= end;
+    return {
+      seconds,
+      observer: {
+        framesDecoded: pics.length,
+        fps: pics.length / seconds,
+        frameIntervalMs: { median: median(intervals), p95: quantile(intervals, 0.95), stdev: stdev(intervals) },
+        rtpJitterMs: jitter.length ? jitter.reduce((a, b) => a + b, 0) / jitter.length : null,
+        framesExpected: expected,
+        framesReceived: arrivals.length,
+        droppedFrames: Math.max(0, expected - pics.length),
+        keyframes: obs.keyframeArrivals.filter((t) => t >= this.windowStart && t <= end).length,
+        downKbps: kbps(obs.downBytes - snap.obsDown),
+      },
+      participants: {
+        fps: this.participants.map((p, i) => (p.framesReceived - snap.frames[i]!) / seconds),
+        downKbps: this.participants.map((p, i) => kbps(p.downBytes - snap.down[i]!)),
+        upVideoKbps: this.participants.map((p, i) => kbps(p.sent.videoBytes - snap.upV[i]!)),
+        upAudioKbps: this.participants.map((p, i) => kbps(p.sent.audioBytes - snap.upA[i]!)),
+      },
+      videoLatencyMs: this.videoSamples.filter(inWindow).map((s) => s.ms),
+      videoUnmatched: this.unmatched,
+      audioLatencyMs: this.audioSamples.filter(inWindow).map((s) => s.ms),
+      audioIntervalMs: { p95: quantile(audioGaps, 0.95), p99: quantile(audioGaps, 0.99), max: audioGaps.length ? Math.max(...audioGaps) : null },
+      loadEventLoopMs: { p99: this.loopDelay.percentile(99) / 1e6, max: this.loopDelay.max / 1e6 },
+    };
+  }
+
+  async runProbes(pli: number, joins: number): Promise<ProbeReport> {
+    const obs = this.observer!;
+    const report: ProbeReport = { pliToKeyframeMs: [], joinMs: [], joinFirstPacketMs: [] };
+    for (let i = 0; i < pli; i++) {
+      // The server makes at most one keyframe on demand per second.
+      await sleep(1500);
+      // Its encoder also makes one every 10 s: when that one is due, let it pass first so that
+      // it is not taken for the answer to the PLI.
+      const sinceKey = performance.now() - (obs.keyframeArrivals.at(-1) ?? 0);
+      if (sinceKey > PERIODIC_KEYFRAME_MS - 700 && sinceKey < PERIODIC_KEYFRAME_MS + 300) {
+        await sleep(PERIODIC_KEYFRAME_MS + 400 - sinceKey);
+      }
+      const t = performance.now();
+      await obs.sendPli();
+      await until("a keyframe after a PLI", () => (obs.keyframeArrivals.at(-1) ?? 0) > t, 5000);
+      report.pliToKeyframeMs.push(obs.keyframeArrivals.at(-1)! - t);
+    }
+    for (let i = 0; i < joins; i++) {
+      await sleep(1500);
+      const probe = await BenchPeer.join({
+        url: this.cfg.url, room: this.cfg.room, name: `probe ${i + 1}`, role: "viewer",
+        decode: { width: 160, height: 90, onPicture: () => {} },
+      });
+      this.probes.add(probe);
+      try {
+        await until("a joining viewer's first picture", () => probe.firstPictureAt !== undefined, 15_000);
+        report.joinMs.push(probe.firstPictureAt! - probe.offerSentAt);
+        report.joinFirstPacketMs.push(probe.firstPacketAt! - probe.offerSentAt);
+      } finally {
+        this.probes.delete(probe);
+        await probe.close();
+      }
+    }
+    return report;
+  }
+
+  async close(): Promise<void> {
+    clearInterval(this.liveTimer);
+    const all = [...this.participants, ...this.probes];
+    if (this.observer) all.push(this.observer);
+    await Promise.all(all.map((p) => p.close()));
+  }
+
+  private onPicture(frame: Buffer, at: number): void {
+    this.pictureTimes.push(at);
+    if (this.pictureTimes.length > 20_000) this.pictureTimes.splice(0, 10_000);
+    for (let i = 0; i < this.centres.length; i++) {
+      const c = this.centres[i]!;
+      const colour = boxColour(frame, this.decodeW, this.decodeH, c.x, c.y);
+      if (colour === undefined || colour === this.tileColour[i]) continue;
+      const before = this.tileColour[i];
+      this.tileColour[i] = colour;
+      if (before !== undefined) this.matchSwitch(i, colour, at);
+    }
+  }
+
+  /** Tile `i` turned `colour` at `at`: pair it with the switch its sender made. */
+  private matchSwitch(i: number, colour: BoxColour, at: number): void {
+    const switches = this.participants[i]?.switches ?? [];
+    for (let k = switches.length - 1; k >= 0; k--) {
+      const s = switches[k]!;
+      if (s.at > at) continue;
+      if (s.at <= this.lastMatched[i]! || at - s.at > 1500) break;
+      if (s.colour !== colour) continue;
+      this.lastMatched[i] = s.at;
+      this.videoSamples.push({ at, ms: at - s.at });
+      return;
+    }
+    this.unmatched++;
+  }
+
+  /** A 20 ms packet of the full mix: look for the marker's burst after a quiet stretch. */
+  private onAudio(pcm: Int16Array, at: number): void {
+    this.audioTimes.push(at);
+    if (this.audioTimes.length > 20_000) this.audioTimes.splice(0, 10_000);
+    let onset = -1;
+    let peak = 0;
+    for (let i = 0; i < pcm.length; i++) {
+      const a = Math.abs(pcm[i]!);
+      if (a > peak) peak = a;
+      if (onset < 0 && a >= 3000) onset = i;
+    }
+    if (onset >= 0 && this.quietMs >= 300) {
+      const when = at + onset / 48;
+      const starts = this.participants[0]?.burstStarts ?? [];
+      for (let k = starts.length - 1; k >= 0; k--) {
+        const s = starts[k]!;
+        if (s > when) continue;
+        if (s > this.lastBurstMatched && when - s < 1000) {
+          this.lastBurstMatched = s;
+          this.audioSamples.push({ at: when, ms: when - s });
+        }
+        break;
+      }
+    }
+    this.quietMs = peak < 1500 ? this.quietMs + pcm.length / 48 : 0;
+  }
+
+  private live(): void {
+    const now = performance.now();
+    let fps = 0;
+    for (let i = this.pictureTimes.length - 1; i >= 0 && this.pictureTimes[i]! > now - 1000; i--) fps++;
+    send({
+      type: "live",
+      fps,
+      videoLatencyMs: this.videoSamples.at(-1)?.ms ?? null,
+      audioLatencyMs: this.audioSamples.at(-1)?.ms ?? null,
+    });
+  }
+}
+
+let load: Load | undefined;
+let stopping = false;
+
+async function stop(code: number): Promise<void> {
+  if (stopping) return;
+  stopping = true;
+  try {
+    await load?.close();
+  } finally {
+    send({ type: "stopped" });
+    process.disconnect?.();
+    process.exit(code);
+  }
+}
+
+function fail(err: unknown): void {
+  send({ type: "error", message: err instanceof Error ? (err.stack ?? err.message) : String(err) });
+  void stop(1);
+}
+
+async function handle(msg: ToLoad): Promise<void> {
+  switch (msg.type) {
+    case "start":
+      load = new Load(msg.config);
+      send({ type: "ready", report: await load.setUp() });
+      return;
+    case "window-start":
+      load!.startWindow();
+      return;
+    case "window-end":
+      send({ type: "window", report: load!.endWindow() });
+      return;
+    case "probes":
+      send({ type: "probes", report: await load!.runProbes(msg.pli, msg.joins) });
+      return;
+    case "stop":
+      await stop(0);
+      return;
+  }
+}
+
+process.on("message", (msg: ToLoad) => {
+  handle(msg).catch(fail);
+});
+// The runner went away: do not outlive it.
+process.on("disconnect", () => void stop(0));
+process.on("uncaughtException", fail);
+process.on("unhandledRejection", fail);

@@ -1,0 +1,161 @@
+// What Linux says about a process tree: CPU time, memory and command lines from /proc. The bench
+// measures the server from outside, so these numbers do not depend on the server's own counters.
+import { execFileSync } from "node:child_process";
+import { readFileSync, readdirSync } from "node:fs";
+
+let clockTicks: number | undefined;
+
+/** Kernel clock ticks per second (USER_HZ), the unit of utime/stime in /proc/<pid>/stat. */
+export function ticksPerSecond(): number {
+  if (clockTicks === undefined) {
+    try {
+      clockTicks = Number(execFileSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).trim()) || 100;
+    } catch (err) {
+      process.emitWarning(`getconf CLK_TCK failed, assuming 100: ${String(err)}`);
+      clockTicks = 100;
+    }
+  }
+  return clockTicks;
+}
+
+export interface ProcStat {
+  pid: number;
+  comm: string;
+  state: string;
+  ppid: number;
+  /** utime + stime: this process's own CPU, in ticks. */
+  self: number;
+  /** cutime + cstime: CPU of children it has reaped, in ticks. */
+  reaped: number;
+}
+
+function readText(path: string): string | undefined {
+  try {
+    return readFileSync(path, "utf8");
+  } catch {
+    // The process exited between listing /proc and reading it: that is normal here.
+    return undefined;
+  }
+}
+
+/** Parses /proc/<pid>/stat (the command name may hold spaces and parentheses). */
+export function parseStat(text: string): ProcStat | undefined {
+  const open = text.indexOf("(");
+  const close = text.lastIndexOf(")");
+  if (open < 0 || close < open) return undefined;
+  const rest = text.slice(close + 2).split(" ");
+  // Fields after the name start at field 3 (state); utime is field 14, cstime field 17.
+  const f = (n: number): number => Number(rest[n - 3]);
+  return {
+    pid: Number(text.slice(0, open).trim()),
+    comm: text.slice(open + 1, close),
+    state: rest[0] ?? "?",
+    ppid: f(4),
+    self: f(14) + f(15),
+    reaped: f(16) + f(17),
+  };
+}
+
+export function readStat(pid: number): ProcStat | undefined {
+  const text = readText(`/proc/${pid}/stat`);
+  return text === undefined ? undefined : parseStat(text);
+}
+
+/** Every process on the machine, by pid. */
+export function allStats(): Map<number, ProcStat> {
+  const out = new Map<number, ProcStat>();
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    const s = readStat(Number(entry));
+    if (s) out.set(s.pid, s);
+  }
+  return out;
+}
+
+/** `root` and all its descendants, root first. */
+export function processTree(root: number, stats = allStats()): ProcStat[] {
+  const children = new Map<number, ProcStat[]>();
+  for (const s of stats.values()) {
+    const list = children.get(s.ppid);
+    if (list) list.push(s);
+    else children.set(s.ppid, [s]);
+  }
+  const top = stats.get(root);
+  if (!top) return [];
+  const out: ProcStat[] = [];
+  const queue = [top];
+  while (queue.length > 0) {
+    const s = queue.shift()!;
+    out.push(s);
+    queue.push(...(children.get(s.pid) ?? []));
+  }
+  return out;
+}
+
+/**
+ * CPU ticks the whole tree has used since `root` started: the root's own and reaped time plus
+ * every live descendant's own and reaped time. A child that exits is reaped into its parent's
+ * count, so the difference of two readings is exact even when children come and go.
+ */
+export function treeTicks(tree: readonly ProcStat[]): number {
+  let t = 0;
+  for (const s of tree) t += s.self + s.reaped;
+  return t;
+}
+
+export function cmdline(pid: number): string[] {
+  const text = readText(`/proc/${pid}/cmdline`);
+  if (text === undefined) return [];
+  return text.split("\0").filter((a) => a.length > 0);
+}
+
+/** Resident memory in kB: VmRSS (shared pages counted in every process that maps them). */
+export function rssKb(pid: number): number {
+  const text = readText(`/proc/${pid}/status`);
+  const m = text === undefined ? null : /^VmRSS:\s+(\d+)/m.exec(text);
+  return m ? Number(m[1]) : 0;
+}
+
+/** Proportional memory in kB: Pss from smaps_rollup (shared pages split between their users). */
+export function pssKb(pid: number): number {
+  const text = readText(`/proc/${pid}/smaps_rollup`);
+  const m = text === undefined ? null : /^Pss:\s+(\d+)/m.exec(text);
+  return m ? Number(m[1]) : 0;
+}
+
+/** CPU ticks of each thread of `pid`, grouped by what the thread is. */
+export function threadTicks(pid: number): Map<string, number> {
+  const out = new Map<string, number>();
+  let tids: string[];
+  try {
+    tids = readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return out;
+  }
+  for (const tid of tids) {
+    const text = readText(`/proc/${pid}/task/${tid}/stat`);
+    const s = text === undefined ? undefined : parseStat(text);
+    if (!s) continue;
+    const group = threadGroup(Number(tid) === pid, s.comm);
+    out.set(group, (out.get(group) ?? 0) + s.self);
+  }
+  return out;
+}
+
+/** Node 20 names every thread "node": only the main thread can be told apart from the rest. */
+function threadGroup(main: boolean, comm: string): string {
+  if (main) return "main thread";
+  if (comm.startsWith("libuv")) return "libuv thread pool";
+  return "helper threads";
+}
+
+export function loadAverage(): [number, number, number] {
+  const parts = (readText("/proc/loadavg") ?? "0 0 0").split(" ");
+  return [Number(parts[0]), Number(parts[1]), Number(parts[2])];
+}
+
+/** True while `pid` exists and is not a zombie. */
+export function alive(pid: number): boolean {
+  const s = readStat(pid);
+  return s !== undefined && s.state !== "Z";
+}

@@ -1,0 +1,85 @@
+// Messages between the bench runner and the load generator (a child process, over IPC).
+import type { InputCodec } from "./media.js";
+
+export interface LoadConfig {
+  url: string;
+  room: string;
+  participants: number;
+  codec: InputCodec;
+  videoFile: string;
+  markerAudioFile: string;
+  quietAudioFile: string;
+  /** The composite's size and frame rate, as the server was started with. */
+  width: number;
+  height: number;
+  fps: number;
+}
+
+export type ToLoad =
+  | { type: "start"; config: LoadConfig }
+  | { type: "window-start" }
+  | { type: "window-end" }
+  | { type: "probes"; pli: number; joins: number }
+  | { type: "stop" };
+
+export interface ReadyReport {
+  /** Each participant: offer sent to its first composite packet (joins one after another). */
+  participantFirstPacketMs: number[];
+  /** The observer (a viewer that decodes): offer sent to first composite picture decoded. */
+  observerJoinMs: number;
+  setupSeconds: number;
+  /** Joins that failed and were tried again (with why). */
+  failedJoins: string[];
+}
+
+export interface WindowReport {
+  seconds: number;
+  observer: {
+    framesDecoded: number;
+    fps: number;
+    /** Intervals between decoded pictures, ms. */
+    frameIntervalMs: { median: number | null; p95: number | null; stdev: number | null };
+    /** Mean |D| of RFC 3550 between consecutive composite frames (arrival vs RTP timestamp), ms. */
+    rtpJitterMs: number | null;
+    /** Frames the RTP timestamps say were due, frames that arrived, and the shortfall decoded. */
+    framesExpected: number;
+    framesReceived: number;
+    droppedFrames: number;
+    /** Keyframes that arrived (periodic every 10 s, plus any made on demand). */
+    keyframes: number;
+    downKbps: number;
+  };
+  participants: {
+    /** Composite frames per second received by each participant. */
+    fps: number[];
+    downKbps: number[];
+    upVideoKbps: number[];
+    upAudioKbps: number[];
+  };
+  videoLatencyMs: number[];
+  /** Colour switches seen in a tile that matched no switch sent (should be 0). */
+  videoUnmatched: number;
+  audioLatencyMs: number[];
+  /** Intervals between mix packets arriving at the observer (the server's 20 ms audio clock), ms. */
+  audioIntervalMs: { p95: number | null; p99: number | null; max: number | null };
+  /** The load generator's own event loop delay: high values mean it could not keep up. */
+  loadEventLoopMs: { p99: number; max: number };
+}
+
+export interface ProbeReport {
+  /** PLI sent by the observer to the next keyframe arriving. */
+  pliToKeyframeMs: number[];
+  /** A fresh viewer: offer sent to first composite picture decoded. */
+  joinMs: number[];
+  /** The same viewers: offer sent to first composite packet. */
+  joinFirstPacketMs: number[];
+}
+
+export type FromLoad =
+  | { type: "progress"; text: string }
+  | { type: "ready"; report: ReadyReport }
+  | { type: "live"; fps: number; videoLatencyMs: number | null; audioLatencyMs: number | null }
+  | { type: "window"; report: WindowReport }
+  | { type: "probes"; report: ProbeReport }
+  | { type: "error"; message: string }
+  | { type: "stopped" };

@@ -1,0 +1,124 @@
+// The shape of bench/results/*.json. Every figure carries its unit in its name; null means
+// "not measured" (e.g. no samples), never zero.
+import type { ProfileSummary } from "./profile.js";
+import type { Summary } from "./stats.js";
+
+export interface Machine {
+  cores: number;
+  cpuModel: string;
+  cpuMhz: number | null;
+  memoryGb: number;
+  kernel: string;
+  node: string;
+  ffmpeg: string;
+  loadavgStart: [number, number, number];
+  loadavgEnd: [number, number, number];
+}
+
+export interface Settings {
+  participants: number[];
+  durationS: number;
+  warmupS: number;
+  width: number;
+  height: number;
+  fps: number;
+  videoBitrateKbps: number;
+  /** What participants send (the server decodes it; the baseline too). */
+  codec: "vp8" | "h264";
+  /** The server's composite is always VP8; this is the baseline's output codec. */
+  serverOutputCodec: "vp8";
+  baselineOutputCodec: "vp8" | "h264";
+  quick: boolean;
+  clip: { width: number; height: number; fps: number; kbps: number; keyframeEveryS: number };
+  /** The encoder options, as read from the server's encoder process (or the built-in copy). */
+  encoderOptions: string[];
+  encoderOptionsSource: "server process" | "built-in copy";
+  observerDecode: string;
+  probes: { pli: number; joins: number };
+}
+
+export interface RunResult {
+  participants: number;
+  loadavg: [number, number, number];
+  server: {
+    cores: number;
+    /** Median of 2 s slices of the window (the mean above is the figure; this shows the noise). */
+    coresMedian2s: number | null;
+    coresPerParticipant: number;
+    /** Cores by process role: node, decoders, encoder, placeholder renders, unattributed. */
+    byRole: Record<string, number>;
+    /** Cores by thread of the Node process. */
+    nodeThreads: Record<string, number>;
+    /** Most processes of each role at once during the window. */
+    processes: Record<string, number>;
+    idleRssMb: number;
+    idlePssMb: number;
+    peakRssMb: number;
+    peakPssMb: number;
+    /** (peak PSS - idle PSS of the fresh server) / participants: shared libraries counted once. */
+    memoryPerParticipantMb: number;
+    /** The same from RSS sums, which count FFmpeg's shared libraries once per process. */
+    memoryPerParticipantRssMb: number;
+  };
+  baseline: { cores: number; coresMedian2s: number | null; fps: number; peakRssMb: number } | null;
+  /** server.cores / baseline.cores. */
+  ratio: number | null;
+  load: { cores: number; peakRssMb: number; eventLoopP99Ms: number; eventLoopMaxMs: number };
+  video: {
+    fps: number;
+    /** Lowest composite frame rate any participant received (RTP frames). */
+    participantFpsMin: number;
+    frameIntervalMs: { median: number | null; p95: number | null; stdev: number | null };
+    rtpJitterMs: number | null;
+    framesExpected: number;
+    framesReceived: number;
+    droppedFrames: number;
+    /** Keyframes the observer received in the window (periodic every 10 s, or on demand). */
+    keyframes: number;
+    latencyMs: Summary;
+    unmatchedSwitches: number;
+  };
+  audio: {
+    latencyMs: Summary;
+    /** Intervals between mix packets at the observer: the server's 20 ms clock as received. */
+    intervalMs: { p95: number | null; p99: number | null; max: number | null };
+  };
+  join: {
+    /** Offer sent to first composite picture decoded: the observer and the probe viewers. */
+    ms: number[];
+    medianMs: number | null;
+    /** Participants joining one after another: offer sent to first composite packet. */
+    participantFirstPacketMs: Summary;
+    /** Joins that failed (and were tried again), with the reason. */
+    failed: string[];
+  };
+  pli: { ms: number[]; medianMs: number | null };
+  bitrate: {
+    /** Per participant (median): the composite and their audio mix, RTP headers included. */
+    downKbps: number;
+    /** The observer (viewer: composite and the full mix). */
+    observerDownKbps: number;
+    /** Per participant: what each sends (video + audio). */
+    upKbps: number;
+    upVideoKbps: number;
+    upAudioKbps: number;
+    /** What an SFU would send each participant: the other N-1 participants' uplinks. */
+    sfuDownKbps: number;
+  };
+  setupSeconds: number;
+}
+
+export interface BenchResult {
+  version: 1;
+  startedAt: string;
+  finishedAt: string;
+  wallSeconds: number;
+  machine: Machine;
+  settings: Settings;
+  runs: RunResult[];
+  profile: { participants: number; summary: ProfileSummary; note: string } | null;
+  /** Processes started by the bench still alive at its end (killed then): should be empty. */
+  leftovers: string[];
+  /** Every process id the bench saw in the trees it started (for leak checks by its caller). */
+  pids: number[];
+}

@@ -1,0 +1,119 @@
+// The server under test, in its own process exactly as `npm start` runs it (dist/src/server/main.js),
+// with its port read from the line it prints.
+import { type ChildProcess, spawn } from "node:child_process";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { cmdline, processTree } from "./procfs.js";
+
+const here = dirname(fileURLToPath(import.meta.url));
+/** dist/bench/ -> dist/src/server/main.js */
+export const SERVER_MAIN = join(here, "../src/server/main.js");
+
+export interface ServerOptions {
+  width: number;
+  height: number;
+  fps: number;
+  videoBitrateKbps: number;
+  maxParticipants: number;
+  /** Run under V8's sampling profiler, writing a .cpuprofile into this folder on exit. */
+  profileDir?: string;
+}
+
+export class ServerProcess {
+  private readonly exited: Promise<void>;
+  private hasExited = false;
+
+  private constructor(
+    private readonly child: ChildProcess,
+    readonly port: number,
+    /** The last lines the server printed (its log at warn and above). */
+    private readonly tail: string[],
+  ) {
+    this.exited = new Promise((resolve) => {
+      if (child.exitCode !== null || child.signalCode !== null) resolve();
+      else child.once("exit", () => resolve());
+    });
+    void this.exited.then(() => {
+      this.hasExited = true;
+    });
+  }
+
+  get pid(): number {
+    return this.child.pid!;
+  }
+
+  get url(): string {
+    return `ws://127.0.0.1:${this.port}/ws`;
+  }
+
+  get running(): boolean {
+    return !this.hasExited;
+  }
+
+  static start(opts: ServerOptions): Promise<ServerProcess> {
+    const args = [
+      // Every 5 ms rather than V8's 1 ms: a fifth of the profiler's overhead, samples enough.
+      ...(opts.profileDir ? ["--cpu-prof", "--cpu-prof-interval", "5000", "--cpu-prof-dir", opts.profileDir] : []),
+      SERVER_MAIN,
+      "--port", "0", "--host", "127.0.0.1", "--log-level", "warn",
+      "--width", String(opts.width), "--height", String(opts.height), "--fps", String(opts.fps),
+      "--video-bitrate", String(opts.videoBitrateKbps),
+      "--max-participants", String(opts.maxParticipants),
+    ];
+    const child = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "pipe"] });
+    const tail: string[] = [];
+    const keep = (chunk: Buffer): void => {
+      for (const line of String(chunk).split("\n")) if (line.trim()) tail.push(line);
+      if (tail.length > 40) tail.splice(0, tail.length - 40);
+    };
+    child.stderr!.on("data", keep);
+    return new Promise((resolve, reject) => {
+      let out = "";
+      const timer = setTimeout(() => {
+        child.kill("SIGKILL");
+        reject(new Error(`the server printed no port within 15 s:\n${tail.join("\n")}`));
+      }, 15_000);
+      const onData = (chunk: Buffer): void => {
+        keep(chunk);
+        out += String(chunk);
+        const m = /open http:\/\/[^\s:]+:(\d+)\//.exec(out);
+        if (!m) return;
+        clearTimeout(timer);
+        child.stdout!.off("data", onData);
+        child.stdout!.on("data", keep);
+        resolve(new ServerProcess(child, Number(m[1]), tail));
+      };
+      child.stdout!.on("data", onData);
+      child.once("exit", (code, signal) => {
+        clearTimeout(timer);
+        reject(new Error(`the server exited (${code ?? signal}) before it listened:\n${tail.join("\n")}`));
+      });
+      child.once("error", (err) => {
+        clearTimeout(timer);
+        reject(err);
+      });
+    });
+  }
+
+  /** The composite encoder's FFmpeg command line, read from /proc, if one is running. */
+  encoderCommand(): string[] | undefined {
+    for (const s of processTree(this.pid)) {
+      const argv = cmdline(s.pid);
+      if (argv.includes("libvpx") && argv.includes("rawvideo")) return argv;
+    }
+    return undefined;
+  }
+
+  /** SIGTERM (the server closes every room and child), then SIGKILL after `graceMs`. */
+  async stop(graceMs = 10_000): Promise<void> {
+    if (this.hasExited) return;
+    this.child.kill("SIGTERM");
+    const timer = setTimeout(() => this.child.kill("SIGKILL"), graceMs);
+    await this.exited;
+    clearTimeout(timer);
+  }
+
+  lastLines(): string {
+    return this.tail.join("\n");
+  }
+}

@@ -1,0 +1,131 @@
+// The benchmark cannot rot: `npm run bench --quick` at its smallest setting (one participant, a
+// 3 s window) runs end to end against the real server process, writes its three files with sane
+// numbers, and leaves no process behind. Plus the pure parts: flags, the encoder options read
+// from the server's command line, process roles.
+import { spawn, execFileSync } from "node:child_process";
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+import { parseArgs } from "../bench/args.js";
+import { encoderOptionsFrom } from "../bench/baseline.js";
+import { classifyServer } from "../bench/monitor.js";
+import { alive, parseStat } from "../bench/procfs.js";
+import type { BenchResult } from "../bench/results-model.js";
+
+const RUN = "dist/bench/run.js";
+
+/** Newest modification time under `dir` of files ending in `.ts`. */
+function newestTs(dir: string): number {
+  let t = 0;
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const p = join(dir, e.name);
+    if (e.isDirectory()) t = Math.max(t, newestTs(p));
+    else if (e.name.endsWith(".ts")) t = Math.max(t, statSync(p).mtimeMs);
+  }
+  return t;
+}
+
+/** `npm test` builds first; a direct `vitest run` may find dist/ stale, so build then. */
+function ensureBuilt(): void {
+  const built = existsSync(RUN) ? statSync(RUN).mtimeMs : 0;
+  if (built < Math.max(newestTs("bench"), newestTs("src"))) {
+    execFileSync(process.execPath, ["node_modules/typescript/bin/tsc", "-p", "tsconfig.json"], { stdio: "inherit" });
+  }
+}
+
+describe("npm run bench", () => {
+  const out = mkdtempSync(join(tmpdir(), "mixroom-bench-test-"));
+
+  afterAll(() => {
+    rmSync(out, { recursive: true, force: true });
+  });
+
+  it("runs --quick with one participant and reports sane figures", async () => {
+    ensureBuilt();
+    const child = spawn(process.execPath, [RUN, "--quick", "--n", "1", "--duration", "3", "--warmup", "1", "--out", out], {
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let log = "";
+    child.stdout!.on("data", (d: Buffer) => (log += String(d)));
+    child.stderr!.on("data", (d: Buffer) => (log += String(d)));
+    const code = await new Promise<number | null>((resolve) => {
+      const timer = setTimeout(() => child.kill("SIGKILL"), 60_000);
+      child.once("exit", (c) => {
+        clearTimeout(timer);
+        resolve(c);
+      });
+    });
+    expect(code, log).toBe(0);
+
+    const r = JSON.parse(readFileSync(join(out, "quick.json"), "utf8")) as BenchResult;
+    expect(r.machine.cores).toBeGreaterThan(0);
+    expect(r.machine.ffmpeg).toMatch(/ffmpeg version/);
+    expect(r.settings.encoderOptionsSource).toBe("server process");
+    expect(r.runs).toHaveLength(1);
+    const x = r.runs[0]!;
+    expect(x.participants).toBe(1);
+    expect(x.server.cores).toBeGreaterThan(0);
+    expect(x.server.byRole.encoder).toBeGreaterThan(0);
+    expect(x.server.byRole.decoders).toBeGreaterThan(0);
+    expect(x.server.peakRssMb).toBeGreaterThan(x.server.idleRssMb);
+    expect(x.baseline!.cores).toBeGreaterThan(0);
+    expect(Number.isFinite(x.ratio)).toBe(true);
+    expect(x.video.fps).toBeGreaterThan(20);
+    expect(x.video.latencyMs.n).toBeGreaterThan(0);
+    expect(x.video.latencyMs.median).toBeGreaterThan(0);
+    expect(x.video.latencyMs.median).toBeLessThan(1000);
+    expect(x.video.unmatchedSwitches).toBe(0);
+    expect(x.audio.latencyMs.median).toBeGreaterThan(0);
+    expect(x.audio.latencyMs.median).toBeLessThan(1000);
+    expect(x.join.medianMs).toBeGreaterThan(0);
+    expect(x.pli.medianMs).toBeGreaterThan(0);
+    expect(x.bitrate.downKbps).toBeGreaterThan(100);
+    expect(x.bitrate.upVideoKbps).toBeGreaterThan(100);
+    expect(x.bitrate.sfuDownKbps).toBe(0);
+
+    expect(readFileSync(join(out, "quick.md"), "utf8")).toMatch(/\| 1 \| [\d.]+ \|/);
+    expect(readFileSync(join(out, "quick.svg"), "utf8")).toMatch(/^<svg[\s\S]*<\/svg>\s*$/);
+
+    // Everything it started (server, FFmpeg children, load generator, baseline) is gone.
+    expect(r.leftovers).toEqual([]);
+    expect(r.pids.length).toBeGreaterThanOrEqual(4);
+    expect(r.pids.filter(alive)).toEqual([]);
+  }, 90_000);
+});
+
+describe("bench parts", () => {
+  it("reads its flags: --quick, an N list, duration, size, codecs and output", () => {
+    const q = parseArgs(["--quick"]);
+    expect(q).toMatchObject({ participants: [1, 2], durationS: 5, quick: true, profileN: undefined, name: "quick" });
+    const full = parseArgs([]);
+    expect(full).toMatchObject({ participants: [1, 2, 4, 6, 9, 12], durationS: 20, profileN: 12 });
+    const o = parseArgs(["--n", "4,1,4", "--duration=7", "--size", "640x360", "--codec", "H.264", "--out-codec", "h264", "--out", "/x", "--profile", "0"]);
+    expect(o).toMatchObject({ participants: [1, 4], durationS: 7, width: 640, height: 360, codec: "h264", outCodec: "h264", outDir: "/x", profileN: undefined });
+    expect(() => parseArgs(["--n", "0"])).toThrow(/between 1 and 25/);
+    expect(() => parseArgs(["--size", "641x360"])).toThrow(/even/);
+    expect(() => parseArgs(["--bogus"])).toThrow(/unknown option/);
+  });
+
+  it("takes the encoder options from the server's encoder command line, without the pipe options", () => {
+    const argv = [
+      "ffmpeg", "-hide_banner", "-f", "rawvideo", "-video_size", "1280x720", "-i", "pipe:0",
+      "-c:v", "libvpx", "-cpu-used", "-6", "-fps_mode", "passthrough", "-f", "ivf", "-flush_packets", "1", "pipe:1",
+    ];
+    expect(encoderOptionsFrom(argv)).toEqual(["-c:v", "libvpx", "-cpu-used", "-6"]);
+    expect(encoderOptionsFrom(["ffmpeg", "-i", "x"])).toBeUndefined();
+  });
+
+  it("names the server's processes by role from their command lines", () => {
+    expect(classifyServer(["node", "main.js"], true)).toBe("node");
+    expect(classifyServer(["ffmpeg", "-f", "ivf", "-i", "pipe:0", "-vf", "scale", "-f", "rawvideo", "pipe:1"], false)).toBe("decoders");
+    expect(classifyServer(["ffmpeg", "-f", "h264", "-i", "pipe:0", "-f", "rawvideo", "pipe:1"], false)).toBe("decoders");
+    expect(classifyServer(["ffmpeg", "-f", "rawvideo", "-i", "pipe:0", "-c:v", "libvpx", "-f", "ivf", "pipe:1"], false)).toBe("encoder");
+    expect(classifyServer(["ffmpeg", "-f", "lavfi", "-i", "color", "-f", "rawvideo", "pipe:1"], false)).toBe("placeholder renders");
+  });
+
+  it("parses /proc/<pid>/stat even when the command name holds spaces and parentheses", () => {
+    const line = "42 (a (b) c) S 7 1 1 0 -1 0 0 0 0 0 150 50 20 10 20 0 1 0 100 0 0";
+    expect(parseStat(line)).toMatchObject({ pid: 42, comm: "a (b) c", state: "S", ppid: 7, self: 200, reaped: 30 });
+  });
+});
