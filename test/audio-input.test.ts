@@ -78,4 +78,22 @@ describe("audio input", () => {
     packets.slice(3).forEach((p, i) => input.push(3 + i, p));
     expect(input.stats.overruns).toBeGreaterThan(0);
   });
+
+  it("drains a burst's backlog back to its target instead of keeping it as delay", () => {
+    const input = new AudioInput();
+    const packets = tone(400);
+    let seq = 0;
+    // A stall then a burst: 8 packets at once (160 ms), then one packet per 20 ms tick.
+    for (let i = 0; i < 8; i++) input.push(seq, packets[seq++]!);
+    const frame = new Int16Array(FRAME_SAMPLES);
+    const start = input.queuedMs;
+    for (let t = 0; t < 200; t++) {
+      input.push(seq, packets[seq++]!);
+      input.pull(frame);
+    }
+    expect(start).toBeGreaterThan(150);
+    expect(input.stats.drained).toBeGreaterThan(0);
+    expect(input.queuedMs).toBeLessThanOrEqual(input.delayMs);
+    expect(input.stats.underruns).toBe(0);
+  });
 });

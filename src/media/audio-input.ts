@@ -16,6 +16,12 @@ const MAX_TARGET = 10 * FRAME_SAMPLES;
 const CALM_TICKS = 500;
 /** Queued beyond target + this, the sender runs ahead of our clock (or a burst came): trim. */
 const OVERRUN_MARGIN = 10 * FRAME_SAMPLES;
+/**
+ * A backlog that never drains (a burst after a stall, a sender clock slightly fast) is latency
+ * for everyone who hears this participant: when the queue stayed a frame or more above target
+ * for a whole window, one frame is dropped (40 ms of backlog removed per second at most).
+ */
+const DRAIN_WINDOW_TICKS = 25;
 /** Packets held while waiting for a missing one before it is declared lost. */
 const REORDER_DEPTH = 3;
 
@@ -27,6 +33,8 @@ export class AudioInput {
   private playing = false;
   private target = MIN_TARGET;
   private calmTicks = 0;
+  private windowMin = Number.POSITIVE_INFINITY;
+  private windowTicks = 0;
   private expected: number | undefined;
   private readonly held = new Map<number, Buffer>();
   /** Current playout delay target, ms. */
@@ -36,7 +44,7 @@ export class AudioInput {
 
   /** Smoothed RMS of what this participant sent, 0..32767 (talker detection). */
   level = 0;
-  readonly stats = { packets: 0, lost: 0, late: 0, corrupt: 0, underruns: 0, overruns: 0 };
+  readonly stats = { packets: 0, lost: 0, late: 0, corrupt: 0, underruns: 0, overruns: 0, drained: 0 };
 
   /** An RTP packet's sequence number and Opus payload. */
   push(seq: number, payload: Buffer): void {
@@ -90,8 +98,26 @@ export class AudioInput {
       this.target -= FRAME_SAMPLES;
       this.calmTicks = 0;
     }
+    this.drainBacklog();
     this.level = 0.8 * this.level + 0.2 * Math.sqrt(sum / FRAME_SAMPLES);
     return true;
+  }
+
+  /** Queued audio beyond this frame, ms: the delay this participant adds now. */
+  get queuedMs(): number {
+    return (this.queued / SAMPLE_RATE) * 1000;
+  }
+
+  private drainBacklog(): void {
+    if (this.queued < this.windowMin) this.windowMin = this.queued;
+    if (++this.windowTicks < DRAIN_WINDOW_TICKS) return;
+    if (this.windowMin - this.target >= FRAME_SAMPLES) {
+      this.readPos = (this.readPos + FRAME_SAMPLES) % FIFO_SAMPLES;
+      this.queued -= FRAME_SAMPLES;
+      this.stats.drained++;
+    }
+    this.windowMin = Number.POSITIVE_INFINITY;
+    this.windowTicks = 0;
   }
 
   private drain(): void {
