@@ -14,10 +14,10 @@ interface Response {
 }
 
 /** A raw request: unlike fetch, it sends the path exactly as written (no `..` normalisation). */
-function send(port: number, path: string, method = "GET"): Promise<Response> {
+function send(port: number, path: string, method = "GET", headers: Record<string, string> = {}): Promise<Response> {
   return new Promise((resolve, reject) => {
     // agent: false → one connection per request, so closing the server never waits on keep-alive.
-    const req = request({ host: "127.0.0.1", port, path, method, agent: false }, (res) => {
+    const req = request({ host: "127.0.0.1", port, path, method, headers, agent: false }, (res) => {
       const chunks: Buffer[] = [];
       res.on("data", (chunk: Buffer) => chunks.push(chunk));
       res.on("end", () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString() }));
@@ -61,6 +61,33 @@ async function start(readiness: () => Promise<Readiness> = async () => ({ ready:
   await new Promise<void>((resolve) => s.listen(0, "127.0.0.1", resolve));
   return (s.address() as AddressInfo).port;
 }
+
+describe("stats", () => {
+  async function startWithStats(statsToken?: string): Promise<number> {
+    server = createHttpServer({
+      publicDir, readiness: async () => ({ ready: true, detail: "ok" }), log: pino({ level: "silent" }),
+      stats: () => ({ rooms: [{ id: "r1" }] }), statsToken,
+    });
+    const s = server;
+    await new Promise<void>((resolve) => s.listen(0, "127.0.0.1", resolve));
+    return (s.address() as AddressInfo).port;
+  }
+
+  it("serves the live figures as JSON", async () => {
+    const port = await startWithStats();
+    const res = await send(port, "/stats");
+    expect(res.status).toBe(200);
+    expect(JSON.parse(res.body)).toEqual({ rooms: [{ id: "r1" }] });
+  });
+
+  it("asks for the token when the server has one, since the figures name rooms and people", async () => {
+    const port = await startWithStats("s3cret");
+    expect((await send(port, "/stats")).status).toBe(401);
+    expect((await send(port, "/stats", "GET", { authorization: "Bearer wrong" })).status).toBe(401);
+    const ok = await send(port, "/stats", "GET", { authorization: "Bearer s3cret" });
+    expect(ok.status).toBe(200);
+  });
+});
 
 describe("health and readiness", () => {
   it("answers /healthz with 200 and status ok", async () => {

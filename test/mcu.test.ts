@@ -52,6 +52,21 @@ describe("a four-person room", () => {
     }
   });
 
+  it("reports the room's live figures at /stats", async () => {
+    const stats = (await (await fetch(`http://127.0.0.1:${server.port}/stats`)).json()) as {
+      rooms: Array<{ id: string; video: { tiles: number; encoder: { framesOut: number } }; members: Array<Record<string, any>> }>;
+    };
+    const room = stats.rooms.find((r) => r.id === "four")!;
+    expect(room.video.tiles).toBe(4);
+    expect(room.video.encoder.framesOut).toBeGreaterThan(30);
+    expect(room.members.map((m) => m.name)).toEqual([...SENDERS.map((s) => s.name), "watcher"]);
+    for (const m of room.members.slice(0, 4)) {
+      expect(m.videoCodec).toBe("vp8");
+      expect(m.decoder.pictures).toBeGreaterThan(0);
+      expect(m.audio.packets).toBeGreaterThan(0);
+    }
+  });
+
   it("keeps the composite near 30 fps at every receiver", async () => {
     await new Promise((r) => setTimeout(r, 3000));
     for (const peer of [...peers, viewer]) {

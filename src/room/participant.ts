@@ -104,7 +104,13 @@ export class Participant implements RoomMember {
   }
 
   get stats(): Record<string, unknown> {
-    return { video: this.ingest?.stats, decoder: this.video?.decoderStats, audio: this.audio?.stats };
+    const audio = this.audio;
+    return {
+      videoCodec: this.ingest?.codec,
+      video: this.ingest && { ...this.ingest.stats },
+      decoder: this.video?.decoderStats && { ...this.video.decoderStats, pid: this.video.decoderPid },
+      audio: audio && { ...audio.stats, delayMs: audio.delayMs, queuedMs: Math.round(audio.queuedMs) },
+    };
   }
 
   /** Ends media; called by the room once the participant is out of every map. */

@@ -32,6 +32,11 @@ export class RoomManager implements RoomService {
     return room.join(request, onEvent);
   }
 
+  /** Live figures of every room, for /stats. */
+  stats(): { rooms: Array<ReturnType<Room["stats"]>> } {
+    return { rooms: [...this.rooms.values()].map((r) => r.stats()) };
+  }
+
   /** Stops admitting, closes every room, and waits until every child process has exited. */
   async close(reason: string): Promise<void> {
     this.accepting = false;

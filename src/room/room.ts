@@ -99,6 +99,20 @@ export class Room implements ParticipantHost {
     this.log.info({ reason }, "room closed");
   }
 
+  stats(): {
+    id: string;
+    video: VideoMixer["stats"] & { encoder: VideoMixer["encoderStats"]; tiles: number };
+    audio: AudioMixer["stats"] & { encoders: number };
+    members: Array<ParticipantInfo & Record<string, unknown>>;
+  } {
+    return {
+      id: this.id,
+      video: { ...this.video.stats, encoder: { ...this.video.encoderStats }, tiles: this.video.layout.length },
+      audio: { ...this.audio.stats, encoders: this.audio.encoderCount },
+      members: [...this.members.values()].map((m) => ({ ...m.info, ...m.stats })),
+    };
+  }
+
   get participants(): ParticipantInfo[] {
     return [...this.members.values()].map((m) => m.info);
   }

@@ -42,6 +42,8 @@ export async function startServer(config: Config, log: Logger, publicDir = PUBLI
   const http = createHttpServer({
     publicDir,
     log,
+    stats: () => rooms.stats(),
+    statsToken: config.authToken,
     readiness: async () => {
       const check = await checkFfmpeg();
       return { ready: check.ok, detail: check.detail };

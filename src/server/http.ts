@@ -6,6 +6,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { extname, resolve, sep } from "node:path";
 import { pipeline } from "node:stream/promises";
 import type { Logger } from "pino";
+import { tokenMatches } from "./signaling.js";
 
 export interface Readiness {
   ready: boolean;
@@ -19,6 +20,10 @@ export interface HttpServerOptions {
   readiness: () => Promise<Readiness>;
   log: Logger;
   readinessTimeoutMs?: number;
+  /** Live figures for `GET /stats` (rooms, mixers, per-participant media); 404 when absent. */
+  stats?: () => object;
+  /** When set, `/stats` needs `Authorization: Bearer <token>`: it names rooms and people. */
+  statsToken?: string;
 }
 
 export const READINESS_TIMEOUT_MS = 2_000;
@@ -66,6 +71,15 @@ export function createHttpServer(opts: HttpServerOptions): Server {
     if (path === "/readyz") {
       const { ready, detail } = await checkReadiness(opts.readiness, timeoutMs, log);
       sendJson(res, head, ready ? 200 : 503, { status: ready ? "ready" : "not ready", detail });
+      return;
+    }
+    if (path === "/stats" && opts.stats) {
+      if (opts.statsToken !== undefined && !bearerMatches(req.headers.authorization, opts.statsToken)) {
+        res.setHeader("WWW-Authenticate", "Bearer");
+        sendJson(res, head, 401, { error: "unauthorized" });
+        return;
+      }
+      sendJson(res, head, 200, opts.stats());
       return;
     }
     const file = staticPath(root, path);
@@ -164,4 +178,9 @@ function sendJson(res: ServerResponse, head: boolean, status: number, body: obje
 function isMissing(err: unknown): boolean {
   const code = (err as NodeJS.ErrnoException | undefined)?.code;
   return code === "ENOENT" || code === "ENOTDIR" || code === "EISDIR";
+}
+
+function bearerMatches(header: string | undefined, token: string): boolean {
+  const m = /^Bearer (.+)$/.exec(header ?? "");
+  return m?.[1] !== undefined && tokenMatches(token, m[1]);
 }
