@@ -16,6 +16,7 @@ import { execFileSync } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import opus from "@discordjs/opus";
+import { H264Packetizer, splitAccessUnits } from "../src/media/h264.js";
 import { IvfReader } from "../src/media/ivf.js";
 import { Vp8Packetizer } from "../src/media/vp8-packetizer.js";
 import { RoomClock } from "../src/room/clock.js";
@@ -168,81 +169,12 @@ export function readVideo(path: string, codec: InputCodec): ClipFrame[] {
   return splitH264(data);
 }
 
-/** Annex-B into access units, split on the access unit delimiters x264 was asked to write. */
 function splitH264(data: Buffer): ClipFrame[] {
-  const nals: Buffer[] = [];
-  let start = -1;
-  for (let i = 0; i + 3 <= data.length; i++) {
-    if (data[i] === 0 && data[i + 1] === 0 && data[i + 2] === 1) {
-      if (start >= 0) nals.push(trimZeros(data.subarray(start, i)));
-      start = i + 3;
-      i += 2;
-    }
-  }
-  if (start >= 0) nals.push(data.subarray(start));
-  const frames: ClipFrame[] = [];
-  for (const nal of nals) {
-    const type = (nal[0] ?? 0) & 0x1f;
-    if (type === 9) {
-      frames.push({ keyframe: false, payloads: [], size: 0 });
-      continue;
-    }
-    const frame = frames.at(-1);
-    if (!frame) continue;
-    frame.payloads.push(nal);
-    frame.size += nal.length;
-    if (type === 5) frame.keyframe = true;
-  }
-  return frames.filter((f) => f.payloads.length > 0);
-}
-
-function trimZeros(b: Buffer): Buffer {
-  let end = b.length;
-  while (end > 0 && b[end - 1] === 0) end--;
-  return b.subarray(0, end);
-}
-
-const H264_MTU = 1100;
-
-/** H.264 RTP, RFC 6184 packetization mode 1 (single NAL units and FU-A). */
-class H264Packetizer {
-  private seq = Math.floor(Math.random() * 0x10000);
-
-  constructor(
-    private readonly payloadType: number,
-    private readonly ssrc: number,
-  ) {}
-
-  packetize(nals: Buffer[], timestamp: number): Buffer[] {
-    const payloads: Buffer[] = [];
-    for (const nal of nals) {
-      if (nal.length <= H264_MTU) {
-        payloads.push(nal);
-        continue;
-      }
-      const header = nal[0]!;
-      const body = nal.subarray(1);
-      for (let off = 0; off < body.length; off += H264_MTU) {
-        const chunk = body.subarray(off, off + H264_MTU);
-        const fu = Buffer.allocUnsafe(2 + chunk.length);
-        fu[0] = (header & 0xe0) | 28;
-        fu[1] = (off === 0 ? 0x80 : 0) | (off + H264_MTU >= body.length ? 0x40 : 0) | (header & 0x1f);
-        chunk.copy(fu, 2);
-        payloads.push(fu);
-      }
-    }
-    return payloads.map((payload, i) => {
-      const p = Buffer.allocUnsafe(12 + payload.length);
-      p[0] = 0x80;
-      p[1] = (i === payloads.length - 1 ? 0x80 : 0) | this.payloadType;
-      p.writeUInt16BE(this.seq, 2);
-      this.seq = (this.seq + 1) & 0xffff;
-      p.writeUInt32BE(timestamp >>> 0, 4);
-      p.writeUInt32BE(this.ssrc >>> 0, 8);
-      payload.copy(p, 12);
-      return p;
-    });
-  }
+  return splitAccessUnits(data).map((u) => ({
+    keyframe: u.keyframe,
+    payloads: u.nals,
+    size: u.nals.reduce((n, nal) => n + nal.length, 0),
+  }));
 }
 
 /** A colour switch of the box as sent: when (performance.now()) and to which colour. */

@@ -7,14 +7,11 @@ import pino from "pino";
 import {
   MediaStreamTrack,
   RTCPeerConnection,
-  RTCRtpCodecParameters,
   type RTCRtpTransceiver,
   type RtpPacket,
-  useFIR,
-  useNACK,
-  usePLI,
 } from "werift";
 import WebSocket from "ws";
+import { mixroomCodecs } from "../src/webrtc/codecs.js";
 import { FfmpegProcess } from "../src/ffmpeg/ffmpeg-process.js";
 import { ivfFileHeader, ivfFrameHeader } from "../src/media/ivf.js";
 import { RawFrameReader, i420Size } from "../src/media/raw-frames.js";
@@ -82,18 +79,7 @@ export class BenchPeer {
     this.pc = new RTCPeerConnection({
       iceServers: [],
       iceUseIpv6: false,
-      codecs: {
-        video: [
-          new RTCRtpCodecParameters({ mimeType: "video/VP8", clockRate: 90000, rtcpFeedback: [useNACK(), usePLI(), useFIR()] }),
-          new RTCRtpCodecParameters({
-            mimeType: "video/H264",
-            clockRate: 90000,
-            rtcpFeedback: [useNACK(), usePLI(), useFIR()],
-            parameters: "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f",
-          }),
-        ],
-        audio: [new RTCRtpCodecParameters({ mimeType: "audio/opus", clockRate: 48000, channels: 2 })],
-      },
+      codecs: mixroomCodecs("client"),
       headerExtensions: { video: [], audio: [] },
     });
     if (opts.decode?.onAudio) this.opusDecoder = new opus.OpusEncoder(48000, 1);

@@ -7,17 +7,13 @@ import {
   RTCPeerConnection,
   ReceiverEstimatedMaxBitrate,
   RtcpPayloadSpecificFeedback,
-  RTCRtpCodecParameters,
   type RTCRtpTransceiver,
   type RtpPacket,
-  useFIR,
-  useNACK,
-  usePLI,
-  useREMB,
 } from "werift";
 import { MixroomError } from "../errors.js";
 import type { IceCandidateInit, Role } from "../room/contract.js";
 import type { VideoCodec } from "../media/video-decoder.js";
+import { mixroomCodecs } from "./codecs.js";
 import { addPublicIpCandidates, checkOffer, stripTransportCc } from "./sdp.js";
 
 export interface PeerNetwork {
@@ -54,31 +50,6 @@ const REMB_INTERVAL_MS = 1000;
 /** A client that has not completed ICE and DTLS this long after our answer is not coming. */
 const CONNECT_TIMEOUT_MS = 15_000;
 
-function videoCodecs(): RTCRtpCodecParameters[] {
-  // No transport-cc: werift's transport-cc feedback as a receiver is malformed.
-  const rtcpFeedback = [useNACK(), usePLI(), useFIR(), useREMB()];
-  return [
-    new RTCRtpCodecParameters({ mimeType: "video/VP8", clockRate: 90000, rtcpFeedback }),
-    new RTCRtpCodecParameters({
-      mimeType: "video/H264",
-      clockRate: 90000,
-      rtcpFeedback,
-      parameters: "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f",
-    }),
-  ];
-}
-
-function audioCodecs(): RTCRtpCodecParameters[] {
-  return [
-    new RTCRtpCodecParameters({
-      mimeType: "audio/opus",
-      clockRate: 48000,
-      channels: 2,
-      parameters: "minptime=10;useinbandfec=1",
-    }),
-  ];
-}
-
 export class Peer {
   private readonly pc: RTCPeerConnection;
   private readonly publicIp: string | undefined;
@@ -110,7 +81,7 @@ export class Peer {
       iceUseIpv4: true,
       iceUseIpv6: false,
       icePortRange: network.portRange,
-      codecs: { video: videoCodecs(), audio: audioCodecs() },
+      codecs: mixroomCodecs("server"),
       headerExtensions: { video: [], audio: [] },
     });
     this.publicIp = network.publicIp;

@@ -5,6 +5,7 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import opus from "@discordjs/opus";
+import { type H264AccessUnit, H264Packetizer, splitAccessUnits } from "../../src/media/h264.js";
 import { IvfReader, type IvfFrame } from "../../src/media/ivf.js";
 import { Vp8Packetizer } from "../../src/media/vp8-packetizer.js";
 import { RoomClock } from "../../src/room/clock.js";
@@ -152,92 +153,31 @@ export class ToneSender {
   }
 }
 
-/** An H.264 access unit: its NAL units without start codes. */
-export interface H264Frame {
-  nals: Buffer[];
-  keyframe: boolean;
-}
-
 /**
  * 60 frames of one colour as constrained-baseline H.264 (what OBS and Safari send), SPS/PPS
  * repeated on every keyframe, one access unit per frame (split on the access unit delimiters).
  */
-export function h264ColourClip(colour: string, size = "320x180"): H264Frame[] {
+export function h264ColourClip(colour: string, size = "320x180"): H264AccessUnit[] {
   const data = encodeOnce([
     "-f", "lavfi", "-i", `color=c=${colour}:s=${size}:r=30:d=2`,
     "-c:v", "libx264", "-profile:v", "baseline", "-level", "3.1", "-pix_fmt", "yuv420p", "-tune", "zerolatency",
     "-g", "30", "-bf", "0", "-x264-params", "aud=1:repeat-headers=1", "-f", "h264",
   ], "h264");
-  const nals: Buffer[] = [];
-  let start = -1;
-  for (let i = 0; i + 3 <= data.length; i++) {
-    if (data[i] === 0 && data[i + 1] === 0 && data[i + 2] === 1) {
-      if (start >= 0) nals.push(trimZeros(data.subarray(start, i)));
-      start = i + 3;
-      i += 2;
-    }
-  }
-  if (start >= 0) nals.push(data.subarray(start));
-  const frames: H264Frame[] = [];
-  for (const nal of nals) {
-    const type = (nal[0] ?? 0) & 0x1f;
-    if (type === 9) {
-      frames.push({ nals: [], keyframe: false });
-      continue;
-    }
-    const frame = frames.at(-1);
-    if (!frame) continue;
-    frame.nals.push(nal);
-    if (type === 5) frame.keyframe = true;
-  }
-  return frames.filter((f) => f.nals.length > 0);
-}
-
-function trimZeros(b: Buffer): Buffer {
-  let end = b.length;
-  while (end > 0 && b[end - 1] === 0) end--;
-  return b.subarray(0, end);
+  return splitAccessUnits(data);
 }
 
 /** Replays an H.264 clip as RTP (RFC 6184 packetization mode 1: single NAL or FU-A) at 30 fps. */
-export class H264ClipSender extends ClipLoop<H264Frame> {
-  private seq = 5000;
+export class H264ClipSender extends ClipLoop<H264AccessUnit> {
+  private readonly packetizer = new H264Packetizer(102, 0x3333);
 
   constructor(
-    frames: H264Frame[],
+    frames: H264AccessUnit[],
     private readonly write: (packet: Buffer) => void,
   ) {
     super(frames);
   }
 
-  protected send(frame: H264Frame, tick: number): void {
-    const payloads: Buffer[] = [];
-    for (const nal of frame.nals) {
-      if (nal.length <= 1100) {
-        payloads.push(nal);
-        continue;
-      }
-      const header = nal[0]!;
-      const body = nal.subarray(1);
-      for (let off = 0; off < body.length; off += 1100) {
-        const chunk = body.subarray(off, off + 1100);
-        const fu = Buffer.alloc(2 + chunk.length);
-        fu[0] = (header & 0xe0) | 28;
-        fu[1] = (off === 0 ? 0x80 : 0) | (off + 1100 >= body.length ? 0x40 : 0) | (header & 0x1f);
-        chunk.copy(fu, 2);
-        payloads.push(fu);
-      }
-    }
-    payloads.forEach((payload, i) => {
-      const p = Buffer.alloc(12 + payload.length);
-      p[0] = 0x80;
-      p[1] = (i === payloads.length - 1 ? 0x80 : 0) | 102;
-      p.writeUInt16BE(this.seq, 2);
-      this.seq = (this.seq + 1) & 0xffff;
-      p.writeUInt32BE((tick * 3000) >>> 0, 4);
-      p.writeUInt32BE(0x3333, 8);
-      payload.copy(p, 12);
-      this.write(p);
-    });
+  protected send(frame: H264AccessUnit, tick: number): void {
+    for (const p of this.packetizer.packetize(frame.nals, tick * 3000)) this.write(p);
   }
 }

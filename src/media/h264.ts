@@ -1,0 +1,91 @@
+// H.264 as the tests and the benchmark send it: an Annex-B stream cut into access units, and
+// RTP packetization mode 1 (RFC 6184: single NAL units, FU-A for large ones).
+
+/** One access unit: its NAL units without start codes. */
+export interface H264AccessUnit {
+  nals: Buffer[];
+  keyframe: boolean;
+}
+
+const NAL_IDR = 5;
+const NAL_AUD = 9;
+const FU_A = 28;
+const MAX_PAYLOAD = 1100;
+
+/** Cuts Annex-B into access units at the access unit delimiters (x264's `aud=1`). */
+export function splitAccessUnits(annexB: Buffer): H264AccessUnit[] {
+  const nals: Buffer[] = [];
+  let start = -1;
+  for (let i = 0; i + 3 <= annexB.length; i++) {
+    if (annexB[i] === 0 && annexB[i + 1] === 0 && annexB[i + 2] === 1) {
+      if (start >= 0) nals.push(trimTrailingZeros(annexB.subarray(start, i)));
+      start = i + 3;
+      i += 2;
+    }
+  }
+  if (start >= 0) nals.push(annexB.subarray(start));
+  const units: H264AccessUnit[] = [];
+  for (const nal of nals) {
+    const type = (nal[0] ?? 0) & 0x1f;
+    if (type === NAL_AUD) {
+      units.push({ nals: [], keyframe: false });
+      continue;
+    }
+    const unit = units.at(-1);
+    if (!unit) continue;
+    unit.nals.push(nal);
+    if (type === NAL_IDR) unit.keyframe = true;
+  }
+  return units.filter((u) => u.nals.length > 0);
+}
+
+/** A 4-byte start code's zero byte belongs to the next NAL, not to this one. */
+function trimTrailingZeros(b: Buffer): Buffer {
+  let end = b.length;
+  while (end > 0 && b[end - 1] === 0) end--;
+  return b.subarray(0, end);
+}
+
+export class H264Packetizer {
+  private seq: number;
+
+  constructor(
+    private readonly payloadType: number,
+    private readonly ssrc: number,
+    random: () => number = Math.random,
+  ) {
+    this.seq = Math.floor(random() * 0x10000);
+  }
+
+  /** Packets for one access unit at `timestamp` (90 kHz); the marker is on the last. */
+  packetize(nals: readonly Buffer[], timestamp: number): Buffer[] {
+    const payloads: Buffer[] = [];
+    for (const nal of nals) {
+      if (nal.length <= MAX_PAYLOAD) {
+        payloads.push(nal);
+        continue;
+      }
+      const header = nal[0] ?? 0;
+      const body = nal.subarray(1);
+      for (let off = 0; off < body.length; off += MAX_PAYLOAD) {
+        const chunk = body.subarray(off, off + MAX_PAYLOAD);
+        const fu = Buffer.allocUnsafe(2 + chunk.length);
+        fu[0] = (header & 0xe0) | FU_A;
+        fu[1] = (off === 0 ? 0x80 : 0) | (off + MAX_PAYLOAD >= body.length ? 0x40 : 0) | (header & 0x1f);
+        chunk.copy(fu, 2);
+        payloads.push(fu);
+      }
+    }
+    return payloads.map((payload, i) => {
+      const p = Buffer.allocUnsafe(12 + payload.length);
+      p[0] = 0x80;
+      p[1] = (i === payloads.length - 1 ? 0x80 : 0) | this.payloadType;
+      p.writeUInt16BE(this.seq, 2);
+      this.seq = (this.seq + 1) & 0xffff;
+      p.writeUInt32BE(timestamp >>> 0, 4);
+      p.writeUInt32BE(this.ssrc >>> 0, 8);
+      payload.copy(p, 12);
+      return p;
+    });
+  }
+}
