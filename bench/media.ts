@@ -18,6 +18,7 @@ import { join } from "node:path";
 import opus from "@discordjs/opus";
 import { H264Packetizer, splitAccessUnits } from "../src/media/h264.js";
 import { IvfReader } from "../src/media/ivf.js";
+import { OpusRtpWriter } from "../src/media/opus-rtp.js";
 import { Vp8Packetizer } from "../src/media/vp8-packetizer.js";
 import { RoomClock } from "../src/room/clock.js";
 
@@ -246,7 +247,7 @@ export class VideoReplay {
 /** Replays Opus packets as RTP every 20 ms; records when each loop (and so each burst) began. */
 export class AudioReplay {
   private readonly clock: RoomClock;
-  private seq = Math.floor(Math.random() * 0x10000);
+  private readonly rtp = new OpusRtpWriter();
   private index = 0;
   /** performance.now() of each packet 0 sent (the burst onsets of the marker), oldest first. */
   readonly loopStarts: number[] = [];
@@ -257,9 +258,9 @@ export class AudioReplay {
     private readonly payloads: Buffer[],
     private readonly write: (packet: Buffer) => void,
   ) {
-    this.clock = new RoomClock(20, (tick, steps) => {
+    this.clock = new RoomClock(20, (_tick, steps) => {
       // Audio is a timeline: a late timer sends the packets it owes.
-      for (let i = 0; i < steps; i++) this.send(tick - steps + 1 + i);
+      for (let i = 0; i < steps; i++) this.send();
     }, (err) => {
       process.emitWarning(`audio replay failed: ${String(err)}`);
     });
@@ -269,21 +270,14 @@ export class AudioReplay {
     this.clock.stop();
   }
 
-  private send(tick: number): void {
+  private send(): void {
     if (this.index === 0) {
       this.loopStarts.push(performance.now());
       if (this.loopStarts.length > 400) this.loopStarts.splice(0, 200);
     }
     const payload = this.payloads[this.index]!;
     this.index = (this.index + 1) % this.payloads.length;
-    const p = Buffer.allocUnsafe(12 + payload.length);
-    p[0] = 0x80;
-    p[1] = 111;
-    p.writeUInt16BE(this.seq, 2);
-    this.seq = (this.seq + 1) & 0xffff;
-    p.writeUInt32BE((tick * 960) >>> 0, 4);
-    p.writeUInt32BE(0x2222, 8);
-    payload.copy(p, 12);
+    const p = this.rtp.packet(payload);
     this.bytes += p.length;
     this.packets++;
     this.write(p);

@@ -7,6 +7,7 @@ import { join } from "node:path";
 import opus from "@discordjs/opus";
 import { type H264AccessUnit, H264Packetizer, splitAccessUnits } from "../../src/media/h264.js";
 import { IvfReader, type IvfFrame } from "../../src/media/ivf.js";
+import { OpusRtpWriter } from "../../src/media/opus-rtp.js";
 import { Vp8Packetizer } from "../../src/media/vp8-packetizer.js";
 import { RoomClock } from "../../src/room/clock.js";
 
@@ -120,15 +121,15 @@ export class ClipSender extends ClipLoop<IvfFrame> {
 /** Replays Opus packets as RTP every 20 ms through `write` until stopped. */
 export class ToneSender {
   private readonly clock: RoomClock;
-  private seq = 1000;
+  private readonly rtp = new OpusRtpWriter();
   private index = 0;
 
   constructor(
     private readonly packets: Buffer[],
     private readonly write: (packet: Buffer) => void,
   ) {
-    this.clock = new RoomClock(20, (tick, steps) => {
-      for (let i = 0; i < steps; i++) this.send(tick - steps + 1 + i);
+    this.clock = new RoomClock(20, (_tick, steps) => {
+      for (let i = 0; i < steps; i++) this.send();
     }, (err) => {
       throw err;
     });
@@ -138,18 +139,10 @@ export class ToneSender {
     this.clock.stop();
   }
 
-  private send(tick: number): void {
+  private send(): void {
     const payload = this.packets[this.index]!;
     this.index = (this.index + 1) % this.packets.length;
-    const p = Buffer.alloc(12 + payload.length);
-    p[0] = 0x80;
-    p[1] = 111;
-    p.writeUInt16BE(this.seq, 2);
-    this.seq = (this.seq + 1) & 0xffff;
-    p.writeUInt32BE((tick * 960) >>> 0, 4);
-    p.writeUInt32BE(0x2222, 8);
-    payload.copy(p, 12);
-    this.write(p);
+    this.write(this.rtp.packet(payload));
   }
 }
 
