@@ -96,4 +96,20 @@ describe("audio input", () => {
     expect(input.queuedMs).toBeLessThanOrEqual(input.delayMs);
     expect(input.stats.underruns).toBe(0);
   });
+
+  it("follows a sender whose sequence numbers jump backwards (a restarted track)", () => {
+    const input = new AudioInput();
+    const packets = tone(60);
+    const frame = new Int16Array(FRAME_SAMPLES);
+    let audibleAfterJump = 0;
+    for (let i = 0; i < 60; i++) {
+      // 20 packets numbered from 30000, then the numbering restarts at 100.
+      input.push(i < 20 ? 30000 + i : 100 + i, packets[i]!);
+      const heard = input.pull(frame);
+      if (i >= 40 && heard) audibleAfterJump++;
+    }
+    // It took 10 "late" packets to notice; after that it plays again.
+    expect(input.stats.late).toBe(10);
+    expect(audibleAfterJump).toBe(20);
+  });
 });

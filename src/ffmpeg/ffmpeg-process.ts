@@ -51,7 +51,12 @@ export class FfmpegProcess extends EventEmitter<FfmpegEvents> {
   readonly stdout: Readable;
   readonly role: string;
   pid: number | undefined;
-  private readonly stdin: PassThrough | undefined;
+  private readonly usesStdin: boolean;
+  /** Writes made before the child existed (fluent-ffmpeg spawns asynchronously). */
+  private readonly early: Array<{ chunk: Buffer; done: (() => void) | undefined }> = [];
+  private earlyBytes = 0;
+  /** Write callbacks not yet run: all run at exit, so a caller's buffer is never held for ever. */
+  private readonly pendingDone = new Set<() => void>();
   private readonly command: ffmpeg.FfmpegCommand;
   // fluent-ffmpeg forgets its child before it reports the exit, so keep our own reference.
   private proc: ChildProcess | undefined;
@@ -74,11 +79,13 @@ export class FfmpegProcess extends EventEmitter<FfmpegEvents> {
     this.oneShot = spec.oneShot ?? false;
     const out = new PassThrough({ highWaterMark: 4 * 1024 * 1024 });
     this.stdout = out;
-    this.stdin = spec.input === "stdin" ? new PassThrough({ highWaterMark: this.maxQueuedBytes }) : undefined;
+    this.usesStdin = spec.input === "stdin";
 
+    // stdin is written directly (not through a stream fluent-ffmpeg pipes): a write's callback
+    // then means the bytes reached the pipe, so the caller may reuse its buffer.
     this.command = ffmpeg({ stdoutLines: STDERR_TAIL_LINES })
-      .input(this.stdin ?? spec.input)
-      .inputOptions([...GLOBAL_OPTIONS, ...(this.stdin ? [] : ["-nostdin"]), ...spec.inputOptions])
+      .input(this.usesStdin ? "pipe:0" : spec.input)
+      .inputOptions([...GLOBAL_OPTIONS, ...(this.usesStdin ? [] : ["-nostdin"]), ...spec.inputOptions])
       .output(out)
       .outputOptions(spec.outputOptions);
 
@@ -87,8 +94,17 @@ export class FfmpegProcess extends EventEmitter<FfmpegEvents> {
       this.pid = this.proc?.pid;
       if (this.pid !== undefined) live.set(this.pid, this.role);
       this.log.info({ childPid: this.pid, commandLine }, "ffmpeg started");
-      // Closed before it even started: stop it now.
-      if (this.closeReason !== undefined) this.kill("SIGTERM");
+      const stdin = this.proc?.stdin;
+      // EPIPE when FFmpeg dies with writes queued: its exit is reported through "exit".
+      stdin?.on("error", (err) => this.log.debug({ err }, "ffmpeg stdin closed"));
+      if (this.closeReason !== undefined) {
+        // Closed before it even started: stop it now.
+        this.kill("SIGTERM");
+        return;
+      }
+      for (const { chunk, done } of this.early.splice(0)) this.writeNow(chunk, done);
+      this.earlyBytes = 0;
+      if (!this.usesStdin) stdin?.end();
     });
     this.command.on("stderr", (line: string) => {
       if (this.stderrTail.push(line) > STDERR_TAIL_LINES) this.stderrTail.shift();
@@ -97,6 +113,7 @@ export class FfmpegProcess extends EventEmitter<FfmpegEvents> {
     this.command.on("end", () => this.onExit(undefined));
 
     out.once("data", () => {
+      if (this.exited) return;
       this.isReady = true;
       clearTimeout(this.readyTimer);
       this.emit("ready");
@@ -118,17 +135,45 @@ export class FfmpegProcess extends EventEmitter<FfmpegEvents> {
     return !this.exited && this.closeReason === undefined;
   }
 
-  /** Queues bytes for stdin; returns false (and drops them) when the process is gone or behind. */
+  /**
+   * Queues bytes for stdin; returns false (and drops them) when the process is gone or behind.
+   * `done` runs once the bytes are in the pipe (or the process is gone): then `chunk` is free.
+   */
   write(chunk: Buffer, done?: () => void): boolean {
-    const stdin = this.stdin;
-    if (!stdin || !this.running || stdin.writableLength + chunk.length > this.maxQueuedBytes) return false;
-    stdin.write(chunk, done);
+    if (!this.usesStdin || !this.running || this.queuedBytes + chunk.length > this.maxQueuedBytes) return false;
+    if (!this.proc) {
+      this.early.push({ chunk, done });
+      this.earlyBytes += chunk.length;
+      return true;
+    }
+    this.writeNow(chunk, done);
     return true;
   }
 
-  /** Bytes written to stdin that FFmpeg has not read yet (as far as Node can tell). */
+  /** Bytes written for stdin that have not reached the pipe yet. */
   get queuedBytes(): number {
-    return this.stdin?.writableLength ?? 0;
+    return this.earlyBytes + (this.proc?.stdin?.writableLength ?? 0);
+  }
+
+  private writeNow(chunk: Buffer, done: (() => void) | undefined): void {
+    const stdin = this.proc?.stdin;
+    if (!stdin || stdin.destroyed) {
+      done?.();
+      return;
+    }
+    if (!done) {
+      stdin.write(chunk);
+      return;
+    }
+    let called = false;
+    const once = (): void => {
+      if (called) return;
+      called = true;
+      this.pendingDone.delete(once);
+      done();
+    };
+    this.pendingDone.add(once);
+    stdin.write(chunk, once);
   }
 
   /**
@@ -141,8 +186,8 @@ export class FfmpegProcess extends EventEmitter<FfmpegEvents> {
     if (this.closeReason !== undefined) return exited;
     this.closeReason = reason;
     clearTimeout(this.readyTimer);
-    this.stdin?.end();
-    if (!this.stdin) this.kill("SIGTERM");
+    if (this.usesStdin && this.proc?.stdin) this.proc.stdin.end();
+    else this.kill("SIGTERM");
     this.killTimer = setTimeout(() => {
       this.kill("SIGTERM");
       this.killTimer = setTimeout(() => this.kill("SIGKILL"), graceMs);
@@ -175,14 +220,18 @@ export class FfmpegProcess extends EventEmitter<FfmpegEvents> {
       reason: this.closeReason ?? this.failure ?? (err ? firstLine(err.message) : "exited"),
       stderrTail: [...this.stderrTail],
     };
-    if (this.oneShot && !err) {
+    // fluent-ffmpeg reports "Output stream closed" when stdout ends first; exit 0 is a success.
+    const failed = err !== undefined && proc?.exitCode !== 0;
+    if (this.oneShot && !failed) {
       this.log.debug({ childPid: this.pid }, "ffmpeg finished");
     } else if (this.closeReason === undefined) {
       this.log.warn({ childPid: this.pid, ...exit }, "ffmpeg exited unexpectedly");
     } else {
       this.log.debug({ childPid: this.pid, reason: exit.reason }, "ffmpeg stopped");
     }
-    this.stdin?.destroy();
+    for (const { done } of this.early.splice(0)) done?.();
+    this.earlyBytes = 0;
+    for (const done of [...this.pendingDone]) done();
     this.emit("exit", exit);
   }
 }

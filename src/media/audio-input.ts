@@ -22,6 +22,8 @@ const OVERRUN_MARGIN = 10 * FRAME_SAMPLES;
  * for a whole window, one frame is dropped (40 ms of backlog removed per second at most).
  */
 const DRAIN_WINDOW_TICKS = 25;
+/** This many packets in a row from before what we expect means the sequence jumped back. */
+const RESYNC_AFTER_LATE = 10;
 /** Packets held while waiting for a missing one before it is declared lost. */
 const REORDER_DEPTH = 3;
 
@@ -35,6 +37,7 @@ export class AudioInput {
   private calmTicks = 0;
   private windowMin = Number.POSITIVE_INFINITY;
   private windowTicks = 0;
+  private lateRun = 0;
   private expected: number | undefined;
   private readonly held = new Map<number, Buffer>();
   /** Current playout delay target, ms. */
@@ -53,8 +56,12 @@ export class AudioInput {
     const ahead = ((seq - this.expected) << 16) >> 16;
     if (ahead < 0) {
       this.stats.late++;
-      return;
+      // A run of "late" packets is a sender whose sequence restarted: follow it.
+      if (++this.lateRun < RESYNC_AFTER_LATE) return;
+      this.held.clear();
+      this.expected = seq;
     }
+    this.lateRun = 0;
     this.held.set(seq, payload);
     this.drain();
     if (this.held.size > REORDER_DEPTH) {

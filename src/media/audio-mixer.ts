@@ -83,7 +83,11 @@ export class AudioMixer {
     sum.fill(0);
     for (const m of this.members.values()) {
       m.hasFrame = m.input ? m.input.pull(m.frame) : false;
-      if (!m.hasFrame) continue;
+      if (!m.hasFrame) {
+        // A talker who stops sending (muted, stalled) stops being one too.
+        m.talkingTicks = Math.max(0, m.talkingTicks - 1);
+        continue;
+      }
       const f = m.frame;
       for (let i = 0; i < FRAME_SAMPLES; i++) sum[i]! += f[i]!;
       m.talkingTicks = (m.input?.level ?? 0) > TALK_LEVEL ? TALK_HANGOVER : Math.max(0, m.talkingTicks - 1);
@@ -91,13 +95,18 @@ export class AudioMixer {
     let full: Buffer | undefined;
     for (const m of this.members.values()) {
       if (!m.sink) continue;
-      if (m.talkingTicks > 0) {
-        m.encoder ??= this.newEncoder();
-        m.sink(this.encode(m.encoder, m.hasFrame ? m.frame : undefined));
-      } else {
-        m.encoder = undefined;
-        full ??= this.encode(this.fullEncoder, undefined);
-        m.sink(full);
+      try {
+        if (m.talkingTicks > 0) {
+          m.encoder ??= this.newEncoder();
+          m.sink(this.encode(m.encoder, m.hasFrame ? m.frame : undefined));
+        } else {
+          m.encoder = undefined;
+          full ??= this.encode(this.fullEncoder, undefined);
+          m.sink(full);
+        }
+      } catch (err) {
+        // One receiver's failure must not cost everyone after it their audio.
+        this.opts.log.warn({ err }, "audio send failed");
       }
     }
   }

@@ -90,6 +90,8 @@ export class VideoDecoder {
     if (this.closed || (width === this.width && height === this.height)) return;
     this.width = width;
     this.height = height;
+    // A restart may be pending after a crash: this start replaces it.
+    clearTimeout(this.restartTimer);
     const old = this.proc;
     this.proc = undefined;
     if (old) {

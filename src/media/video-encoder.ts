@@ -58,7 +58,15 @@ class EncoderProcess {
     const reader = new IvfReader((f) => {
       onFrame(this, f.data, f.keyframe, this.ticks[f.pts % TICK_RING] ?? 0);
     });
-    this.proc.stdout.on("data", (chunk: Buffer) => reader.push(chunk));
+    this.proc.stdout.on("data", (chunk: Buffer) => {
+      try {
+        reader.push(chunk);
+      } catch (err) {
+        // Not IVF: this process is unusable; its exit makes the owner start another.
+        opts.log.error({ err }, "encoder output unreadable");
+        void this.proc.close("unreadable output", 200);
+      }
+    });
   }
 
   write(frame: Buffer, tick: number, done: () => void): boolean {
@@ -167,12 +175,21 @@ export class VideoEncoder {
     if (enc === this.next) {
       this.next = undefined;
       this.opts.log.warn({ reason }, "keyframe encoder failed");
+      // Whoever asked still needs a keyframe; and with no encoder running, start one again.
+      this.pendingKeyframe = true;
+      if (this.current) this.requestKeyframe();
+      else this.scheduleRestart(reason);
       return;
     }
     if (enc !== this.current) return;
     this.current = undefined;
     this.stats.restarts++;
     if (this.next) return; // already starting one: it takes over when it produces a frame
+    this.scheduleRestart(reason);
+  }
+
+  private scheduleRestart(reason: string): void {
+    clearTimeout(this.restartTimer);
     const delay = this.backoff.next();
     this.opts.log.warn({ reason, delayMs: delay }, "encoder died, restarting");
     this.restartTimer = setTimeout(() => {

@@ -134,7 +134,14 @@ export class VideoMixer {
     for (let i = 0; i < packets.length; i++) {
       const p = packets[i]!;
       const start = keyframe && i === 0;
-      for (const sink of this.sinks) sink(p, start);
+      for (const sink of this.sinks) {
+        try {
+          sink(p, start);
+        } catch (err) {
+          // One receiver's failure must not cost everyone after it their picture.
+          this.opts.log.warn({ err }, "video send failed");
+        }
+      }
     }
   }
 }

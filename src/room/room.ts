@@ -89,9 +89,11 @@ export class Room implements ParticipantHost {
   async close(reason: string): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    for (const p of [...this.members.values()]) {
+    // Out of the map first: the leave each notice causes then finds nobody to re-lay out.
+    const leaving = [...this.members.values()];
+    this.members.clear();
+    for (const p of leaving) {
       p.notify({ type: "ended", code: "internal", message: reason });
-      this.members.delete(p.info.id);
       this.track(p.close());
     }
     this.audio.close();

@@ -47,6 +47,8 @@ const PLI_GAP_MS = 300;
 const INACTIVITY_MS = 10_000;
 /** How often the client's camera is told the bitrate we want from it (REMB). */
 const REMB_INTERVAL_MS = 1000;
+/** Longest wait for our own ICE candidates before answering with those gathered so far. */
+const GATHERING_LIMIT_MS = 3000;
 /** A client that has not completed ICE and DTLS this long after our answer is not coming. */
 const CONNECT_TIMEOUT_MS = 15_000;
 
@@ -66,6 +68,8 @@ export class Peer {
   private closed = false;
   private connected = false;
   private failed = false;
+  /** Negotiated payload types of the video m-line, looked up for every inbound packet. */
+  private readonly videoCodecByPt = new Map<number, VideoCodec>();
   /** An offer reached werift (a refused one did not, and may be corrected and retried). */
   offerApplied = false;
 
@@ -132,10 +136,16 @@ export class Peer {
     // Send the composite as VP8 even if the client listed H.264 first.
     const vp8 = video.codecs.find((c) => c.name.toLowerCase() === "vp8");
     if (vp8) video.sender.codec = vp8;
+    for (const c of video.codecs) {
+      const name = c.name.toLowerCase();
+      if (name === "vp8" || name === "h264") this.videoCodecByPt.set(c.payloadType, name);
+    }
     await this.pc.setLocalDescription(await this.pc.createAnswer());
+    this.throwIfClosed();
     this.connectTimer = setTimeout(() => this.fail("no connection within 15 s of the answer"), CONNECT_TIMEOUT_MS);
     this.connectTimer.unref();
     await this.gatheringComplete();
+    this.throwIfClosed();
     const sdp = this.pc.localDescription?.sdp;
     if (!sdp) throw new MixroomError("internal", "no local description");
     return this.publicIp ? addPublicIpCandidates(sdp, this.publicIp) : sdp;
@@ -220,14 +230,24 @@ export class Peer {
   private onVideoRtp(rtp: RtpPacket): void {
     this.lastHeard = Date.now();
     this.remoteVideoSsrc = rtp.header.ssrc;
-    const codec = this.videoTransceiver?.codecs.find((c) => c.payloadType === rtp.header.payloadType);
-    const name = codec?.name.toLowerCase();
-    if (name === "vp8" || name === "h264") this.handlers.onVideoRtp(rtp, name);
+    const codec = this.videoCodecByPt.get(rtp.header.payloadType);
+    if (codec) this.handlers.onVideoRtp(rtp, codec);
   }
 
+  /**
+   * Host candidates gather in milliseconds; the limit is for a peer closed meanwhile (werift then
+   * never settles the wait) or an odd interface. The answer carries what was gathered.
+   */
   private async gatheringComplete(): Promise<void> {
-    if (this.pc.iceGatheringState === "complete") return;
-    await this.pc.iceGatheringStateChange.watch((s) => s === "complete");
+    if (this.pc.iceGatheringState === "complete" || this.closed) return;
+    await this.pc.iceGatheringStateChange.watch((s) => s === "complete", GATHERING_LIMIT_MS).catch(() => {
+      this.log.warn({ state: this.pc.iceGatheringState }, "ice gathering did not complete in time");
+    });
+  }
+
+  /** The client left while werift was busy with its offer: stop, the answer has no one to go to. */
+  private throwIfClosed(): void {
+    if (this.closed) throw new MixroomError("bad-request", "left before the answer was ready");
   }
 
   private onConnectionState(state: string): void {
