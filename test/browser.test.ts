@@ -9,7 +9,8 @@ import type { BrowserContext, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { liveFfmpegPids } from "../src/ffmpeg/ffmpeg-process.js";
 import { gridLayout } from "../src/room/layout.js";
-import { ensureClientBuilt, launchChromium, makeFakeMedia, recordPeerConnections, waitFor } from "./helpers/browser.js";
+import { ensureClientBuilt, launchChromium, makeFakeMedia, recordPeerConnections } from "./helpers/browser.js";
+import { waitFor } from "./helpers/wait.js";
 import { parseHex, type Rgb } from "./helpers/i420.js";
 import { startTestServer, type TestServer } from "./helpers/server.js";
 

@@ -15,8 +15,16 @@ export interface FfmpegSpec {
   inputOptions: string[];
   /** `"stdin"` feeds the process through write(); anything else is passed to `-i` as is. */
   input: "stdin" | string;
-  /** Options placed before the output, including `-f`. The output is always stdout. */
+  /** More inputs after the first (a URL FFmpeg opens itself, e.g. a loopback socket). */
+  extraInputs?: Array<{ input: string; options: string[] }>;
+  /** Options placed before the output, including `-f`. */
   outputOptions: string[];
+  /**
+   * Where the output goes: a file path or URL that FFmpeg writes itself. When absent the output
+   * is stdout, read from `stdout`; when set, `stdout` carries whatever else FFmpeg prints there
+   * (e.g. `-progress pipe:1`).
+   */
+  output?: string;
   /** The process counts as started when stdout yields its first bytes within this time. */
   readyTimeoutMs?: number;
   /** How many bytes may wait in Node for stdin before write() drops. */
@@ -85,14 +93,16 @@ export class FfmpegProcess extends EventEmitter<FfmpegEvents> {
     // then means the bytes reached the pipe, so the caller may reuse its buffer.
     this.command = ffmpeg({ stdoutLines: STDERR_TAIL_LINES })
       .input(this.usesStdin ? "pipe:0" : spec.input)
-      .inputOptions([...GLOBAL_OPTIONS, ...(this.usesStdin ? [] : ["-nostdin"]), ...spec.inputOptions])
-      .output(out)
-      .outputOptions(spec.outputOptions);
+      .inputOptions([...GLOBAL_OPTIONS, ...(this.usesStdin ? [] : ["-nostdin"]), ...spec.inputOptions]);
+    for (const extra of spec.extraInputs ?? []) this.command.input(extra.input).inputOptions(extra.options);
+    this.command.output(spec.output ?? out).outputOptions(spec.outputOptions);
 
     this.command.on("start", (commandLine: string) => {
       this.proc = (this.command as unknown as { ffmpegProc?: ChildProcess }).ffmpegProc;
       this.pid = this.proc?.pid;
       if (this.pid !== undefined) live.set(this.pid, this.role);
+      // With a file or URL output fluent-ffmpeg leaves stdout alone: it is ours to read.
+      if (spec.output !== undefined) this.proc?.stdout?.pipe(out);
       this.log.info({ childPid: this.pid, commandLine }, "ffmpeg started");
       const stdin = this.proc?.stdin;
       // EPIPE when FFmpeg dies with writes queued: its exit is reported through "exit".

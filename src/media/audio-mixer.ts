@@ -9,6 +9,8 @@ import { AudioInput, FRAME_SAMPLES, SAMPLE_RATE } from "./audio-input.js";
 
 /** Receives one Opus packet per 20 ms. */
 export type AudioSink = (payload: Buffer) => void;
+/** Receives the full mix (everyone, no mix-minus) as 20 ms of s16le mono PCM, and when it was mixed. */
+export type PcmSink = (pcm: Buffer, mixedAt: number) => void;
 
 export interface AudioMixerOptions {
   bitrateKbps: number;
@@ -39,13 +41,15 @@ export class AudioMixer {
   private readonly sum = new Int32Array(FRAME_SAMPLES);
   private readonly pcm = Buffer.alloc(FRAME_SAMPLES * 2);
   private readonly clock: RoomClock;
+  private readonly pcmSinks = new Set<PcmSink>();
   readonly stats = { ticks: 0, encodes: 0 };
 
   constructor(private readonly opts: AudioMixerOptions) {
     this.fullEncoder = this.newEncoder();
-    this.clock = new RoomClock(1000 * FRAME_SAMPLES / SAMPLE_RATE, (_tick, steps) => {
+    this.clock = new RoomClock(1000 * FRAME_SAMPLES / SAMPLE_RATE, (tick, steps) => {
       // Audio is a continuous timeline: catch up on late ticks (bounded) rather than skip them.
-      for (let i = 0; i < Math.min(steps, 5); i++) this.tick();
+      const n = Math.min(steps, 5);
+      for (let i = 0; i < n; i++) this.tick(this.clock.timeOf(tick - n + 1 + i));
     }, (err) => opts.log.error({ err }, "audio tick failed"));
   }
 
@@ -59,6 +63,12 @@ export class AudioMixer {
   setSink(id: string, sink: AudioSink | undefined): void {
     const m = this.members.get(id);
     if (m) m.sink = sink;
+  }
+
+  /** The full mix as PCM, for recorders and streams. */
+  addPcmSink(sink: PcmSink): () => void {
+    this.pcmSinks.add(sink);
+    return () => this.pcmSinks.delete(sink);
   }
 
   remove(id: string): void {
@@ -75,9 +85,10 @@ export class AudioMixer {
   close(): void {
     this.clock.stop();
     this.members.clear();
+    this.pcmSinks.clear();
   }
 
-  private tick(): void {
+  private tick(mixedAt: number): void {
     this.stats.ticks++;
     const sum = this.sum;
     sum.fill(0);
@@ -109,19 +120,35 @@ export class AudioMixer {
         this.opts.log.warn({ err }, "audio send failed");
       }
     }
+    if (this.pcmSinks.size > 0) {
+      // A buffer of its own: sinks hand it to a socket, which keeps it until it is written.
+      const pcm = Buffer.allocUnsafe(FRAME_SAMPLES * 2);
+      this.mixInto(pcm, undefined);
+      for (const sink of this.pcmSinks) {
+        try {
+          sink(pcm, mixedAt);
+        } catch (err) {
+          this.opts.log.warn({ err }, "pcm sink failed");
+        }
+      }
+    }
   }
 
-  /** Encodes the current sum, minus `own` when given, clamped to 16 bits. */
+  /** Encodes the current sum, minus `own` when given. */
   private encode(encoder: opus.OpusEncoder, own: Int16Array | undefined): Buffer {
+    this.mixInto(this.pcm, own);
+    this.stats.encodes++;
+    return encoder.encode(this.pcm);
+  }
+
+  /** Writes the current sum, minus `own` when given, clamped to 16 bits, as s16le. */
+  private mixInto(pcm: Buffer, own: Int16Array | undefined): void {
     const sum = this.sum;
-    const pcm = this.pcm;
     for (let i = 0; i < FRAME_SAMPLES; i++) {
       let s = sum[i]! - (own ? own[i]! : 0);
       s = s > 32767 ? 32767 : s < -32768 ? -32768 : s;
       pcm.writeInt16LE(s, i << 1);
     }
-    this.stats.encodes++;
-    return encoder.encode(pcm);
   }
 
   private newEncoder(): opus.OpusEncoder {

@@ -89,3 +89,39 @@ export class H264Packetizer {
     });
   }
 }
+
+/**
+ * Cuts an Annex-B stream that arrives in arbitrary chunks (an encoder's stdout) into access units
+ * at the access unit delimiters. A unit is complete when the next delimiter arrives, so the
+ * stream must carry them (x264's `aud=1`); units keep their start codes.
+ */
+export class AnnexBReader {
+  private pending: Buffer = Buffer.alloc(0);
+  /** Where the current unit starts in `pending`, once its delimiter has been seen. */
+  private unitStart = -1;
+  /** How far `pending` has been searched for delimiters. */
+  private scanned = 0;
+
+  constructor(private readonly onUnit: (unit: Buffer, keyframe: boolean) => void) {}
+
+  push(chunk: Buffer): void {
+    const buf = this.pending.length === 0 ? chunk : Buffer.concat([this.pending, chunk]);
+    let consumed = 0;
+    for (let i = Math.max(0, this.scanned - 3); i + 4 <= buf.length; i++) {
+      if (buf[i] !== 0 || buf[i + 1] !== 0 || buf[i + 2] !== 1 || ((buf[i + 3] ?? 0) & 0x1f) !== NAL_AUD) continue;
+      const start = i > 0 && buf[i - 1] === 0 ? i - 1 : i;
+      if (this.unitStart >= 0 && start > this.unitStart) {
+        const unit = buf.subarray(this.unitStart, start);
+        this.onUnit(unit, splitAccessUnits(unit).some((u) => u.keyframe));
+      }
+      this.unitStart = start;
+      consumed = start;
+      i += 3;
+    }
+    // Keep only the unit in progress (or, before the first delimiter, nothing worth keeping).
+    const keepFrom = this.unitStart >= 0 ? consumed : Math.max(0, buf.length - 4);
+    this.pending = Buffer.from(buf.subarray(keepFrom));
+    if (this.unitStart >= 0) this.unitStart -= keepFrom;
+    this.scanned = this.pending.length;
+  }
+}

@@ -10,13 +10,17 @@ export interface IvfFrame {
   keyframe: boolean;
 }
 
-/** The 32-byte IVF file header; `timebaseDen` ticks per second (90000 for RTP timestamps). */
-export function ivfFileHeader(width: number, height: number, timebaseDen: number): Buffer {
+/**
+ * The 32-byte IVF file header; `timebaseDen` ticks per second (90000 for RTP timestamps). FFmpeg
+ * also reads IVF holding H.264 (fourcc "H264", Annex-B frames), which gives a raw H.264 stream
+ * the timestamps it otherwise lacks.
+ */
+export function ivfFileHeader(width: number, height: number, timebaseDen: number, fourcc: "VP80" | "H264" = "VP80"): Buffer {
   const h = Buffer.alloc(FILE_HEADER);
   h.write("DKIF", 0, "ascii");
   h.writeUInt16LE(0, 4);
   h.writeUInt16LE(FILE_HEADER, 6);
-  h.write("VP80", 8, "ascii");
+  h.write(fourcc, 8, "ascii");
   h.writeUInt16LE(width, 12);
   h.writeUInt16LE(height, 14);
   h.writeUInt32LE(timebaseDen, 16);

@@ -30,6 +30,8 @@ class EncoderProcess {
   readonly proc: FfmpegProcess;
   private readonly ticks = new Float64Array(TICK_RING);
   private inputs = 0;
+  /** The tick of the first frame this process was given: its keyframe will show that picture. */
+  firstTick: number | undefined;
 
   constructor(opts: VideoEncoderOptions, onFrame: (self: EncoderProcess, data: Buffer, keyframe: boolean, tick: number) => void) {
     const { width, height, fps, bitrateKbps } = opts;
@@ -71,6 +73,7 @@ class EncoderProcess {
 
   write(frame: Buffer, tick: number, done: () => void): boolean {
     if (!this.proc.write(frame, done)) return false;
+    this.firstTick ??= tick;
     this.ticks[this.inputs % TICK_RING] = tick;
     this.inputs++;
     return true;
@@ -166,6 +169,10 @@ export class VideoEncoder {
       if (this.pendingKeyframe) this.requestKeyframe();
     }
     if (enc !== this.current) return;
+    // While a fresh encoder warms up, the running one stops at the picture the fresh one starts
+    // with: receivers see a short freeze, then the keyframe, never time running backwards.
+    const nextStart = this.next?.firstTick;
+    if (nextStart !== undefined && tick >= nextStart) return;
     this.stats.framesOut++;
     this.opts.onFrame(data, keyframe, tick);
   }

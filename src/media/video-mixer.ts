@@ -17,6 +17,13 @@ export interface VideoSource {
 }
 
 export type PacketSink = (packet: Buffer, keyframeStart: boolean) => void;
+/** A whole encoded VP8 frame and when (performance.now() time) its picture was composed. */
+export type FrameSink = (frame: Buffer, keyframe: boolean, composedAt: number) => void;
+/**
+ * A composed I420 canvas before encoding. The buffer is the mixer's: `done` must be called once
+ * the sink no longer needs it (after a pipe write), and it must not be kept after that.
+ */
+export type CanvasSink = (canvas: Buffer, composedAt: number, done: () => void) => void;
 
 export interface VideoMixerOptions {
   width: number;
@@ -39,6 +46,8 @@ export class VideoMixer {
   private readonly clock: RoomClock;
   private readonly free: Buffer[] = [];
   private readonly sinks = new Set<PacketSink>();
+  private readonly frameSinks = new Set<FrameSink>();
+  private readonly canvasSinks = new Set<CanvasSink>();
   private sources: VideoSource[] = [];
   private tiles: Tile[] = [];
   private readonly tilePictures: TilePicture[] = [];
@@ -85,6 +94,22 @@ export class VideoMixer {
     return () => this.sinks.delete(sink);
   }
 
+  /** Encoded frames of the composite, for recorders and streams (the same encode receivers get). */
+  addFrameSink(sink: FrameSink): () => void {
+    this.frameSinks.add(sink);
+    return () => this.frameSinks.delete(sink);
+  }
+
+  /** Raw composed frames, for an encode in another codec (H.264 for broadcast outputs). */
+  addCanvasSink(sink: CanvasSink): () => void {
+    this.canvasSinks.add(sink);
+    return () => this.canvasSinks.delete(sink);
+  }
+
+  get frameSize(): number {
+    return this.compositor.frameSize;
+  }
+
   requestKeyframe(): void {
     this.encoder.requestKeyframe();
   }
@@ -100,6 +125,8 @@ export class VideoMixer {
   close(): Promise<void> {
     this.clock.stop();
     this.sinks.clear();
+    this.frameSinks.clear();
+    this.canvasSinks.clear();
     return this.encoder.close();
   }
 
@@ -126,10 +153,40 @@ export class VideoMixer {
     }
     this.compositor.compose(canvas, pics);
     this.stats.framesComposed++;
-    this.encoder.encode(canvas, tick, () => this.free.push(canvas));
+    // The canvas returns to the pool once the encoder and every canvas sink are done with it.
+    let holders = 1 + this.canvasSinks.size;
+    const release = (): void => {
+      if (--holders === 0) this.free.push(canvas);
+    };
+    const composedAt = this.clock.timeOf(tick);
+    for (const sink of this.canvasSinks) {
+      let released = false;
+      try {
+        sink(canvas, composedAt, () => {
+          if (released) return;
+          released = true;
+          release();
+        });
+      } catch (err) {
+        this.opts.log.warn({ err }, "canvas sink failed");
+        if (!released) {
+          released = true;
+          release();
+        }
+      }
+    }
+    this.encoder.encode(canvas, tick, release);
   }
 
   private send(frame: Buffer, keyframe: boolean, tick: number): void {
+    const composedAt = this.clock.timeOf(tick);
+    for (const sink of this.frameSinks) {
+      try {
+        sink(frame, keyframe, composedAt);
+      } catch (err) {
+        this.opts.log.warn({ err }, "frame sink failed");
+      }
+    }
     const packets = this.packetizer.packetize(frame, Math.round(tick * this.tickStep));
     for (let i = 0; i < packets.length; i++) {
       const p = packets[i]!;

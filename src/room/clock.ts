@@ -21,6 +21,11 @@ export class RoomClock {
     this.schedule();
   }
 
+  /** When tick `n` was due, on performance.now()'s timeline. */
+  timeOf(tick: number): number {
+    return this.start + tick * this.periodMs;
+  }
+
   /** Ticks since the clock started. */
   get ticks(): number {
     return this.next - 1;

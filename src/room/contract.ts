@@ -28,6 +28,8 @@ export interface JoinRequest {
   name?: string;
   role: Role;
   token?: string;
+  /** A participant who only sends (a WHIP publisher such as OBS): nothing is sent back. */
+  publishOnly?: boolean;
 }
 
 export interface JoinResult {

@@ -39,11 +39,12 @@ export class Participant implements RoomMember {
     private readonly host: ParticipantHost,
     readonly notify: (event: RoomEvent) => void,
     readonly log: Logger,
+    publishOnly = false,
   ) {
     const sends = info.role === "participant";
     this.video = sends ? new VideoInput(info.name, log, () => this.peer.requestKeyframe()) : undefined;
     this.audio = sends ? new AudioInput() : undefined;
-    this.peer = new Peer(info.role, host.network, {
+    this.peer = new Peer(publishOnly ? "recvonly" : sends ? "sendrecv" : "sendonly", host.network, {
       onVideoRtp: (rtp, codec) => this.onVideoRtp(rtp, codec),
       onAudioRtp: (rtp) => this.audio?.push(rtp.header.sequenceNumber, rtp.payload),
       onKeyframeRequest: () => host.requestCompositeKeyframe(),

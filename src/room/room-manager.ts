@@ -20,16 +20,21 @@ export class RoomManager implements RoomService {
   ) {}
 
   async join(request: JoinRequest, onEvent: (event: RoomEvent) => void): Promise<JoinResult> {
+    return this.open(request.room).join(request, onEvent);
+  }
+
+  /** The room of that name, opened if it is not (a join, or a recording started before anyone comes). */
+  open(id: string): Room {
     if (!this.accepting) throw new MixroomError("overloaded", "the server is shutting down");
-    let room = this.rooms.get(request.room);
+    let room = this.rooms.get(id);
     if (!room) {
       if (this.rooms.size >= this.opts.maxRooms) {
         throw new MixroomError("overloaded", `the server runs ${this.rooms.size} rooms, the most it takes`);
       }
-      room = new Room(request.room, this.opts, this.log, (r) => this.closeRoom(r, "empty"));
-      this.rooms.set(request.room, room);
+      room = new Room(id, this.opts, this.log, (r) => this.closeRoom(r, "empty"));
+      this.rooms.set(id, room);
     }
-    return room.join(request, onEvent);
+    return room;
   }
 
   /** Live figures of every room, for /stats. */

@@ -6,6 +6,8 @@ import type { Logger } from "pino";
 import { MixroomError } from "../errors.js";
 import { AudioMixer } from "../media/audio-mixer.js";
 import { VideoMixer } from "../media/video-mixer.js";
+import { H264Encode } from "../output/h264-encode.js";
+import type { OutputSource } from "../output/output.js";
 import type { PeerNetwork } from "../webrtc/peer.js";
 import type { JoinRequest, JoinResult, ParticipantInfo, RoomEvent } from "./contract.js";
 import { Participant, type ParticipantHost } from "./participant.js";
@@ -16,17 +18,23 @@ export interface RoomSettings {
   fps: number;
   videoBitrateKbps: number;
   audioBitrateKbps: number;
+  /** Bitrate of the H.264 encode made for broadcast outputs (only while one runs). */
+  broadcastBitrateKbps: number;
   maxParticipants: number;
   network: PeerNetwork;
 }
 
-export class Room implements ParticipantHost {
+export class Room implements ParticipantHost, OutputSource {
   readonly members = new Map<string, Participant>();
   readonly video: VideoMixer;
   readonly audio: AudioMixer;
   readonly log: Logger;
   private closed = false;
   private readonly closing = new Set<Promise<void>>();
+  /** The composite in H.264 for recordings and streams that need it; made on first use. */
+  private h264: H264Encode | undefined;
+  /** Recordings and streams keep the room open while nobody is in it. */
+  private holds = 0;
 
   constructor(
     readonly id: string,
@@ -59,14 +67,65 @@ export class Room implements ParticipantHost {
     const existing = [...this.members.values()].map((m) => m.info);
     const id = randomUUID();
     const info: ParticipantInfo = { id, name: request.name ?? defaultName(request.role, this.members.size), role: request.role };
-    const p = new Participant(info, this, notify, this.log.child({ participant: id }));
+    const publishOnly = request.publishOnly === true && request.role === "participant";
+    const p = new Participant(info, this, notify, this.log.child({ participant: id }), publishOnly);
     this.members.set(id, p);
-    this.audio.add(id, p.audio, (payload) => p.sendAudio(payload));
-    p.videoSinkOff = this.video.addSink((packet, start) => p.sendVideo(packet, start));
+    if (publishOnly) {
+      this.audio.add(id, p.audio, undefined);
+    } else {
+      this.audio.add(id, p.audio, (payload) => p.sendAudio(payload));
+      p.videoSinkOff = this.video.addSink((packet, start) => p.sendVideo(packet, start));
+    }
     if (info.role === "participant") this.updateLayout();
     this.broadcast({ type: "participant-joined", participant: info }, id);
     p.log.info({ role: info.role }, "joined");
     return { member: p, room: this.id, participants: existing };
+  }
+
+  /** Connects a recording or stream to the composite (in `codec`) and the full mix. */
+  attach(
+    codec: "vp8" | "h264",
+    video: (frame: Buffer, keyframe: boolean, composedAt: number) => void,
+    audio: (pcm: Buffer, mixedAt: number) => void,
+  ): () => void {
+    const audioOff = this.audio.addPcmSink(audio);
+    let videoOff: () => void;
+    if (codec === "vp8") {
+      videoOff = this.video.addFrameSink(video);
+      // It starts on a keyframe: ask for one rather than wait up to the periodic one.
+      this.video.requestKeyframe();
+    } else {
+      this.h264 ??= new H264Encode({
+        width: this.settings.width,
+        height: this.settings.height,
+        fps: this.settings.fps,
+        bitrateKbps: this.settings.broadcastBitrateKbps,
+        addCanvasSink: (sink) => this.video.addCanvasSink(sink),
+        log: this.log,
+      });
+      videoOff = this.h264.subscribe(video);
+    }
+    return () => {
+      audioOff();
+      videoOff();
+    };
+  }
+
+  /** Keeps the room open while empty until the returned release is called. */
+  hold(): () => void {
+    this.holds++;
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      this.holds--;
+      if (this.holds === 0 && this.members.size === 0) this.onEmpty(this);
+    };
+  }
+
+  /** The H.264 encode's figures, while it exists. */
+  get h264Encode(): H264Encode | undefined {
+    return this.h264;
   }
 
   requestCompositeKeyframe(): void {
@@ -82,7 +141,7 @@ export class Room implements ParticipantHost {
     this.broadcast({ type: "participant-left", participantId: p.info.id });
     p.log.info({ reason }, "left");
     this.track(p.close());
-    if (this.members.size === 0) this.onEmpty(this);
+    if (this.members.size === 0 && this.holds === 0) this.onEmpty(this);
   }
 
   /** Ends every member's media and the mixers; resolves when every child process has exited. */
@@ -97,19 +156,24 @@ export class Room implements ParticipantHost {
       this.track(p.close());
     }
     this.audio.close();
-    await Promise.all([this.video.close(), ...this.closing]);
+    await Promise.all([this.video.close(), this.h264?.close(), ...this.closing]);
     this.log.info({ reason }, "room closed");
   }
 
   stats(): {
     id: string;
-    video: VideoMixer["stats"] & { encoder: VideoMixer["encoderStats"]; tiles: number };
+    video: VideoMixer["stats"] & { encoder: VideoMixer["encoderStats"]; tiles: number; h264?: object };
     audio: AudioMixer["stats"] & { encoders: number };
     members: Array<ParticipantInfo & Record<string, unknown>>;
   } {
     return {
       id: this.id,
-      video: { ...this.video.stats, encoder: { ...this.video.encoderStats }, tiles: this.video.layout.length },
+      video: {
+        ...this.video.stats,
+        encoder: { ...this.video.encoderStats },
+        tiles: this.video.layout.length,
+        ...(this.h264?.running && { h264: { ...this.h264.stats, pid: this.h264.pid } }),
+      },
       audio: { ...this.audio.stats, encoders: this.audio.encoderCount },
       members: [...this.members.values()].map((m) => ({ ...m.info, ...m.stats })),
     };

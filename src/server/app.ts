@@ -1,19 +1,25 @@
 // Wires the server together: HTTP (demo page, probes) and WebSocket signaling on one port, and
 // the room manager behind them. main.ts runs it; tests start it on port 0.
+import { mkdtemp } from "node:fs/promises";
 import type { AddressInfo } from "node:net";
+import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { Logger } from "pino";
 import { WebSocketServer } from "ws";
 import { checkFfmpeg } from "../ffmpeg/probe.js";
+import { OutputManager } from "../output/output-manager.js";
 import { RoomManager } from "../room/room-manager.js";
 import type { Config } from "./config.js";
 import { createHttpServer } from "./http.js";
+import { hlsRoute, outputApiRoute } from "./output-api.js";
+import { whipWhepRoute } from "./whip-whep.js";
 import { WS_MAX_PAYLOAD_BYTES, attachSignaling } from "./signaling.js";
 
 export interface RunningServer {
   port: number;
   rooms: RoomManager;
+  outputs: OutputManager;
   /** Stops admitting, tells clients, closes every room and ends every child process. */
   close(): Promise<void>;
 }
@@ -30,6 +36,7 @@ export async function startServer(config: Config, log: Logger, publicDir = PUBLI
       fps: config.fps,
       videoBitrateKbps: config.videoBitrateKbps,
       audioBitrateKbps: config.audioBitrateKbps,
+      broadcastBitrateKbps: config.broadcastBitrateKbps,
       maxParticipants: config.maxParticipants,
       maxRooms: config.maxRooms,
       network: {
@@ -39,9 +46,20 @@ export async function startServer(config: Config, log: Logger, publicDir = PUBLI
     },
     log,
   );
+  const outputs = new OutputManager({
+    recordingsDir: config.recordingsDir,
+    hlsDir: config.hlsDir ?? (await mkdtemp(join(tmpdir(), "mixroom-hls-"))),
+    maxOutputsPerRoom: config.maxOutputsPerRoom,
+    width: config.videoWidth,
+    height: config.videoHeight,
+    openRoom: (id) => rooms.open(id),
+    log,
+  });
+  const whipWhep = whipWhepRoute(rooms, config.authToken, log);
   const http = createHttpServer({
     publicDir,
     log,
+    routes: [outputApiRoute(outputs, config.authToken, log), hlsRoute(outputs, log), whipWhep.route],
     stats: () => rooms.stats(),
     statsToken: config.authToken,
     readiness: async () => {
@@ -63,9 +81,12 @@ export async function startServer(config: Config, log: Logger, publicDir = PUBLI
   return {
     port,
     rooms,
+    outputs,
     close: () => {
       closing ??= (async () => {
         await signaling.close();
+        // Outputs first: recordings are finalised while the room still feeds them.
+        await outputs.close();
         await rooms.close("server shutting down");
         await new Promise<void>((resolve) => wss.close(() => resolve()));
         const httpClosed = new Promise<void>((resolve) => http.close(() => resolve()));

@@ -20,6 +20,13 @@ export interface Config {
   readonly audioBitrateKbps: number;
   readonly maxParticipants: number;
   readonly maxRooms: number;
+  /** Where recordings are written. */
+  readonly recordingsDir: string;
+  /** Where HLS playlists and segments are written; a fresh temporary directory when unset. */
+  readonly hlsDir: string | undefined;
+  /** Bitrate of the H.264 composite made for MP4 recordings and live streams. */
+  readonly broadcastBitrateKbps: number;
+  readonly maxOutputsPerRoom: number;
   /** When set, `join` must carry this token. */
   readonly authToken: string | undefined;
   readonly logLevel: LogLevel;
@@ -66,6 +73,7 @@ const integer =
 
 const host: Parse = (raw) => (/^\S+$/.test(raw) ? { value: raw } : { problem: `must be a host name or address, got "${raw}"` });
 const ipv4: Parse = (raw) => (isIPv4(raw) ? { value: raw } : { problem: `must be an IPv4 address, got "${raw}"` });
+const path: Parse = (raw) => (raw.length > 0 && !raw.includes("\0") ? { value: raw } : { problem: `must be a directory path, got "${raw}"` });
 const secret: Parse = (raw) => (raw.length > 0 ? { value: raw } : { problem: "must not be empty" });
 const logLevel: Parse = (raw) =>
   (LOG_LEVELS as readonly string[]).includes(raw)
@@ -90,7 +98,11 @@ const OPTIONS: readonly Option[] = [
   { key: "audioBitrateKbps", env: "AUDIO_BITRATE", flag: "--audio-bitrate", default: 48, description: "Opus bitrate per mix in kbit/s, 8-256", parse: integer(8, 256) },
   { key: "maxParticipants", env: "MAX_PARTICIPANTS", flag: "--max-participants", default: 16, description: "participants per room, 1-25", parse: integer(1, 25) },
   { key: "maxRooms", env: "MAX_ROOMS", flag: "--max-rooms", default: 8, description: "rooms at once, 1-100", parse: integer(1, 100) },
-  { key: "authToken", env: "AUTH_TOKEN", description: "when set, join must carry this token", parse: secret },
+  { key: "recordingsDir", env: "RECORDINGS_DIR", flag: "--recordings-dir", default: "recordings", description: "directory recordings are written to", parse: path },
+  { key: "hlsDir", env: "HLS_DIR", flag: "--hls-dir", description: "directory for HLS segments (default: a new temporary one)", parse: path },
+  { key: "broadcastBitrateKbps", env: "BROADCAST_BITRATE", flag: "--broadcast-bitrate", default: 2500, description: "H.264 composite for MP4/RTMP/SRT/HLS, kbit/s, 200-20000", parse: integer(200, 20000) },
+  { key: "maxOutputsPerRoom", env: "MAX_OUTPUTS", flag: "--max-outputs", default: 4, description: "recordings and streams at once per room, 0-16", parse: integer(0, 16) },
+  { key: "authToken", env: "AUTH_TOKEN", description: "when set, join, the REST API, WHIP and WHEP need this token", parse: secret },
   { key: "logLevel", env: "LOG_LEVEL", flag: "--log-level", default: "info", description: LOG_LEVELS.join(", "), parse: logLevel },
   { key: "logPretty", env: "LOG_PRETTY", flag: "--pretty", boolean: true, default: false, description: "human-readable logs (LOG_PRETTY=1)", parse: flag },
 ];

@@ -6,7 +6,8 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { extname, resolve, sep } from "node:path";
 import { pipeline } from "node:stream/promises";
 import type { Logger } from "pino";
-import { tokenMatches } from "./signaling.js";
+import { MixroomError } from "../errors.js";
+import { HttpError, type Route, requireBearer, sendJson, statusOf } from "./http-util.js";
 
 export interface Readiness {
   ready: boolean;
@@ -24,6 +25,8 @@ export interface HttpServerOptions {
   stats?: () => object;
   /** When set, `/stats` needs `Authorization: Bearer <token>`: it names rooms and people. */
   statsToken?: string;
+  /** Routes tried before the static files (the REST API, WHIP/WHEP, HLS), in order. */
+  routes?: Route[];
 }
 
 export const READINESS_TIMEOUT_MS = 2_000;
@@ -47,22 +50,32 @@ export function createHttpServer(opts: HttpServerOptions): Server {
 
   return createServer((req, res) => {
     route(req, res).catch((err: unknown) => {
+      const head = req.method === "HEAD";
+      if (err instanceof HttpError || err instanceof MixroomError) {
+        // The client's mistake (or a refusal), answered with what went wrong.
+        const status = err instanceof HttpError ? err.status : statusOf(err);
+        log.debug({ err, method: req.method, url: req.url }, "request refused");
+        if (!res.headersSent) sendJson(res, head, status, { error: err.message }, err instanceof HttpError ? err.headers : {});
+        else res.destroy();
+        return;
+      }
       log.error({ err, method: req.method, url: req.url }, "request failed");
-      if (!res.headersSent) sendJson(res, req.method === "HEAD", 500, { error: "internal error" });
+      if (!res.headersSent) sendJson(res, head, 500, { error: "internal error" });
       else res.destroy();
     });
   });
 
   async function route(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const head = req.method === "HEAD";
+    const url = req.url ?? "/";
+    const end = url.search(/[?#]/);
+    const path = end === -1 ? url : url.slice(0, end);
+    for (const r of opts.routes ?? []) if (await r(req, res, path)) return;
     if (req.method !== "GET" && !head) {
       res.setHeader("Allow", "GET, HEAD");
       sendJson(res, head, 405, { error: "method not allowed" });
       return;
     }
-    const url = req.url ?? "/";
-    const end = url.search(/[?#]/);
-    const path = end === -1 ? url : url.slice(0, end);
 
     if (path === "/healthz") {
       sendJson(res, head, 200, { status: "ok" });
@@ -74,11 +87,7 @@ export function createHttpServer(opts: HttpServerOptions): Server {
       return;
     }
     if (path === "/stats" && opts.stats) {
-      if (opts.statsToken !== undefined && !bearerMatches(req.headers.authorization, opts.statsToken)) {
-        res.setHeader("WWW-Authenticate", "Bearer");
-        sendJson(res, head, 401, { error: "unauthorized" });
-        return;
-      }
+      requireBearer(req, opts.statsToken);
       sendJson(res, head, 200, opts.stats());
       return;
     }
@@ -110,7 +119,15 @@ export function staticPath(root: string, path: string): string | 400 | 404 {
   return file;
 }
 
-async function serveFile(file: string, res: ServerResponse, head: boolean, log: Logger): Promise<void> {
+/** Sends a file (404 when it is missing or not a regular file). */
+export async function serveFile(
+  file: string,
+  res: ServerResponse,
+  head: boolean,
+  log: Logger,
+  contentType = CONTENT_TYPES[extname(file)],
+  headers: Record<string, string> = {},
+): Promise<void> {
   let handle: FileHandle;
   try {
     handle = await open(file, "r");
@@ -129,10 +146,11 @@ async function serveFile(file: string, res: ServerResponse, head: boolean, log: 
       return;
     }
     res.writeHead(200, {
-      "Content-Type": CONTENT_TYPES[extname(file)],
+      "Content-Type": contentType,
       "Content-Length": stat.size,
       "Cache-Control": "no-cache",
       "X-Content-Type-Options": "nosniff",
+      ...headers,
     });
     if (head) {
       res.end();
@@ -164,23 +182,7 @@ async function checkReadiness(check: () => Promise<Readiness>, timeoutMs: number
   }
 }
 
-function sendJson(res: ServerResponse, head: boolean, status: number, body: object): void {
-  const text = JSON.stringify(body);
-  res.writeHead(status, {
-    "Content-Type": "application/json; charset=utf-8",
-    "Content-Length": Buffer.byteLength(text),
-    "Cache-Control": "no-store",
-    "X-Content-Type-Options": "nosniff",
-  });
-  res.end(head ? undefined : text);
-}
-
 function isMissing(err: unknown): boolean {
   const code = (err as NodeJS.ErrnoException | undefined)?.code;
   return code === "ENOENT" || code === "ENOTDIR" || code === "EISDIR";
-}
-
-function bearerMatches(header: string | undefined, token: string): boolean {
-  const m = /^Bearer (.+)$/.exec(header ?? "");
-  return m?.[1] !== undefined && tokenMatches(token, m[1]);
 }

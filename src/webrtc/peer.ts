@@ -11,7 +11,7 @@ import {
   type RtpPacket,
 } from "werift";
 import { MixroomError } from "../errors.js";
-import type { IceCandidateInit, Role } from "../room/contract.js";
+import type { IceCandidateInit } from "../room/contract.js";
 import type { VideoCodec } from "../media/video-decoder.js";
 import { mixroomCodecs } from "./codecs.js";
 import { addPublicIpCandidates, checkOffer, stripTransportCc } from "./sdp.js";
@@ -21,6 +21,12 @@ export interface PeerNetwork {
   publicIp?: string;
   portRange?: [number, number];
 }
+
+/**
+ * What flows, from the server's side: a participant sends and receives (sendrecv), a viewer only
+ * receives the composite (sendonly), a WHIP publisher only sends its camera (recvonly).
+ */
+export type PeerMode = "sendrecv" | "sendonly" | "recvonly";
 
 export interface PeerHandlers {
   onVideoRtp: (rtp: RtpPacket, codec: VideoCodec) => void;
@@ -74,7 +80,7 @@ export class Peer {
   offerApplied = false;
 
   constructor(
-    private readonly role: Role,
+    private readonly mode: PeerMode,
     network: PeerNetwork,
     private readonly handlers: PeerHandlers,
     private readonly log: Logger,
@@ -104,7 +110,7 @@ export class Peer {
 
   /** Answers the client's offer (one audio and one video m-line); the answer carries our candidates. */
   async answer(offerSdp: string): Promise<string> {
-    const problem = checkOffer(offerSdp);
+    const problem = checkOffer(offerSdp, { needsVp8: this.mode !== "recvonly" });
     if (problem) throw new MixroomError(problem.code, problem.message);
     this.offerApplied = true;
     try {
@@ -114,10 +120,12 @@ export class Peer {
     }
     for (const t of this.pc.getTransceivers()) {
       // werift makes transceivers from an offer recvonly: we send on both m-lines too.
-      t.setDirection(this.role === "viewer" ? "sendonly" : "sendrecv");
-      await t.sender.replaceTrack(t.kind === "video" ? this.videoOut : this.audioOut);
-      // Without a stream id the answer has no a=msid and browsers hand over a track with no stream.
-      t.sender.streamId = "mixroom";
+      t.setDirection(this.mode);
+      if (this.mode !== "recvonly") {
+        await t.sender.replaceTrack(t.kind === "video" ? this.videoOut : this.audioOut);
+        // Without a stream id the answer has no a=msid and browsers hand over a track with no stream.
+        t.sender.streamId = "mixroom";
+      }
       // Media can flow once DTLS is up. werift's connectionState only says "connected" after
       // every ICE check has settled, which can take many seconds after media already flows.
       t.dtlsTransport.onStateChange.subscribe((state) => {
@@ -130,12 +138,13 @@ export class Peer {
       if (t.kind === "video") this.wireVideo(t);
     }
     const video = this.videoTransceiver;
-    if (!video?.codecs.some((c) => c.name.toLowerCase() === "vp8")) {
-      throw new MixroomError("unsupported", "the composite is VP8: the video m-line must offer VP8");
-    }
-    // Send the composite as VP8 even if the client listed H.264 first.
+    if (!video) throw new MixroomError("bad-request", "the offer has no video m-line");
     const vp8 = video.codecs.find((c) => c.name.toLowerCase() === "vp8");
-    if (vp8) video.sender.codec = vp8;
+    if (this.mode !== "recvonly") {
+      if (!vp8) throw new MixroomError("unsupported", "the composite is VP8: the video m-line must offer VP8");
+      // Send the composite as VP8 even if the client listed H.264 first.
+      video.sender.codec = vp8;
+    }
     for (const c of video.codecs) {
       const name = c.name.toLowerCase();
       if (name === "vp8" || name === "h264") this.videoCodecByPt.set(c.payloadType, name);
@@ -266,7 +275,7 @@ export class Peer {
       if (Date.now() - this.lastHeard > INACTIVITY_MS) this.fail("no packets from the client");
     }, 1000);
     this.inactivityTimer.unref();
-    if (this.role === "participant") {
+    if (this.mode !== "sendonly") {
       this.rembTimer = setInterval(() => this.sendRemb(), REMB_INTERVAL_MS);
       this.rembTimer.unref();
     }

@@ -23,7 +23,7 @@ function sections(sdp: string): MediaSection[] {
 }
 
 /** Why this offer cannot be answered, or undefined when it can. */
-export function checkOffer(sdp: string): OfferProblem | undefined {
+export function checkOffer(sdp: string, opts: { needsVp8: boolean } = { needsVp8: true }): OfferProblem | undefined {
   if (!sdp.startsWith("v=0")) return { code: "bad-request", message: "the offer is not SDP" };
   const media = sections(sdp);
   const audio = media.filter((m) => m.kind === "audio");
@@ -32,7 +32,10 @@ export function checkOffer(sdp: string): OfferProblem | undefined {
     return { code: "bad-request", message: "the offer must have exactly one audio and one video m-line" };
   }
   if (!audio[0]!.codecs.includes("opus")) return { code: "unsupported", message: "the audio m-line must offer Opus" };
-  if (!video[0]!.codecs.includes("vp8")) {
+  if (!video[0]!.codecs.includes("vp8") && !video[0]!.codecs.includes("h264")) {
+    return { code: "unsupported", message: "the video m-line must offer VP8 or H.264" };
+  }
+  if (opts.needsVp8 && !video[0]!.codecs.includes("vp8")) {
     return { code: "unsupported", message: "the video m-line must offer VP8 (the composite is VP8; H.264 is accepted in addition)" };
   }
   if (!/^a=fingerprint:/m.test(sdp) || !/^a=ice-ufrag:/m.test(sdp)) {

@@ -1,0 +1,146 @@
+// The room's one H.264 encode of the composite, shared by every output that needs H.264 (MP4
+// recordings, RTMP, SRT, HLS). It takes the composed canvases the VP8 encode takes, so no picture
+// is decoded and re-encoded, and runs only while some output uses it.
+//
+// Keyframes come every second (HLS segments and MP4 fragments are cut on them, and a stream that
+// reconnects starts within a second); SPS/PPS repeat before each, so any unit can start a stream.
+import type { Logger } from "pino";
+import { Backoff } from "../ffmpeg/backoff.js";
+import { FfmpegProcess } from "../ffmpeg/ffmpeg-process.js";
+import { AnnexBReader } from "../media/h264.js";
+import type { CanvasSink } from "../media/video-mixer.js";
+
+/** One access unit (Annex B, with start codes) and when its picture was composed. */
+export type H264Sink = (unit: Buffer, keyframe: boolean, composedAt: number) => void;
+
+export interface H264EncodeOptions {
+  width: number;
+  height: number;
+  fps: number;
+  bitrateKbps: number;
+  /** Subscribes to the room's canvases; returns the unsubscribe. */
+  addCanvasSink: (sink: CanvasSink) => () => void;
+  log: Logger;
+}
+
+const TIME_RING = 256;
+
+export class H264Encode {
+  private proc: FfmpegProcess | undefined;
+  private readonly sinks = new Set<H264Sink>();
+  private canvasOff: (() => void) | undefined;
+  /** Composition times of the frames given to the running process, by input order. */
+  private readonly times = new Float64Array(TIME_RING);
+  private inputs = 0;
+  private outputs = 0;
+  private restartTimer: NodeJS.Timeout | undefined;
+  private readonly backoff = new Backoff(200, 5000);
+  private readonly stopping = new Set<Promise<void>>();
+  readonly stats = { framesIn: 0, framesDropped: 0, framesOut: 0, restarts: 0 };
+
+  constructor(private readonly opts: H264EncodeOptions) {}
+
+  /** Starts the encode with its first subscriber and stops it after its last. */
+  subscribe(sink: H264Sink): () => void {
+    this.sinks.add(sink);
+    if (!this.canvasOff) {
+      this.canvasOff = this.opts.addCanvasSink((canvas, composedAt, done) => this.encode(canvas, composedAt, done));
+      this.start();
+    }
+    return () => {
+      if (!this.sinks.delete(sink) || this.sinks.size > 0) return;
+      this.stop();
+    };
+  }
+
+  get running(): boolean {
+    return this.proc !== undefined;
+  }
+
+  get pid(): number | undefined {
+    return this.proc?.pid;
+  }
+
+  /** Stops the encode; resolves once its process has exited. */
+  async close(): Promise<void> {
+    this.sinks.clear();
+    this.stop();
+    await Promise.all(this.stopping);
+  }
+
+  private stop(): void {
+    this.canvasOff?.();
+    this.canvasOff = undefined;
+    clearTimeout(this.restartTimer);
+    const proc = this.proc;
+    this.proc = undefined;
+    if (proc) this.track(proc.close("no h264 outputs", 500));
+  }
+
+  private start(): void {
+    const { width, height, fps, bitrateKbps } = this.opts;
+    this.inputs = 0;
+    this.outputs = 0;
+    const proc = new FfmpegProcess(
+      {
+        role: "encoder-h264",
+        input: "stdin",
+        inputOptions: ["-f", "rawvideo", "-pix_fmt", "yuv420p", "-video_size", `${width}x${height}`, "-framerate", String(fps)],
+        outputOptions: [
+          "-c:v", "libx264", "-preset", "veryfast", "-tune", "zerolatency", "-profile:v", "main", "-pix_fmt", "yuv420p",
+          "-threads", "1", "-bf", "0", "-g", String(fps), "-keyint_min", String(fps), "-sc_threshold", "0",
+          "-b:v", `${bitrateKbps}k`, "-maxrate", `${bitrateKbps}k`, "-bufsize", `${bitrateKbps}k`,
+          "-x264-params", "aud=1:repeat-headers=1",
+          "-fps_mode", "passthrough", "-f", "h264", "-flush_packets", "1",
+        ],
+        readyTimeoutMs: 10_000,
+        maxQueuedBytes: 3 * width * height * 1.5,
+      },
+      this.opts.log,
+    );
+    const reader = new AnnexBReader((unit, keyframe) => {
+      // One unit per frame given, in order (no B-frames): the n-th unit is the n-th frame.
+      const composedAt = this.times[this.outputs % TIME_RING] ?? 0;
+      this.outputs++;
+      this.stats.framesOut++;
+      if (this.proc !== proc) return;
+      this.backoff.succeeded();
+      for (const sink of this.sinks) {
+        try {
+          sink(unit, keyframe, composedAt);
+        } catch (err) {
+          this.opts.log.warn({ err }, "h264 sink failed");
+        }
+      }
+    });
+    proc.stdout.on("data", (chunk: Buffer) => reader.push(chunk));
+    proc.on("exit", (exit) => {
+      if (this.proc !== proc) return;
+      this.proc = undefined;
+      this.stats.restarts++;
+      const delay = this.backoff.next();
+      this.opts.log.warn({ reason: exit.reason, stderr: exit.stderrTail.slice(-3), delayMs: delay }, "h264 encoder died, restarting");
+      this.restartTimer = setTimeout(() => {
+        if (this.canvasOff && !this.proc) this.start();
+      }, delay);
+    });
+    this.proc = proc;
+  }
+
+  private encode(canvas: Buffer, composedAt: number, done: () => void): void {
+    const proc = this.proc;
+    if (proc?.write(canvas, done)) {
+      this.times[this.inputs % TIME_RING] = composedAt;
+      this.inputs++;
+      this.stats.framesIn++;
+    } else {
+      this.stats.framesDropped++;
+      done();
+    }
+  }
+
+  private track(p: Promise<void>): void {
+    this.stopping.add(p);
+    void p.finally(() => this.stopping.delete(p));
+  }
+}

@@ -1,0 +1,175 @@
+// Every recording and live stream of the server, by id, for the REST API. Starting one opens its
+// room if need be and holds it open (a recording outlives everyone leaving); stopping one
+// finalises it and lets an empty room close. Finished outputs stay listed (the newest few).
+//
+// File names are made here from the room name's safe characters, the time and a random id: no
+// part of a request ever becomes a path. HLS playlists live in a directory per stream.
+import { randomUUID } from "node:crypto";
+import { mkdir, rm } from "node:fs/promises";
+import { join, resolve, sep } from "node:path";
+import type { Logger } from "pino";
+import { MixroomError } from "../errors.js";
+import type { Room } from "../room/room.js";
+import { checkStreamUrl, muxSettings, redactUrl, type RecordingFormat, type StreamType } from "./formats.js";
+import { Output, type OutputKind, type OutputStatus } from "./output.js";
+
+export interface OutputManagerOptions {
+  recordingsDir: string;
+  /** Where HLS playlists and segments are written (served under /hls/). */
+  hlsDir: string;
+  maxOutputsPerRoom: number;
+  width: number;
+  height: number;
+  /** Opens (or finds) a room for an output; throws MixroomError when it cannot. */
+  openRoom: (room: string) => Room;
+  log: Logger;
+}
+
+/** Finished outputs kept for the API to list. */
+const KEEP_FINISHED = 100;
+/** HLS files stay this long after a stream stops, so players can finish. */
+const HLS_LINGER_MS = 30_000;
+
+export class OutputManager {
+  private readonly outputs = new Map<string, Output>();
+  private readonly releases = new Map<string, () => void>();
+  private closed = false;
+  private readonly log: Logger;
+
+  constructor(private readonly opts: OutputManagerOptions) {
+    this.log = opts.log.child({ component: "outputs" });
+  }
+
+  async startRecording(room: string, format: RecordingFormat): Promise<OutputStatus> {
+    const settings = muxSettings(format);
+    const dir = resolve(this.opts.recordingsDir);
+    await mkdir(dir, { recursive: true });
+    const id = randomUUID();
+    const base = `${safeName(room)}-${timestamp()}-${id.slice(0, 8)}`;
+    return this.start(room, "recording", format, id, {}, async (attempt) => {
+      const file = `${base}${attempt > 1 ? `-part${attempt}` : ""}.${settings.extension ?? format}`;
+      return { target: inside(dir, file), file };
+    });
+  }
+
+  async startStream(room: string, type: StreamType, url: unknown): Promise<OutputStatus> {
+    const id = randomUUID();
+    if (type === "hls") {
+      const dir = inside(resolve(this.opts.hlsDir), id);
+      await mkdir(dir, { recursive: true });
+      return this.start(room, "stream", type, id, { playlist: `/hls/${id}/index.m3u8` }, async () => ({
+        target: join(dir, "index.m3u8"),
+        // Segment numbers from the clock: a restarted stream never reuses a name a player has.
+        targetOptions: ["-hls_segment_filename", join(dir, "seg%d.ts"), "-hls_start_number_source", "epoch"],
+      }));
+    }
+    const target = checkStreamUrl(type, url);
+    return this.start(room, "stream", type, id, { url: redactUrl(target) }, async () => ({ target }));
+  }
+
+  list(room: string, kind: OutputKind): OutputStatus[] {
+    return [...this.outputs.values()].filter((o) => o.room === room && o.kind === kind).map((o) => o.status());
+  }
+
+  get(room: string, kind: OutputKind, id: string): Output | undefined {
+    const o = this.outputs.get(id);
+    return o && o.room === room && o.kind === kind ? o : undefined;
+  }
+
+  /** The file of a recording, if `name` is one of its files. */
+  recordingFile(room: string, id: string, name: string): string | undefined {
+    const o = this.get(room, "recording", id);
+    if (!o?.status().files?.includes(name)) return undefined;
+    return inside(resolve(this.opts.recordingsDir), name);
+  }
+
+  /** Directory of an HLS stream's files, by stream id. */
+  hlsDirectory(id: string): string | undefined {
+    const o = this.outputs.get(id);
+    return o?.kind === "stream" && o.status().format === "hls" ? inside(resolve(this.opts.hlsDir), id) : undefined;
+  }
+
+  async stop(room: string, kind: OutputKind, id: string): Promise<OutputStatus | undefined> {
+    const o = this.get(room, kind, id);
+    if (!o) return undefined;
+    await this.finish(o);
+    return o.status();
+  }
+
+  /** Active outputs of every room, for /stats. */
+  activeCount(room: string): number {
+    return [...this.outputs.values()].filter((o) => o.room === room && o.active).length;
+  }
+
+  /** Stops (and finalises) every output; new ones are refused. */
+  async close(): Promise<void> {
+    this.closed = true;
+    await Promise.all([...this.outputs.values()].filter((o) => o.active).map((o) => this.finish(o)));
+    await rm(resolve(this.opts.hlsDir), { recursive: true, force: true });
+  }
+
+  private async start(
+    roomId: string,
+    kind: OutputKind,
+    format: RecordingFormat | StreamType,
+    id: string,
+    describe: Record<string, string>,
+    target: ConstructorParameters<typeof Output>[0]["target"],
+  ): Promise<OutputStatus> {
+    if (this.closed) throw new MixroomError("overloaded", "the server is shutting down");
+    if (this.activeCount(roomId) >= this.opts.maxOutputsPerRoom) {
+      throw new MixroomError("overloaded", `room ${roomId} already has ${this.opts.maxOutputsPerRoom} recordings and streams running`);
+    }
+    const room = this.opts.openRoom(roomId);
+    const release = room.hold();
+    const output = new Output({
+      id, room: roomId, kind, format, settings: muxSettings(format), target, describe,
+      source: room, width: this.opts.width, height: this.opts.height, log: room.log,
+    });
+    this.outputs.set(id, output);
+    this.releases.set(id, release);
+    try {
+      await output.start();
+    } catch (err) {
+      await this.finish(output);
+      throw new MixroomError("internal", `could not start the ${kind}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+    }
+    this.prune();
+    output.log.info({ room: roomId, ...describe }, `${kind} started`);
+    return output.status();
+  }
+
+  private async finish(o: Output): Promise<void> {
+    await o.stop();
+    this.releases.get(o.id)?.();
+    this.releases.delete(o.id);
+    const hls = this.hlsDirectory(o.id);
+    if (hls) {
+      const timer = setTimeout(() => void rm(hls, { recursive: true, force: true }), this.closed ? 0 : HLS_LINGER_MS);
+      timer.unref();
+    }
+  }
+
+  private prune(): void {
+    const finished = [...this.outputs.values()].filter((o) => !o.active);
+    for (const o of finished.slice(0, Math.max(0, finished.length - KEEP_FINISHED))) this.outputs.delete(o.id);
+  }
+}
+
+/** A room name's file-safe characters (room names are already restricted; this is a second lock). */
+function safeName(room: string): string {
+  return room.replace(/[^A-Za-z0-9_-]/g, "_").slice(0, 64) || "room";
+}
+
+function timestamp(): string {
+  return new Date().toISOString().replace(/[-:]/g, "").replace("T", "-").slice(0, 15);
+}
+
+/** `name` joined to `dir`, refusing anything that would land outside it. */
+function inside(dir: string, name: string): string {
+  const path = resolve(dir, name);
+  if (!path.startsWith(dir + sep) || name.includes("/") || name.includes("\\")) {
+    throw new MixroomError("bad-request", "invalid file name");
+  }
+  return path;
+}

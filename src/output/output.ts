@@ -1,0 +1,228 @@
+// One recording or live stream of a room, supervised: it runs a muxer (muxer.ts), and when that
+// process ends by itself (a destination refused or dropped the stream, a disk filled, someone
+// killed it) it reports the error and starts again after a backoff, into a new part file for a
+// recording. Nothing it does reaches the room's receivers: it only reads the room's encodes.
+import type { Logger } from "pino";
+import { Backoff } from "../ffmpeg/backoff.js";
+import type { FfmpegExit } from "../ffmpeg/ffmpeg-process.js";
+import type { MuxSettings, OutputFormat } from "./formats.js";
+import { Muxer } from "./muxer.js";
+
+export type OutputKind = "recording" | "stream";
+export type OutputState = "starting" | "running" | "retrying" | "stopping" | "stopped";
+
+/** Where the room's encodes reach an output; returns the detach. */
+export interface OutputSource {
+  attach(
+    codec: "vp8" | "h264",
+    video: (frame: Buffer, keyframe: boolean, composedAt: number) => void,
+    audio: (pcm: Buffer, mixedAt: number) => void,
+  ): () => void;
+}
+
+/** Where attempt `n` (1, 2, ...) writes: a file of its own per attempt for a recording. */
+export interface OutputTarget {
+  target: string;
+  targetOptions?: string[];
+  /** The file name, for a recording. */
+  file?: string;
+}
+
+export interface OutputOptions {
+  id: string;
+  room: string;
+  kind: OutputKind;
+  format: OutputFormat;
+  settings: MuxSettings;
+  target: (attempt: number) => Promise<OutputTarget>;
+  source: OutputSource;
+  width: number;
+  height: number;
+  log: Logger;
+  /** Shown in status instead of the target (a URL with its secrets masked, an HLS address). */
+  describe: Record<string, string>;
+}
+
+export interface OutputStatus {
+  id: string;
+  room: string;
+  kind: OutputKind;
+  format: OutputFormat;
+  state: OutputState;
+  createdAt: string;
+  stoppedAt?: string;
+  /** Media written, seconds, over every attempt. */
+  durationS: number;
+  bytes: number;
+  restarts: number;
+  /** The most recent error, while it is the reason the output is not running. */
+  error?: string;
+  /** The last few errors, newest last. */
+  errors: Array<{ at: string; message: string }>;
+  files?: string[];
+  [key: string]: unknown;
+}
+
+const MAX_ERRORS = 10;
+/** A destination that takes the stream for this long has recovered: the backoff starts over. */
+const HEALTHY_AFTER_MS = 10_000;
+
+export class Output {
+  private muxer: Muxer | undefined;
+  private detach: (() => void) | undefined;
+  private state: OutputState = "starting";
+  private attempt = 0;
+  private readonly createdAt = new Date();
+  private stoppedAt: Date | undefined;
+  private doneBytes = 0;
+  private doneSeconds = 0;
+  private restarts = 0;
+  private error: string | undefined;
+  private readonly errors: Array<{ at: string; message: string }> = [];
+  private readonly files: string[] = [];
+  private readonly backoff = new Backoff(1000, 30_000);
+  private retryTimer: NodeJS.Timeout | undefined;
+  private healthyTimer: NodeJS.Timeout | undefined;
+  private stopping: Promise<void> | undefined;
+  private currentTarget: string | undefined;
+  readonly log: Logger;
+
+  constructor(private readonly opts: OutputOptions) {
+    this.log = opts.log.child({ output: opts.id, kind: opts.kind, format: opts.format });
+  }
+
+  get id(): string {
+    return this.opts.id;
+  }
+
+  get room(): string {
+    return this.opts.room;
+  }
+
+  get kind(): OutputKind {
+    return this.opts.kind;
+  }
+
+  get active(): boolean {
+    return this.state !== "stopped";
+  }
+
+  /** The running muxer's PID (tests kill it to check the output recovers). */
+  get pid(): number | undefined {
+    return this.muxer?.pid;
+  }
+
+  /** Starts the first attempt; a failure to set up (no such directory) throws. */
+  async start(): Promise<void> {
+    await this.run();
+  }
+
+  status(): OutputStatus {
+    const m = this.muxer;
+    return {
+      id: this.opts.id,
+      room: this.opts.room,
+      kind: this.opts.kind,
+      format: this.opts.format,
+      state: this.state,
+      createdAt: this.createdAt.toISOString(),
+      ...(this.stoppedAt && { stoppedAt: this.stoppedAt.toISOString() }),
+      durationS: Math.round((this.doneSeconds + (m?.progress.mediaSeconds ?? 0)) * 10) / 10,
+      bytes: this.doneBytes + (m?.progress.bytes ?? 0),
+      restarts: this.restarts,
+      ...(this.error !== undefined && { error: this.error }),
+      errors: [...this.errors],
+      ...(this.opts.kind === "recording" && { files: [...this.files] }),
+      ...this.opts.describe,
+    };
+  }
+
+  /** Stops and finalises (a file gets its index; a stream its end). Idempotent. */
+  stop(): Promise<void> {
+    this.stopping ??= (async () => {
+      clearTimeout(this.retryTimer);
+      clearTimeout(this.healthyTimer);
+      this.state = "stopping";
+      this.detach?.();
+      this.detach = undefined;
+      await this.muxer?.close();
+      this.state = "stopped";
+      this.stoppedAt = new Date();
+      this.log.info({ bytes: this.status().bytes, durationS: this.status().durationS }, "output stopped");
+    })();
+    return this.stopping;
+  }
+
+  private async run(): Promise<void> {
+    this.attempt++;
+    const target = await this.opts.target(this.attempt);
+    if (this.stopping) return;
+    this.currentTarget = target.target;
+    if (target.file) this.files.push(target.file);
+    const muxer = await Muxer.create({
+      role: `${this.opts.kind}-${this.opts.format}`,
+      settings: this.opts.settings,
+      target: target.target,
+      targetOptions: target.targetOptions,
+      width: this.opts.width,
+      height: this.opts.height,
+      log: this.log,
+    });
+    if (this.stopping) {
+      await muxer.close();
+      return;
+    }
+    this.muxer = muxer;
+    muxer.once("progress", () => {
+      if (this.muxer !== muxer || this.stopping) return;
+      this.state = "running";
+      this.error = undefined;
+      this.log.info({ attempt: this.attempt }, "output running");
+      this.healthyTimer = setTimeout(() => this.backoff.succeeded(), HEALTHY_AFTER_MS);
+      this.healthyTimer.unref();
+    });
+    muxer.on("exit", (exit) => this.onExit(muxer, exit));
+    this.detach = this.opts.source.attach(
+      this.opts.settings.videoCodec,
+      (frame, keyframe, at) => muxer.video(frame, keyframe, at),
+      (pcm, at) => muxer.audio(pcm, at),
+    );
+  }
+
+  private onExit(muxer: Muxer, exit: FfmpegExit): void {
+    if (this.muxer !== muxer || this.stopping) return;
+    clearTimeout(this.healthyTimer);
+    this.detach?.();
+    this.detach = undefined;
+    this.doneBytes += muxer.progress.bytes;
+    this.doneSeconds += muxer.progress.mediaSeconds;
+    this.muxer = undefined;
+    // FFmpeg's messages quote the URL, stream key and all: show the masked form instead.
+    let message = describeExit(exit);
+    if (this.currentTarget) message = message.split(this.currentTarget).join(this.opts.describe.url ?? "(destination)");
+    this.retry(message);
+  }
+
+  private retry(message: string): void {
+    this.error = message;
+    this.errors.push({ at: new Date().toISOString(), message });
+    if (this.errors.length > MAX_ERRORS) this.errors.shift();
+    this.restarts++;
+    this.state = "retrying";
+    const delay = this.backoff.next();
+    this.log.warn({ error: message, delayMs: delay }, "output failed, retrying");
+    this.retryTimer = setTimeout(() => {
+      this.run().catch((err: unknown) => {
+        // Setting up failed (the directory vanished): report it and keep trying.
+        if (!this.stopping) this.retry(err instanceof Error ? err.message : String(err));
+      });
+    }, delay);
+  }
+}
+
+/** The line of FFmpeg's complaint worth showing, or how it ended. */
+function describeExit(exit: FfmpegExit): string {
+  const last = [...exit.stderrTail].reverse().find((l) => l.trim().length > 0 && !/^\s*(Last message|frame=)/.test(l));
+  const how = exit.signal ? `killed by ${exit.signal}` : exit.code !== null ? `exited with code ${exit.code}` : exit.reason;
+  return last ? `${how}: ${last.trim()}` : how;
+}

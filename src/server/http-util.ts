@@ -1,0 +1,79 @@
+// Small pieces every HTTP route shares: JSON replies, bounded request bodies, bearer tokens, CORS.
+import type { IncomingMessage, ServerResponse } from "node:http";
+import { MixroomError } from "../errors.js";
+import { tokenMatches } from "./signaling.js";
+
+/** A route: handles the request and returns true, or returns false to let the next one try. */
+export type Route = (req: IncomingMessage, res: ServerResponse, path: string) => Promise<boolean>;
+
+export function sendJson(res: ServerResponse, head: boolean, status: number, body: object, headers: Record<string, string> = {}): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, {
+    "Content-Type": "application/json; charset=utf-8",
+    "Content-Length": Buffer.byteLength(text),
+    "Cache-Control": "no-store",
+    "X-Content-Type-Options": "nosniff",
+    ...headers,
+  });
+  res.end(head ? undefined : text);
+}
+
+/** The request body, refused (413) beyond `limit` bytes. */
+export async function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
+  const declared = Number(req.headers["content-length"] ?? 0);
+  if (declared > limit) throw new HttpError(413, `the body may be at most ${limit} bytes`);
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > limit) throw new HttpError(413, `the body may be at most ${limit} bytes`);
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks);
+}
+
+/** An error with the HTTP status to answer it with. */
+export class HttpError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+    readonly headers: Record<string, string> = {},
+  ) {
+    super(message);
+    this.name = "HttpError";
+  }
+}
+
+/** The HTTP status for a MixroomError's code. */
+export function statusOf(err: MixroomError): number {
+  switch (err.code) {
+    case "bad-request":
+      return 400;
+    case "unauthorized":
+      return 401;
+    case "unsupported":
+      return 406;
+    case "room-full":
+    case "overloaded":
+      return 503;
+    case "internal":
+      return 500;
+  }
+}
+
+/** Throws 401 unless the request carries `Authorization: Bearer <token>` (when a token is set). */
+export function requireBearer(req: IncomingMessage, token: string | undefined): void {
+  if (token === undefined) return;
+  const m = /^Bearer (.+)$/.exec(req.headers.authorization ?? "");
+  if (m?.[1] === undefined || !tokenMatches(token, m[1])) {
+    throw new HttpError(401, "unauthorized", { "WWW-Authenticate": "Bearer" });
+  }
+}
+
+/** Lets pages on other origins (WHEP/WHIP players, HLS players) use a route. */
+export function allowCors(res: ServerResponse, methods: string): void {
+  res.setHeader("Access-Control-Allow-Origin", "*");
+  res.setHeader("Access-Control-Allow-Methods", methods);
+  res.setHeader("Access-Control-Allow-Headers", "Authorization, Content-Type, If-Match");
+  res.setHeader("Access-Control-Expose-Headers", "Location, Link, ETag, Accept-Patch");
+}

@@ -1,0 +1,123 @@
+// REST API for recordings and live streams of a room, and the HLS files those streams write:
+//
+//   POST   /api/rooms/:room/recordings          {"format": "webm" | "mp4"}          -> 201 status
+//   GET    /api/rooms/:room/recordings                                              -> 200 [status]
+//   GET    /api/rooms/:room/recordings/:id                                          -> 200 status
+//   DELETE /api/rooms/:room/recordings/:id      stops and finalises                 -> 200 status
+//   GET    /api/rooms/:room/recordings/:id/files/:name   the file itself
+//   POST   /api/rooms/:room/streams             {"type": "rtmp"|"srt", "url"} or {"type": "hls"}
+//   GET, GET :id, DELETE :id                    as for recordings
+//   GET    /hls/:id/index.m3u8, /hls/:id/segN.ts
+//
+// With AUTH_TOKEN set, /api needs `Authorization: Bearer <token>`. HLS is public (as players
+// fetch it), its address unguessable (a random id).
+import type { IncomingMessage } from "node:http";
+import type { Logger } from "pino";
+import { MixroomError } from "../errors.js";
+import { RECORDING_FORMATS, STREAM_TYPES, type RecordingFormat, type StreamType } from "../output/formats.js";
+import type { OutputManager } from "../output/output-manager.js";
+import type { OutputKind } from "../output/output.js";
+import { serveFile } from "./http.js";
+import { HttpError, type Route, allowCors, readBody, requireBearer, sendJson } from "./http-util.js";
+
+const ROOM = "[A-Za-z0-9_-]{1,64}";
+const ID = "[0-9a-f-]{36}";
+const COLLECTION = new RegExp(`^/api/rooms/(${ROOM})/(recordings|streams)$`);
+const ITEM = new RegExp(`^/api/rooms/(${ROOM})/(recordings|streams)/(${ID})$`);
+const FILE = new RegExp(`^/api/rooms/(${ROOM})/recordings/(${ID})/files/([A-Za-z0-9_.-]{1,200})$`);
+const HLS = new RegExp(`^/hls/(${ID})/(index\\.m3u8|seg\\d{1,20}\\.ts)$`);
+const MAX_BODY = 16 * 1024;
+
+export function outputApiRoute(outputs: OutputManager, token: string | undefined, log: Logger): Route {
+  return async (req, res, path) => {
+    if (!path.startsWith("/api/")) return false;
+    requireBearer(req, token);
+    const head = req.method === "HEAD";
+    let m: RegExpExecArray | null;
+    if ((m = COLLECTION.exec(path))) {
+      const [, room, collection] = m as unknown as [string, string, "recordings" | "streams"];
+      const kind: OutputKind = collection === "recordings" ? "recording" : "stream";
+      if (req.method === "POST") {
+        const body = await jsonBody(req);
+        const status = kind === "recording"
+          ? await outputs.startRecording(room, oneOf(body.format ?? "webm", RECORDING_FORMATS, "format") as RecordingFormat)
+          : await outputs.startStream(room, oneOf(body.type, STREAM_TYPES, "type") as StreamType, body.url);
+        sendJson(res, false, 201, status, { Location: `/api/rooms/${room}/${collection}/${status.id}` });
+        return true;
+      }
+      allow(req, "GET, HEAD, POST");
+      sendJson(res, head, 200, { [collection]: outputs.list(room, kind) });
+      return true;
+    }
+    if ((m = ITEM.exec(path))) {
+      const [, room, collection, id] = m as unknown as [string, string, "recordings" | "streams", string];
+      const kind: OutputKind = collection === "recordings" ? "recording" : "stream";
+      if (req.method === "DELETE") {
+        const status = await outputs.stop(room, kind, id);
+        if (!status) throw new HttpError(404, `no ${kind} ${id} in room ${room}`);
+        sendJson(res, false, 200, status);
+        return true;
+      }
+      allow(req, "GET, HEAD, DELETE");
+      const output = outputs.get(room, kind, id);
+      if (!output) throw new HttpError(404, `no ${kind} ${id} in room ${room}`);
+      sendJson(res, head, 200, output.status());
+      return true;
+    }
+    if ((m = FILE.exec(path))) {
+      const [, room, id, name] = m as unknown as [string, string, string, string];
+      allow(req, "GET, HEAD");
+      const file = outputs.recordingFile(room, id, name);
+      if (!file) throw new HttpError(404, "no such recording file");
+      const type = name.endsWith(".mp4") ? "video/mp4" : "video/webm";
+      await serveFile(file, res, head, log, type, { "Content-Disposition": `attachment; filename="${name}"` });
+      return true;
+    }
+    throw new HttpError(404, "not found");
+  };
+}
+
+export function hlsRoute(outputs: OutputManager, log: Logger): Route {
+  return async (req, res, path) => {
+    if (!path.startsWith("/hls/")) return false;
+    allowCors(res, "GET, HEAD, OPTIONS");
+    if (req.method === "OPTIONS") {
+      res.writeHead(204).end();
+      return true;
+    }
+    allow(req, "GET, HEAD, OPTIONS");
+    const m = HLS.exec(path);
+    const dir = m && outputs.hlsDirectory(m[1]!);
+    if (!m || !dir) throw new HttpError(404, "not found");
+    const playlist = m[2] === "index.m3u8";
+    await serveFile(`${dir}/${m[2]!}`, res, req.method === "HEAD", log,
+      playlist ? "application/vnd.apple.mpegurl" : "video/mp2t",
+      { "Cache-Control": playlist ? "no-cache" : "max-age=60" });
+    return true;
+  };
+}
+
+/** Throws 405 unless the method is one of `methods`. */
+function allow(req: IncomingMessage, methods: string): void {
+  if (!methods.split(", ").includes(req.method ?? "")) throw new HttpError(405, "method not allowed", { Allow: methods });
+}
+
+async function jsonBody(req: IncomingMessage): Promise<Record<string, unknown>> {
+  const raw = await readBody(req, MAX_BODY);
+  if (raw.length === 0) return {};
+  let body: unknown;
+  try {
+    body = JSON.parse(raw.toString("utf8"));
+  } catch {
+    throw new MixroomError("bad-request", "the body is not JSON");
+  }
+  if (typeof body !== "object" || body === null || Array.isArray(body)) throw new MixroomError("bad-request", "the body must be a JSON object");
+  return body as Record<string, unknown>;
+}
+
+function oneOf(value: unknown, allowed: readonly string[], name: string): string {
+  if (typeof value !== "string" || !allowed.includes(value)) {
+    throw new MixroomError("bad-request", `"${name}" must be one of ${allowed.join(", ")}`);
+  }
+  return value;
+}

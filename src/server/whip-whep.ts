@@ -1,0 +1,108 @@
+// WHIP (RFC 9725) and WHEP: WebRTC with one HTTP request instead of a signaling socket.
+//
+//   POST   /whep/:room   Content-Type: application/sdp, an offer -> 201, the answer, Location
+//          A viewer: receives the composite and the full mix.
+//   POST   /whip/:room[?name=...]   an offer (OBS sends H.264 and Opus) -> 201, the answer
+//          A participant who only sends: appears as a tile and a voice in the mix.
+//   DELETE the Location -> the session ends.   PATCH -> 405: no trickle; the answer carries every
+//          candidate the server has, and clients send theirs in the offer (OBS does).
+//
+// Both are members of the room like any other (same rooms, limits and token), so they show in
+// the participant list of everyone connected over the WebSocket.
+import { randomUUID } from "node:crypto";
+import type { IncomingMessage, ServerResponse } from "node:http";
+import type { Logger } from "pino";
+import { MixroomError } from "../errors.js";
+import type { RoomMember, RoomService } from "../room/contract.js";
+import { HttpError, type Route, allowCors, readBody, requireBearer } from "./http-util.js";
+
+const ROOM = "[A-Za-z0-9_-]{1,64}";
+const COLLECTION = new RegExp(`^/(whip|whep)/(${ROOM})$`);
+const SESSION = new RegExp(`^/(whip|whep)/(${ROOM})/([0-9a-f-]{36})$`);
+const MAX_SDP_BYTES = 64 * 1024;
+const NAME = /^[^\x00-\x1f\x7f]{1,64}$/u;
+
+interface Session {
+  member: RoomMember;
+  room: string;
+  kind: "whip" | "whep";
+}
+
+export interface WhipWhepHandle {
+  route: Route;
+  /** Sessions open now (for tests and /stats). */
+  readonly sessions: ReadonlyMap<string, Session>;
+}
+
+export function whipWhepRoute(rooms: RoomService, token: string | undefined, log: Logger): WhipWhepHandle {
+  const sessions = new Map<string, Session>();
+  const http = log.child({ component: "whip-whep" });
+
+  async function create(req: IncomingMessage, res: ServerResponse, kind: "whip" | "whep", room: string): Promise<void> {
+    requireBearer(req, token);
+    const type = (req.headers["content-type"] ?? "").split(";")[0]!.trim().toLowerCase();
+    if (type !== "application/sdp") throw new HttpError(415, "the offer must be sent as application/sdp");
+    const offer = (await readBody(req, MAX_SDP_BYTES)).toString("utf8");
+    const name = new URL(req.url ?? "/", "http://x").searchParams.get("name") ?? undefined;
+    if (name !== undefined && !NAME.test(name)) throw new MixroomError("bad-request", "name must be 1-64 printable characters");
+    const id = randomUUID();
+    const { member } = await rooms.join(
+      kind === "whip"
+        ? { room, role: "participant", publishOnly: true, name: name ?? "WHIP" }
+        : { room, role: "viewer", name: name ?? "WHEP viewer" },
+      (event) => {
+        // The room ended this member (media gone, shutdown): the session is over.
+        if (event.type === "ended") sessions.delete(id);
+      },
+    );
+    sessions.set(id, { member, room, kind });
+    let answer: string;
+    try {
+      answer = await member.offer(offer);
+    } catch (err) {
+      sessions.delete(id);
+      member.leave("offer refused");
+      throw err;
+    }
+    if (!sessions.has(id)) throw new MixroomError("internal", "the session ended before it was answered");
+    const location = `/${kind}/${room}/${id}`;
+    http.info({ kind, room, participant: member.info.id }, "session created");
+    res.writeHead(201, {
+      "Content-Type": "application/sdp",
+      "Content-Length": Buffer.byteLength(answer),
+      Location: location,
+      ETag: `"${id}"`,
+      "Cache-Control": "no-store",
+    });
+    res.end(answer);
+  }
+
+  const route: Route = async (req, res, path) => {
+    if (!path.startsWith("/whip/") && !path.startsWith("/whep/")) return false;
+    allowCors(res, "POST, DELETE, PATCH, OPTIONS");
+    if (req.method === "OPTIONS") {
+      res.writeHead(204, { "Accept-Post": "application/sdp" }).end();
+      return true;
+    }
+    let m: RegExpExecArray | null;
+    if ((m = COLLECTION.exec(path))) {
+      if (req.method !== "POST") throw new HttpError(405, "method not allowed", { Allow: "POST, OPTIONS" });
+      await create(req, res, m[1] as "whip" | "whep", m[2]!);
+      return true;
+    }
+    if ((m = SESSION.exec(path))) {
+      const session = sessions.get(m[3]!);
+      if (req.method === "PATCH") throw new HttpError(405, "trickle ICE is not supported: send candidates in the offer", { Allow: "DELETE, OPTIONS" });
+      if (req.method !== "DELETE") throw new HttpError(405, "method not allowed", { Allow: "DELETE, OPTIONS" });
+      requireBearer(req, token);
+      if (!session || session.kind !== m[1] || session.room !== m[2]) throw new HttpError(404, "no such session");
+      sessions.delete(m[3]!);
+      session.member.leave(`${session.kind} session deleted`);
+      res.writeHead(200, { "Content-Length": 0 }).end();
+      return true;
+    }
+    throw new HttpError(404, "not found");
+  };
+
+  return { route, sessions };
+}

@@ -1,0 +1,62 @@
+// Looking inside recorded files and received streams with the real ffprobe and ffmpeg: their
+// streams, their length, a picture at a given time, the sound, and whether they decode at all.
+// Each call runs one short-lived process and waits for it to end.
+import { execFile } from "node:child_process";
+import { promisify } from "node:util";
+import { type Rgb, sampleRgb } from "./i420.js";
+
+const run = promisify(execFile);
+const MAX_BUFFER = 64 * 1024 * 1024;
+
+export interface ProbedStream {
+  codec_type: "video" | "audio";
+  codec_name: string;
+  width?: number;
+  height?: number;
+  nb_read_frames?: string;
+}
+
+export interface Probe {
+  durationS: number;
+  sizeBytes: number;
+  streams: ProbedStream[];
+}
+
+/** ffprobe's view of a file or URL, counting the frames of every stream (a full decode pass). */
+export async function probe(input: string): Promise<Probe> {
+  const { stdout } = await run("ffprobe", ["-v", "error", "-count_frames", "-show_format", "-show_streams", "-of", "json", input], { maxBuffer: MAX_BUFFER });
+  const json = JSON.parse(stdout) as { format: { duration?: string; size?: string }; streams: ProbedStream[] };
+  return { durationS: Number(json.format.duration ?? 0), sizeBytes: Number(json.format.size ?? 0), streams: json.streams };
+}
+
+/** Decodes everything; returns the errors FFmpeg printed (none for a sound file). */
+export async function decodeErrors(input: string): Promise<string[]> {
+  const { stderr } = await run("ffmpeg", ["-hide_banner", "-nostdin", "-v", "error", "-i", input, "-f", "null", "-"], { maxBuffer: MAX_BUFFER });
+  return stderr.split("\n").filter((l) => l.trim().length > 0);
+}
+
+/** One picture at `atS` seconds, scaled to width x height, as I420. */
+export async function pictureAt(input: string, atS: number, width = 320, height = 180): Promise<Buffer> {
+  const { stdout } = await run(
+    "ffmpeg",
+    ["-hide_banner", "-nostdin", "-v", "error", "-ss", String(atS), "-i", input, "-frames:v", "1", "-s", `${width}x${height}`, "-pix_fmt", "yuv420p", "-f", "rawvideo", "-"],
+    { encoding: "buffer", maxBuffer: MAX_BUFFER },
+  );
+  if (stdout.length < width * height * 1.5) throw new Error(`no picture at ${atS}s of ${input}`);
+  return stdout;
+}
+
+/** The colour at a point given in composite (1280x720) pixels of a 320x180 picture. */
+export function colourIn(picture: Buffer, x: number, y: number, composite = { width: 1280, height: 720 }): Rgb {
+  return sampleRgb(picture, 320, 180, (x * 320) / composite.width, (y * 180) / composite.height, 4);
+}
+
+/** `seconds` of the audio from `fromS`, as 48 kHz mono samples. */
+export async function audioFrom(input: string, fromS: number, seconds: number): Promise<Int16Array> {
+  const { stdout } = await run(
+    "ffmpeg",
+    ["-hide_banner", "-nostdin", "-v", "error", "-ss", String(fromS), "-t", String(seconds), "-i", input, "-vn", "-ac", "1", "-ar", "48000", "-f", "s16le", "-"],
+    { encoding: "buffer", maxBuffer: MAX_BUFFER },
+  );
+  return new Int16Array(stdout.buffer, stdout.byteOffset, Math.floor(stdout.length / 2));
+}
