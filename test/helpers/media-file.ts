@@ -35,11 +35,14 @@ export async function decodeErrors(input: string): Promise<string[]> {
   return stderr.split("\n").filter((l) => l.trim().length > 0);
 }
 
-/** One picture at `atS` seconds, scaled to width x height, as I420. */
+/**
+ * One picture at `atS` seconds from the start, scaled to width x height, as I420. Found by
+ * decoding up to it: exact, and independent of where a file's timestamps begin (TS segments).
+ */
 export async function pictureAt(input: string, atS: number, width = 320, height = 180): Promise<Buffer> {
   const { stdout } = await run(
     "ffmpeg",
-    ["-hide_banner", "-nostdin", "-v", "error", "-ss", String(atS), "-i", input, "-frames:v", "1", "-s", `${width}x${height}`, "-pix_fmt", "yuv420p", "-f", "rawvideo", "-"],
+    ["-hide_banner", "-nostdin", "-v", "error", "-i", input, "-ss", String(atS), "-frames:v", "1", "-s", `${width}x${height}`, "-pix_fmt", "yuv420p", "-f", "rawvideo", "-"],
     { encoding: "buffer", maxBuffer: MAX_BUFFER },
   );
   if (stdout.length < width * height * 1.5) throw new Error(`no picture at ${atS}s of ${input}`);

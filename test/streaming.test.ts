@@ -1,0 +1,203 @@
+// Live streams of a room through the REST API, each received by a real local receiver: an
+// FFmpeg RTMP server and an SRT listener, and our own HTTP server for HLS. What arrives is
+// checked for codecs and each participant's colour; a destination that refuses is retried and
+// reported, and the room's own media never notices.
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { createServer, type AddressInfo } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import pino from "pino";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { FfmpegProcess, liveFfmpegPids } from "../src/ffmpeg/ffmpeg-process.js";
+import type { OutputStatus } from "../src/output/output.js";
+import { colourDistance, parseHex } from "./helpers/i420.js";
+import { colourIn, pictureAt, probe } from "./helpers/media-file.js";
+import { childFfmpegPids } from "./helpers/processes.js";
+import { startTestServer, type TestServer } from "./helpers/server.js";
+import { TestPeer } from "./helpers/test-peer.js";
+import { waitFor } from "./helpers/wait.js";
+
+const log = pino({ level: process.env.TEST_LOG ?? "silent" });
+const PEOPLE = [
+  { name: "red", colour: "0xe02020", tone: 500 },
+  { name: "blue", colour: "0x2040e0", tone: 900 },
+];
+
+/** A port nobody listens on (yet). */
+async function freePort(): Promise<number> {
+  const s = createServer();
+  await new Promise<void>((resolve) => s.listen(0, "127.0.0.1", resolve));
+  const { port } = s.address() as AddressInfo;
+  await new Promise((resolve) => s.close(resolve));
+  return port;
+}
+
+/** A real FFmpeg that listens (RTMP or SRT) and writes what it receives to `file`. */
+function receiver(input: string, inputOptions: string[], file: string, format: string): FfmpegProcess {
+  return new FfmpegProcess({ role: "test-stream-receiver", input, inputOptions, outputOptions: ["-c", "copy", "-f", format], output: file }, log);
+}
+
+describe("live streams", () => {
+  let server: TestServer;
+  let dir: string;
+  let api: string;
+  const peers: TestPeer[] = [];
+  const receivers: FfmpegProcess[] = [];
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), "mixroom-stream-"));
+    server = await startTestServer({ RECORDINGS_DIR: dir });
+    api = `http://127.0.0.1:${server.port}/api/rooms/live`;
+    for (const p of PEOPLE) peers.push(await TestPeer.join({ url: server.url, room: "live", ...p }));
+  }, 60_000);
+
+  afterAll(async () => {
+    await Promise.all(receivers.map((r) => r.close("test done", 300)));
+    await Promise.all(peers.map((p) => p.close()));
+    await server?.close();
+    expect(liveFfmpegPids()).toEqual([]);
+    expect(childFfmpegPids()).toEqual([]);
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  async function start(body: object): Promise<{ status: number; json: any }> {
+    const res = await fetch(`${api}/streams`, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
+    return { status: res.status, json: await res.json() };
+  }
+
+  async function statusOf(id: string): Promise<OutputStatus> {
+    return (await (await fetch(`${api}/streams/${id}`)).json()) as OutputStatus;
+  }
+
+  async function stop(id: string): Promise<OutputStatus> {
+    return (await (await fetch(`${api}/streams/${id}`, { method: "DELETE" })).json()) as OutputStatus;
+  }
+
+  async function streamed(id: string, seconds: number): Promise<OutputStatus> {
+    let last: OutputStatus | undefined;
+    return waitFor(`${seconds} s streamed`, async () => {
+      last = await statusOf(id);
+      return last.state === "running" && last.durationS >= seconds && last;
+    }, { timeoutMs: 30_000, last: () => last });
+  }
+
+  async function expectColours(file: string, atS: number): Promise<void> {
+    const picture = await pictureAt(file, atS);
+    const tiles = server.rooms.rooms.get("live")!.video.layout;
+    PEOPLE.forEach((p, i) => {
+      const t = tiles[i]!;
+      expect(colourDistance(colourIn(picture, t.x + t.width / 2, t.y + t.height / 3), parseHex(p.colour)), p.name).toBeLessThan(60);
+    });
+  }
+
+  it("pushes the composite and the mix to an RTMP server, with the stream key kept out of status", async () => {
+    const port = await freePort();
+    const file = join(dir, "rtmp.flv");
+    const rx = receiver(`rtmp://127.0.0.1:${port}/live/secret-key`, ["-listen", "1"], file, "flv");
+    receivers.push(rx);
+    const rxExit = new Promise((resolve) => rx.once("exit", resolve));
+    // The listener needs a moment to open its port; a refused first try is retried anyway.
+    const { status, json } = await start({ type: "rtmp", url: `rtmp://127.0.0.1:${port}/live/secret-key` });
+    expect(status).toBe(201);
+    expect(json.url).toBe(`rtmp://127.0.0.1:${port}/live/****`);
+    await streamed(json.id, 4);
+    const stopped = await stop(json.id);
+    expect(stopped.state).toBe("stopped");
+    expect(JSON.stringify(stopped)).not.toContain("secret-key");
+    await rxExit; // the receiver ends when the stream does
+    const p = await probe(file);
+    expect(p.streams.map((s) => s.codec_name).sort()).toEqual(["aac", "h264"]);
+    expect(p.streams.find((s) => s.codec_type === "video")!.width).toBe(1280);
+    expect(p.durationS).toBeGreaterThan(2.5);
+    await expectColours(file, 1.5);
+  });
+
+  it("retries a destination that refuses, reports why, and recovers when it comes up, while the room plays on", async () => {
+    const port = await freePort();
+    const { json } = await start({ type: "rtmp", url: `rtmp://127.0.0.1:${port}/app/another-key` });
+    const failing = await waitFor("the refusal reported", async () => {
+      const s = await statusOf(json.id);
+      return s.state === "retrying" && s.restarts >= 1 && s;
+    });
+    expect(failing.error).toMatch(/refused|error/i);
+    expect(JSON.stringify(failing)).not.toContain("another-key");
+    // The participants' own stream is untouched meanwhile.
+    for (const peer of peers) expect(peer.framesWithin(1000)).toBeGreaterThan(20);
+
+    const file = join(dir, "late.flv");
+    const rx = receiver(`rtmp://127.0.0.1:${port}/app/another-key`, ["-listen", "1"], file, "flv");
+    receivers.push(rx);
+    const ok = await waitFor("the stream running after the receiver came up", async () => {
+      const s = await statusOf(json.id);
+      return s.state === "running" && s.durationS > 1 && s;
+    }, { timeoutMs: 40_000 });
+    expect(ok.error).toBeUndefined();
+    await stop(json.id);
+    await new Promise((resolve) => (rx.running ? rx.once("exit", resolve) : resolve(undefined)));
+    expect((await probe(file)).streams.map((s) => s.codec_name).sort()).toEqual(["aac", "h264"]);
+  });
+
+  it("sends SRT to a listener", async () => {
+    const port = await freePort();
+    const file = join(dir, "srt.ts");
+    const rx = receiver(`srt://127.0.0.1:${port}?mode=listener`, [], file, "mpegts");
+    receivers.push(rx);
+    const { json } = await start({ type: "srt", url: `srt://127.0.0.1:${port}?latency=200000` });
+    await streamed(json.id, 3);
+    await stop(json.id);
+    await rx.close("test done", 2000);
+    const p = await probe(file);
+    expect(p.streams.map((s) => s.codec_name).sort()).toEqual(["aac", "h264"]);
+    await expectColours(file, 1.5);
+  });
+
+  it("serves HLS from our own HTTP server, sharing one H.264 encode with the other streams", async () => {
+    const { json } = await start({ type: "hls" });
+    const second = await start({ type: "hls" });
+    const playlistUrl = `http://127.0.0.1:${server.port}${json.playlist}`;
+    const playlist = await waitFor("a playlist with three segments", async () => {
+      const res = await fetch(playlistUrl);
+      if (res.status !== 200) return false;
+      const text = await res.text();
+      return (text.match(/^seg\d+\.ts$/gm) ?? []).length >= 3 && { text, type: res.headers.get("content-type") };
+    }, { timeoutMs: 30_000 });
+    expect(playlist.type).toBe("application/vnd.apple.mpegurl");
+    expect(playlist.text).toMatch(/#EXT-X-TARGETDURATION:[12]\n/);
+    // Two HLS outputs, one H.264 encode of the composite.
+    expect(liveFfmpegPids().filter((p) => p.endsWith("encoder-h264"))).toHaveLength(1);
+
+    const segment = playlist.text.match(/^seg\d+\.ts$/gm)!.at(-1)!;
+    const res = await fetch(new URL(segment, playlistUrl));
+    expect(res.headers.get("content-type")).toBe("video/mp2t");
+    const file = join(dir, "segment.ts");
+    await writeFile(file, Buffer.from(await res.arrayBuffer()));
+    const p = await probe(file);
+    expect(p.streams.map((s) => s.codec_name).sort()).toEqual(["aac", "h264"]);
+    expect(Number(p.streams.find((s) => s.codec_type === "video")!.nb_read_frames)).toBeGreaterThan(20);
+    await expectColours(file, 0.2);
+
+    await stop(second.json.id);
+    await stop(json.id);
+    // Stopped: the playlist is closed for players still reading it.
+    expect(await (await fetch(playlistUrl)).text()).toContain("#EXT-X-ENDLIST");
+    expect(liveFfmpegPids().filter((p) => p.endsWith("encoder-h264"))).toHaveLength(0);
+  });
+
+  it("refuses destinations it will not hand to FFmpeg", async () => {
+    const cases: Array<[object, RegExp]> = [
+      [{ type: "rtmp", url: "file:///etc/passwd" }, /rtmp:\/\/ or rtmps:\/\//],
+      [{ type: "srt", url: "rtmp://example.com/a/b" }, /srt:\/\//],
+      [{ type: "rtmp" }, /needs "url"/],
+      [{ type: "rtmp", url: "rtmp://host/app/key -f null" }, /whitespace/],
+      [{ type: "ftp", url: "ftp://x" }, /"type" must be one of rtmp, srt, hls/],
+    ];
+    for (const [body, message] of cases) {
+      const { status, json } = await start(body);
+      expect(status).toBe(400);
+      expect(json.error).toMatch(message);
+    }
+    for (const path of ["/hls/../../etc/passwd", "/hls/00000000-0000-0000-0000-000000000000/index.m3u8", "/hls/x/seg1.ts"]) {
+      expect((await fetch(`http://127.0.0.1:${server.port}${path}`)).status).toBe(404);
+    }
+  });
+});
