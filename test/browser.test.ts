@@ -1,7 +1,7 @@
 // The demo page in real headless Chromium against the real server: three people join through
 // the page's form, each with a fake camera of one colour and a fake microphone of one tone, and
 // each page plays one 1280x720 composite showing all three in join order and hears the others.
-import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -12,6 +12,7 @@ import { gridLayout } from "../src/room/layout.js";
 import { ensureClientBuilt, launchChromium, makeFakeMedia, recordPeerConnections } from "./helpers/browser.js";
 import { waitFor } from "./helpers/wait.js";
 import { parseHex, type Rgb } from "./helpers/i420.js";
+import { probe } from "./helpers/media-file.js";
 import { startTestServer, type TestServer } from "./helpers/server.js";
 
 const ROOM = "browser-room";
@@ -191,7 +192,7 @@ describe("the demo page in headless Chromium", () => {
       Promise.all(PEOPLE.map((p) => makeFakeMedia(dir, p.name, p.colour, p.tone))),
       ensureClientBuilt(),
     ]);
-    server = await startTestServer();
+    server = await startTestServer({ RECORDINGS_DIR: join(dir, "recordings") });
     // Voice processing off so the tones reach the mixer untouched (see src/client/media.ts).
     pageUrl = `http://127.0.0.1:${server.port}/?room=${ROOM}&processing=off`;
     // Each browser is recorded as soon as it is up, so afterAll closes it even if another fails.
@@ -315,6 +316,26 @@ describe("the demo page in headless Chromium", () => {
       return inJoinOrder([r!, g!]) && b!.share < 0.01;
     }, { last: () => last });
     expect(await blue.locator("#join").isEnabled()).toBe(true);
+    expect(pageErrors).toEqual([]);
+  });
+
+  it("records the room from the page: start, watch it run, stop, download", async () => {
+    const red = pages[0]!;
+    await red.getByRole("button", { name: "Record WebM" }).click();
+    const item = red.locator("#outputs li").first();
+    await waitFor("the recording running on the page", async () => (await item.getAttribute("data-state")) === "running");
+    await waitFor("two seconds recorded", async () => /0:0[2-9]/.test((await item.textContent()) ?? ""));
+    await item.getByRole("button", { name: "Stop" }).click();
+    await waitFor("the recording stopped on the page", async () => (await item.getAttribute("data-state")) === "stopped");
+    const href = await item.getByRole("link", { name: "Download" }).getAttribute("href");
+    const res = await red.request.get(new URL(href!, pageUrl).toString());
+    expect(res.status()).toBe(200);
+    expect(res.headers()["content-type"]).toBe("video/webm");
+    const file = join(dir, "from-page.webm");
+    writeFileSync(file, await res.body());
+    const p = await probe(file);
+    expect(p.streams.map((s) => s.codec_name).sort()).toEqual(["opus", "vp8"]);
+    expect(p.durationS).toBeGreaterThan(1.5);
     expect(pageErrors).toEqual([]);
   });
 

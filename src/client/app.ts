@@ -2,6 +2,7 @@
 // URL parameters: ?room=NAME prefills the room; ?processing=off turns off the browser's echo
 // cancellation, noise suppression and auto gain (raw microphone, as tone-measuring tests need).
 
+import { attachBroadcast } from "./broadcast.js";
 import { MediaAccessError, openLocalMedia, stopMedia, type CaptureMode } from "./media.js";
 import { describeMediaFailure, describeProblem, type NoticeAction } from "./messages.js";
 import { MAX_NAME_LENGTH, ROOM_PATTERN, type Role } from "./protocol.js";
@@ -31,6 +32,17 @@ let attempt = 0;
 
 els.room.value = params.get("room") ?? DEFAULT_ROOM;
 els.name.value = readName();
+const broadcast = attachBroadcast({
+  room: els.room,
+  token: els.token,
+  recordButtons: [...document.querySelectorAll<HTMLButtonElement>("button[data-format]")],
+  hlsButton: document.querySelector<HTMLButtonElement>("#start-hls")!,
+  list: document.querySelector<HTMLUListElement>("#outputs")!,
+  error: document.querySelector<HTMLElement>("#broadcast-error")!,
+  onUnauthorized: () => {
+    els.tokenField.hidden = false;
+  },
+});
 els.name.maxLength = MAX_NAME_LENGTH;
 setIdle();
 renderParticipants(els, [], "");
@@ -117,7 +129,11 @@ function leave(): void {
 
 function view(room: string, sentToken: boolean): SessionView {
   return {
-    signaling: (phase) => setPill(els.signalingState, phase, signalingText(phase, room)),
+    signaling: (phase) => {
+      setPill(els.signalingState, phase, signalingText(phase, room));
+      // In the room (so the token, if any, is right): show the room's recordings and streams.
+      if (phase === "joined") broadcast.activate();
+    },
     media: (state) => {
       setPill(els.mediaState, state, mediaText(state));
       if (state === "connected" && session?.peerConnection && !statsWatch) {
