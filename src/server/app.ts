@@ -60,7 +60,13 @@ export async function startServer(config: Config, log: Logger, publicDir = PUBLI
     publicDir,
     log,
     routes: [outputApiRoute(outputs, config.authToken, log), hlsRoute(outputs, log), whipWhep.route],
-    stats: () => rooms.stats(),
+    // Each room's figures, with the recordings and streams running from it.
+    stats: () => ({
+      rooms: rooms.stats().rooms.map((r) => ({
+        ...r,
+        outputs: [...outputs.list(r.id, "recording"), ...outputs.list(r.id, "stream")].filter((o) => o.state !== "stopped"),
+      })),
+    }),
     statsToken: config.authToken,
     readiness: async () => {
       const check = await checkFfmpeg();
