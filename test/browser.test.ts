@@ -339,6 +339,59 @@ describe("the demo page in headless Chromium", () => {
     expect(pageErrors).toEqual([]);
   });
 
+  it("plays the room in a WHEP player from another origin: Chromium's own WebRTC, none of our page", async () => {
+    const page = await browsers[1]!.newPage();
+    watch(page, "whep");
+    // "localhost" is another origin than the server's 127.0.0.1: the POST needs our CORS answers.
+    // (A JSON page has no icon of its own; answer Chromium's request for one.)
+    await page.route("**/favicon.ico", (route) => route.fulfill({ status: 204 }));
+    await page.goto(`http://localhost:${server.port}/healthz`);
+    const whepUrl = `http://127.0.0.1:${server.port}/whep/${ROOM}`;
+    // A minimal WHEP player: receive-only offer, all candidates in it, POST, apply the answer.
+    const session = await page.evaluate(async (url) => {
+      const video = document.createElement("video");
+      video.id = "composite";
+      video.muted = true;
+      video.autoplay = true;
+      document.body.append(video);
+      const pc = new RTCPeerConnection();
+      pc.addTransceiver("video", { direction: "recvonly" });
+      pc.addTransceiver("audio", { direction: "recvonly" });
+      const stream = new MediaStream();
+      pc.ontrack = (e) => {
+        stream.addTrack(e.track);
+        video.srcObject = stream;
+      };
+      await pc.setLocalDescription(await pc.createOffer());
+      await new Promise<void>((resolve) => {
+        if (pc.iceGatheringState === "complete") resolve();
+        pc.onicegatheringstatechange = () => pc.iceGatheringState === "complete" && resolve();
+      });
+      const res = await fetch(url, { method: "POST", headers: { "Content-Type": "application/sdp" }, body: pc.localDescription!.sdp });
+      await pc.setRemoteDescription({ type: "answer", sdp: await res.text() });
+      return { status: res.status, location: res.headers.get("Location") };
+    }, whepUrl);
+    expect(session.status).toBe(201);
+    expect(session.location).toMatch(new RegExp(`^/whep/${ROOM}/[0-9a-f-]{36}$`));
+    let last: unknown;
+    await waitFor("Red and Green in the WHEP player's picture", async () => {
+      last = await findColours(page, PEOPLE.slice(0, 2).map((p) => parseHex(p.colour)));
+      return inJoinOrder(last as ColourSpot[]);
+    }, { last: () => last });
+    // The full mix: a viewer is in nobody's mix-minus, so it hears both voices.
+    await waitFor("both tones in the WHEP player", async () => {
+      last = await toneLevels(page, PEOPLE.slice(0, 2).map((p) => p.tone));
+      return (last as number[]).every((db) => db > -50);
+    }, { last: () => last });
+    const room = server.rooms.rooms.get(ROOM)!;
+    expect(room.participants.filter((p) => p.role === "viewer")).toHaveLength(1);
+    const deleted = await page.evaluate(async (loc) => (await fetch(loc, { method: "DELETE" })).status, new URL(session.location!, whepUrl).href);
+    expect(deleted).toBe(200);
+    await waitFor("the WHEP viewer gone from the room", async () => room.participants.every((p) => p.role !== "viewer"));
+    await page.close();
+    expect(pageErrors).toEqual([]);
+  });
+
   it("explains refusals: asks for the token a server needs, and offers watching when the room is full", async () => {
     guarded = await startTestServer({ AUTH_TOKEN: "let-me-in", MAX_PARTICIPANTS: "1" });
     const url = `http://127.0.0.1:${guarded.port}/?room=guarded`;
