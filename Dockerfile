@@ -20,7 +20,10 @@ RUN apt-get update \
   && apt-get install -y --no-install-recommends ffmpeg fonts-dejavu-core fontconfig curl \
   && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
-ENV NODE_ENV=production PORT=8080 RTC_MIN_PORT=40000 RTC_MAX_PORT=40100
+# Recordings outlive the container: mount a volume at /data.
+RUN mkdir -p /data/recordings && chown -R node:node /data
+VOLUME /data
+ENV NODE_ENV=production PORT=8080 RTC_MIN_PORT=40000 RTC_MAX_PORT=40100 RECORDINGS_DIR=/data/recordings
 COPY --from=build /app/package.json ./
 COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
