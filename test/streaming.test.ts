@@ -112,7 +112,7 @@ describe("live streams", () => {
     await expectColours(file, 1.5);
   });
 
-  it("retries a destination that refuses, reports why, and recovers when it comes up, while the room plays on", async () => {
+  it("retries a destination that refuses or drops, reports why, and recovers when it comes up, while the room plays on", async () => {
     const port = await freePort();
     const { json } = await start({ type: "rtmp", url: `rtmp://127.0.0.1:${port}/app/another-key` });
     const failing = await waitFor("the refusal reported", async () => {
@@ -132,8 +132,16 @@ describe("live streams", () => {
       return s.state === "running" && s.durationS > 1 && s;
     }, { timeoutMs: 40_000 });
     expect(ok.error).toBeUndefined();
-    await stop(json.id);
-    await new Promise((resolve) => (rx.running ? rx.once("exit", resolve) : resolve(undefined)));
+
+    // The destination drops mid-stream: reported and retried the same way.
+    await rx.close("dropped", 2000);
+    const dropped = await waitFor("the drop reported", async () => {
+      const s = await statusOf(json.id);
+      return s.state === "retrying" && s.restarts > failing.restarts && s;
+    });
+    expect(dropped.durationS).toBeGreaterThan(1);
+    for (const peer of peers) expect(peer.framesWithin(1000)).toBeGreaterThan(20);
+    expect((await stop(json.id)).state).toBe("stopped");
     expect((await probe(file)).streams.map((s) => s.codec_name).sort()).toEqual(["aac", "h264"]);
   });
 
