@@ -2,8 +2,9 @@
 // FFmpeg RTMP server and an SRT listener, and our own HTTP server for HLS. What arrives is
 // checked for codecs and each participant's colour; a destination that refuses is retried and
 // reported, and the room's own media never notices.
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
-import { createServer, type AddressInfo } from "node:net";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { connect, createServer, type AddressInfo } from "node:net";
+import { createServer as createTlsServer } from "node:tls";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import pino from "pino";
@@ -110,6 +111,38 @@ describe("live streams", () => {
     expect(p.streams.find((s) => s.codec_type === "video")!.width).toBe(1280);
     expect(p.durationS).toBeGreaterThan(2.5);
     await expectColours(file, 1.5);
+  });
+
+  it("pushes RTMPS: TLS to the ingest", async () => {
+    // FFmpeg cannot listen for RTMPS, so a TLS endpoint (as a service's ingest has) sits in front
+    // of a plain RTMP listener and forwards the decrypted bytes.
+    const fixtures = join(import.meta.dirname, "fixtures");
+    const [cert, key] = await Promise.all([readFile(join(fixtures, "tls-test-cert.pem")), readFile(join(fixtures, "tls-test-key.pem"))]);
+    const [rtmpPort, tlsPort] = [await freePort(), await freePort()];
+    let handshakes = 0;
+    const tls = createTlsServer({ cert, key }, (secure) => {
+      handshakes++;
+      const plain = connect(rtmpPort, "127.0.0.1");
+      secure.pipe(plain).pipe(secure);
+      for (const s of [secure, plain]) s.on("error", () => { secure.destroy(); plain.destroy(); });
+    });
+    await new Promise<void>((resolve) => tls.listen(tlsPort, "127.0.0.1", resolve));
+    try {
+      const file = join(dir, "rtmps.flv");
+      const rx = receiver(`rtmp://127.0.0.1:${rtmpPort}/live/tls-key`, ["-listen", "1"], file, "flv");
+      receivers.push(rx);
+      const rxExit = new Promise((resolve) => rx.once("exit", resolve));
+      const { json } = await start({ type: "rtmp", url: `rtmps://127.0.0.1:${tlsPort}/live/tls-key` });
+      expect(json.url).toBe(`rtmps://127.0.0.1:${tlsPort}/live/****`);
+      await streamed(json.id, 3);
+      await stop(json.id);
+      await rxExit;
+      expect(handshakes).toBeGreaterThan(0);
+      expect((await probe(file)).streams.map((s) => s.codec_name).sort()).toEqual(["aac", "h264"]);
+      await expectColours(file, 1.5);
+    } finally {
+      await new Promise((resolve) => tls.close(resolve));
+    }
   });
 
   it("retries a destination that refuses or drops, reports why, and recovers when it comes up, while the room plays on", async () => {

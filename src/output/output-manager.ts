@@ -15,8 +15,10 @@ import { Output, type OutputKind, type OutputStatus } from "./output.js";
 
 export interface OutputManagerOptions {
   recordingsDir: string;
-  /** Where HLS playlists and segments are written (served under /hls/). */
+  /** Where HLS playlists and segments are written (served under /hls/), a directory per stream. */
   hlsDir: string;
+  /** The HLS directory is ours (a temporary one) and goes at close; otherwise only our streams' do. */
+  ownsHlsDir: boolean;
   maxOutputsPerRoom: number;
   width: number;
   height: number;
@@ -43,7 +45,9 @@ export class OutputManager {
   async startRecording(room: string, format: RecordingFormat): Promise<OutputStatus> {
     const settings = muxSettings(format);
     const dir = resolve(this.opts.recordingsDir);
-    await mkdir(dir, { recursive: true });
+    await mkdir(dir, { recursive: true }).catch((err: unknown) => {
+      throw new MixroomError("internal", `cannot write recordings: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+    });
     const id = randomUUID();
     const base = `${safeName(room)}-${timestamp()}-${id.slice(0, 8)}`;
     return this.start(room, "recording", format, id, {}, async (attempt) => {
@@ -105,7 +109,9 @@ export class OutputManager {
   async close(): Promise<void> {
     this.closed = true;
     await Promise.all([...this.outputs.values()].filter((o) => o.active).map((o) => this.finish(o)));
-    await rm(resolve(this.opts.hlsDir), { recursive: true, force: true });
+    const streams = [...this.outputs.keys()].map((id) => this.hlsDirectory(id)).filter((d): d is string => d !== undefined);
+    await Promise.all(streams.map((d) => rm(d, { recursive: true, force: true })));
+    if (this.opts.ownsHlsDir) await rm(resolve(this.opts.hlsDir), { recursive: true, force: true });
   }
 
   private async start(
@@ -144,8 +150,9 @@ export class OutputManager {
     this.releases.get(o.id)?.();
     this.releases.delete(o.id);
     const hls = this.hlsDirectory(o.id);
-    if (hls) {
-      const timer = setTimeout(() => void rm(hls, { recursive: true, force: true }), this.closed ? 0 : HLS_LINGER_MS);
+    if (hls && !this.closed) {
+      // close() removes them at once; otherwise players get a while to finish.
+      const timer = setTimeout(() => void rm(hls, { recursive: true, force: true }), HLS_LINGER_MS);
       timer.unref();
     }
   }

@@ -49,6 +49,7 @@ export async function startServer(config: Config, log: Logger, publicDir = PUBLI
   const outputs = new OutputManager({
     recordingsDir: config.recordingsDir,
     hlsDir: config.hlsDir ?? (await mkdtemp(join(tmpdir(), "mixroom-hls-"))),
+    ownsHlsDir: config.hlsDir === undefined,
     maxOutputsPerRoom: config.maxOutputsPerRoom,
     width: config.videoWidth,
     height: config.videoHeight,

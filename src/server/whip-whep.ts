@@ -14,6 +14,7 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Logger } from "pino";
 import { MixroomError } from "../errors.js";
 import type { RoomMember, RoomService } from "../room/contract.js";
+import { checkOffer } from "../webrtc/sdp.js";
 import { HttpError, type Route, allowCors, readBody, requireBearer } from "./http-util.js";
 
 const ROOM = "[A-Za-z0-9_-]{1,64}";
@@ -45,6 +46,9 @@ export function whipWhepRoute(rooms: RoomService, token: string | undefined, log
     const offer = (await readBody(req, MAX_SDP_BYTES)).toString("utf8");
     const name = new URL(req.url ?? "/", "http://x").searchParams.get("name") ?? undefined;
     if (name !== undefined && !NAME.test(name)) throw new MixroomError("bad-request", "name must be 1-64 printable characters");
+    // Refused before joining, so the room never sees a member come and go for a bad offer.
+    const problem = checkOffer(offer, { needsVp8: kind === "whep" });
+    if (problem) throw new MixroomError(problem.code, problem.message);
     const id = randomUUID();
     const { member } = await rooms.join(
       kind === "whip"
@@ -92,9 +96,9 @@ export function whipWhepRoute(rooms: RoomService, token: string | undefined, log
     }
     if ((m = SESSION.exec(path))) {
       const session = sessions.get(m[3]!);
+      requireBearer(req, token);
       if (req.method === "PATCH") throw new HttpError(405, "trickle ICE is not supported: send candidates in the offer", { Allow: "DELETE, OPTIONS" });
       if (req.method !== "DELETE") throw new HttpError(405, "method not allowed", { Allow: "DELETE, OPTIONS" });
-      requireBearer(req, token);
       if (!session || session.kind !== m[1] || session.room !== m[2]) throw new HttpError(404, "no such session");
       sessions.delete(m[3]!);
       session.member.leave(`${session.kind} session deleted`);

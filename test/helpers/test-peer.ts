@@ -1,6 +1,6 @@
 // A client for integration tests: a real werift peer that joins over the real signaling
-// protocol, sends media made by a real FFmpeg (a solid colour and a sine tone), and decodes what
-// the server sends back (the composite with FFmpeg, the mix with libopus).
+// protocol (or WHIP/WHEP over HTTP), sends media made by a real FFmpeg (a solid colour and a sine
+// tone), and decodes what the server sends back (the composite with FFmpeg, the mix with libopus).
 import opus from "@discordjs/opus";
 import pino from "pino";
 import {
@@ -21,13 +21,28 @@ import { ClipSender, H264ClipSender, ToneSender, colourClip, h264ColourClip, ton
 const log = pino({ level: process.env.TEST_LOG ?? "silent" });
 
 export interface TestPeerOptions {
-  url: string;
+  /**
+   * How to negotiate: the WebSocket protocol (default); WHEP, a viewer that receives the
+   * composite and the full mix; or WHIP, a publisher that only sends (H.264, as OBS does).
+   */
+  signal?: "ws" | "whep" | "whip";
+  /** The WebSocket URL, for "ws". */
+  url?: string;
+  /** http://host:port of the server, for WHEP and WHIP. */
+  httpBase?: string;
+  /** Sent as `Authorization: Bearer` on the WHEP/WHIP requests. */
+  token?: string;
   room: string;
+  /** Also sent to WHEP/WHIP, as ?name=. */
   name: string;
+  /** WebSocket only: WHEP is always a viewer, WHIP always a participant. */
   role?: "participant" | "viewer";
   /** Solid colour of the video sent, e.g. "0xff0000"; no video when absent. */
   colour?: string;
-  /** Send the colour as H.264 (constrained baseline) instead of VP8; VP8 is still offered to receive. */
+  /**
+   * Send the colour as H.264 (constrained baseline) instead of VP8; VP8 is still offered to
+   * receive. Always so for WHIP.
+   */
   h264?: boolean;
   /** Frequency of the tone sent, Hz; no audio when absent. */
   tone?: number;
@@ -50,9 +65,11 @@ export interface RtpRecord {
 
 export class TestPeer {
   readonly pc: RTCPeerConnection;
-  readonly ws: WebSocket;
   readonly messages: Msg[] = [];
+  /** WebSocket only: WHEP/WHIP clients are not told theirs. */
   participantId = "";
+  /** The WHIP/WHEP session (the absolute Location of the POST), until it is deleted. */
+  session: string | undefined;
   /** Decoded composite pictures: arrival times and the latest picture. */
   readonly frameTimes: number[] = [];
   latestFrame: Buffer | undefined;
@@ -75,23 +92,34 @@ export class TestPeer {
   private readonly videoTrack = new MediaStreamTrack({ kind: "video" });
   private readonly audioTrack = new MediaStreamTrack({ kind: "audio" });
   private sending = true;
+  private readonly signal: "ws" | "whep" | "whip";
+  private readonly socket: WebSocket | undefined;
 
   private constructor(readonly opts: TestPeerOptions) {
-    this.ws = new WebSocket(opts.url);
-    this.ws.on("message", (data) => {
-      const msg = JSON.parse(String(data)) as Msg;
-      this.messages.push(msg);
-      for (const w of [...this.waiters]) {
-        if (w.test(msg)) {
-          this.waiters.splice(this.waiters.indexOf(w), 1);
-          w.resolve(msg);
+    this.signal = opts.signal ?? "ws";
+    if (this.signal === "ws") {
+      if (!opts.url) throw new Error("a WebSocket peer needs url");
+      this.socket = new WebSocket(opts.url);
+      this.socket.on("message", (data) => {
+        const msg = JSON.parse(String(data)) as Msg;
+        this.messages.push(msg);
+        for (const w of [...this.waiters]) {
+          if (w.test(msg)) {
+            this.waiters.splice(this.waiters.indexOf(w), 1);
+            w.resolve(msg);
+          }
         }
-      }
-    });
+      });
+    } else if (!opts.httpBase) {
+      throw new Error(`a ${this.signal.toUpperCase()} peer needs httpBase`);
+    }
+    const codecs = mixroomCodecs("client");
+    // OBS offers nothing but H.264 video over WHIP: the server must take that without VP8.
+    if (this.signal === "whip") codecs.video = codecs.video.filter((c) => c.name.toLowerCase() === "h264");
     this.pc = new RTCPeerConnection({
       iceServers: [],
       iceUseIpv6: false,
-      codecs: mixroomCodecs("client"),
+      codecs,
       headerExtensions: { video: [], audio: [] },
     });
   }
@@ -99,14 +127,39 @@ export class TestPeer {
   /** Connects, joins, negotiates and waits until media is connected. */
   static async join(opts: TestPeerOptions): Promise<TestPeer> {
     const peer = new TestPeer(opts);
-    await new Promise<void>((resolve, reject) => {
-      peer.ws.once("open", () => resolve());
-      peer.ws.once("error", reject);
-    });
-    const joined = await peer.request({ type: "join", room: opts.room, name: opts.name, role: opts.role ?? "participant" }, "joined");
-    peer.participantId = String(joined.participantId);
-    await peer.negotiate();
+    try {
+      if (peer.signal === "ws") {
+        await new Promise<void>((resolve, reject) => {
+          peer.ws.once("open", () => resolve());
+          peer.ws.once("error", reject);
+        });
+        const joined = await peer.request({ type: "join", room: opts.room, name: opts.name, role: opts.role ?? "participant" }, "joined");
+        peer.participantId = String(joined.participantId);
+      }
+      await peer.negotiate();
+    } catch (err) {
+      // The caller never gets this peer to close: its decoder, session and pc must not outlive
+      // it. The join's own error is the one to report.
+      await peer.close().catch(() => undefined);
+      throw err;
+    }
     return peer;
+  }
+
+  /** The signaling socket (a WebSocket peer's only). */
+  get ws(): WebSocket {
+    if (!this.socket) throw new Error(`${this.opts.name} negotiated over ${this.signal.toUpperCase()}: it has no WebSocket`);
+    return this.socket;
+  }
+
+  /** Ends the WHIP/WHEP session with a DELETE on its Location; returns the status. */
+  async deleteSession(): Promise<number> {
+    const session = this.session;
+    if (!session) throw new Error(`${this.opts.name} has no WHIP/WHEP session`);
+    this.session = undefined;
+    const res = await fetch(session, { method: "DELETE", headers: this.authorization });
+    await res.arrayBuffer();
+    return res.status;
   }
 
   send(msg: Record<string, unknown>): void {
@@ -162,7 +215,7 @@ export class TestPeer {
   vanish(): void {
     this.clip?.stop();
     this.tone?.stop();
-    this.ws.terminate();
+    this.socket?.terminate();
   }
 
   /** Stops sending video (the audio keeps going): a camera that froze. */
@@ -234,18 +287,44 @@ export class TestPeer {
   async close(): Promise<void> {
     this.clip?.stop();
     this.tone?.stop();
+    // A session the test has not ended is ended as a WHIP/WHEP client does; the server may be
+    // gone already, and then there is nothing to end.
+    if (this.session) await this.deleteSession().catch(() => undefined);
     await Promise.all([this.decoder?.close("test done", 300), this.pc.close()]);
-    if (this.ws.readyState === WebSocket.OPEN) {
-      const closed = new Promise((r) => this.ws.once("close", r));
-      this.ws.close();
+    const ws = this.socket;
+    if (ws?.readyState === WebSocket.OPEN) {
+      const closed = new Promise((r) => ws.once("close", r));
+      ws.close();
       await closed;
     }
   }
 
+  private get authorization(): Record<string, string> {
+    return this.opts.token === undefined ? {} : { Authorization: `Bearer ${this.opts.token}` };
+  }
+
+  /** What flows from this side: a viewer or WHEP client only receives, a WHIP client only sends. */
+  private get direction(): "sendrecv" | "recvonly" | "sendonly" {
+    if (this.signal === "whip") return "sendonly";
+    return this.signal === "whep" || this.opts.role === "viewer" ? "recvonly" : "sendrecv";
+  }
+
+  /** WHIP/WHEP: POSTs the offer (every candidate in it: there is no trickle); returns the answer. */
+  private async postOffer(sdp: string): Promise<string> {
+    const base = this.opts.httpBase!;
+    const url = `${base}/${this.signal}/${encodeURIComponent(this.opts.room)}?name=${encodeURIComponent(this.opts.name)}`;
+    const res = await fetch(url, { method: "POST", headers: { "Content-Type": "application/sdp", ...this.authorization }, body: sdp });
+    const body = await res.text();
+    const location = res.headers.get("location");
+    if (res.status !== 201 || !location) throw new Error(`${this.signal.toUpperCase()} POST answered ${res.status}: ${body}`);
+    this.session = new URL(location, base).href;
+    return body;
+  }
+
   private async negotiate(): Promise<void> {
-    const viewer = this.opts.role === "viewer";
-    const video = this.pc.addTransceiver(this.videoTrack, { direction: viewer ? "recvonly" : "sendrecv" });
-    const audio = this.pc.addTransceiver(this.audioTrack, { direction: viewer ? "recvonly" : "sendrecv" });
+    const direction = this.direction;
+    const video = this.pc.addTransceiver(this.videoTrack, { direction });
+    const audio = this.pc.addTransceiver(this.audioTrack, { direction });
     this.videoTransceiver = video;
     video.dtlsTransport.onRtcp.subscribe((p) => {
       const fb = (p as { type: number; feedback?: { count: number; mediaSsrc?: number; bitrate?: bigint } }).feedback;
@@ -266,10 +345,11 @@ export class TestPeer {
     });
     await this.pc.setLocalDescription(await this.pc.createOffer());
     if (this.pc.iceGatheringState !== "complete") await this.pc.iceGatheringStateChange.watch((s) => s === "complete");
-    const answer = await this.request({ type: "offer", sdp: this.pc.localDescription!.sdp }, "answer");
-    await this.pc.setRemoteDescription({ type: "answer", sdp: String(answer.sdp) });
+    const offer = this.pc.localDescription!.sdp;
+    const answer = this.signal === "ws" ? String((await this.request({ type: "offer", sdp: offer }, "answer")).sdp) : await this.postOffer(offer);
+    await this.pc.setRemoteDescription({ type: "answer", sdp: answer });
     await this.pc.connectionStateChange.watch((s) => s === "connected", 20_000);
-    if (!viewer) this.startSource();
+    if (direction !== "recvonly") this.startSource();
   }
 
   private receiveVideo(track: MediaStreamTrack): void {
@@ -313,7 +393,7 @@ export class TestPeer {
     const send = (p: Buffer): void => {
       if (this.sending) this.videoTrack.writeRtp(p);
     };
-    if (this.opts.colour && this.opts.h264) {
+    if (this.opts.colour && (this.opts.h264 || this.signal === "whip")) {
       // werift stamps packets with the sender's codec: make that H.264 for this peer.
       const t = this.videoTransceiver!;
       const h264 = t.codecs.find((c) => c.name.toLowerCase() === "h264");
