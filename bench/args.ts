@@ -16,6 +16,8 @@ export interface BenchOptions {
   baseline: boolean;
   /** N for the profiling pass, or undefined for none. */
   profileN: number | undefined;
+  /** N for the pass that measures recording and streaming (phases with outputs), or undefined for none. */
+  outputsN: number | undefined;
   pliProbes: number;
   joinProbes: number;
   /** Wait (up to 10 min) for the 1-minute load average to fall below this before starting. */
@@ -42,6 +44,10 @@ export const USAGE = `Usage: npm run bench -- [options]   (or: node dist/bench/r
   --no-baseline        skip the plain-FFmpeg baseline
   --profile N          also profile the server's Node process at N participants (default: the
                        largest N, not in quick mode); --profile 0 turns it off
+  --outputs            also measure what recording and streaming cost: one more pass at the
+                       smallest N >= 4 of the run (else the largest), with no output, a WebM
+                       recording, + an MP4 recording, + HLS (default on; off in quick mode)
+  --no-outputs         skip that pass
   --probes P,J         PLI probes and join probes per N (default 3,2; quick 1,1)
   --wait-load L        before starting, wait up to 10 min for the 1-min load average < L
   -h, --help           this text`;
@@ -77,11 +83,13 @@ export function parseArgs(argv: readonly string[]): BenchOptions | "help" {
     name: quick ? "quick" : "latest",
     baseline: true,
     profileN: undefined,
+    outputsN: undefined,
     pliProbes: quick ? 1 : 3,
     joinProbes: quick ? 1 : 2,
     waitLoad: undefined,
   };
   let profile: number | undefined;
+  let outputs = !quick;
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     const eq = a.indexOf("=");
@@ -137,6 +145,12 @@ export function parseArgs(argv: readonly string[]): BenchOptions | "help" {
       case "--no-baseline":
         o.baseline = false;
         break;
+      case "--outputs":
+        outputs = true;
+        break;
+      case "--no-outputs":
+        outputs = false;
+        break;
       case "--profile":
         profile = int(flag, value(), 0, 25);
         break;
@@ -160,5 +174,6 @@ export function parseArgs(argv: readonly string[]): BenchOptions | "help" {
   }
   if (profile !== undefined) o.profileN = profile === 0 ? undefined : profile;
   else if (!quick) o.profileN = Math.max(...o.participants);
+  if (outputs) o.outputsN = o.participants.find((n) => n >= 4) ?? Math.max(...o.participants);
   return o;
 }

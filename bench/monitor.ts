@@ -148,7 +148,19 @@ export class TreeMonitor {
   }
 }
 
-/** Roles in the server's tree, from the FFmpeg command lines src/media builds. */
+/** Output muxers (src/output/formats.ts) by their container, named as the server names their role. */
+const MUXER_ROLES: Record<string, string> = {
+  webm: "recording-webm",
+  mp4: "recording-mp4",
+  hls: "stream-hls",
+  flv: "stream-rtmp",
+  mpegts: "stream-srt",
+};
+
+/** The roles of output muxers, for summing them. */
+export const OUTPUT_MUXER_ROLES: readonly string[] = Object.values(MUXER_ROLES);
+
+/** Roles in the server's tree, from the FFmpeg command lines src/media and src/output build. */
 export function classifyServer(argv: readonly string[], root: boolean): string {
   if (root) return "node";
   if (!argv.some((a) => a.endsWith("ffmpeg"))) return "other";
@@ -156,7 +168,13 @@ export function classifyServer(argv: readonly string[], root: boolean): string {
   const before = input < 0 ? argv : argv.slice(0, input);
   const after = input < 0 ? [] : argv.slice(input + 1);
   if (before.includes("lavfi") || argv.includes("lavfi")) return "placeholder renders";
-  if (before.includes("rawvideo") && after.some((a) => a === "libvpx" || a === "libx264")) return "encoder";
+  // The room's encoder is VP8; libx264 from canvases is the H.264 encode for recordings and streams.
+  if (before.includes("rawvideo") && after.includes("libvpx")) return "encoder";
+  if (before.includes("rawvideo") && after.includes("libx264")) return "encoder-h264";
+  // A recording or stream copies an encode (-c:v copy) into the container named by its last -f.
+  if (argv.some((a, i) => a === "-c:v" && argv[i + 1] === "copy")) {
+    return MUXER_ROLES[argv[argv.lastIndexOf("-f") + 1] ?? ""] ?? "other ffmpeg";
+  }
   if ((before.includes("ivf") || before.includes("h264")) && after.includes("rawvideo")) return "decoders";
   return "other ffmpeg";
 }

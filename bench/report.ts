@@ -45,6 +45,63 @@ export function cpuSplitTable(r: BenchResult): string {
   return rows.join("\n");
 }
 
+/** The outputs pass: server CPU with no output, then with recordings and streams running. */
+export function outputsTable(r: BenchResult): string {
+  const rows = [
+    "| phase | outputs running | server CPU (cores) | Δ vs (a) | H.264 encoder | muxers | VP8 encoder | Node process | fps | video latency p50 (ms) | output kbit/s (MB, s written) |",
+    "|---|---|---:|---:|---:|---|---:|---:|---:|---:|---|",
+  ];
+  for (const p of r.outputs?.phases ?? []) {
+    const byRole = p.server.byRole;
+    const muxers = Object.entries(byRole)
+      .filter(([role]) => role.startsWith("recording-") || role.startsWith("stream-"))
+      .map(([role, cores]) => `${role.replace(/^(recording|stream)-/, "")} ${f(cores, 3)}`);
+    const written = p.outputFigures.map((o) =>
+      `${o.format} ${f(o.kbps)} (${f(o.bytes / 1e6, 1)}, ${f(o.durationS, 1)})` +
+        (o.hlsSegments ? `, segments on disk ${f(o.hlsSegments.kbps)}` : "") +
+        (o.stateInWindow !== "running" ? ` **${o.stateInWindow}**` : ""),
+    );
+    rows.push(
+      `| (${p.phase}) | ${p.outputs.length ? p.outputs.join(" + ") : "none"} | ${f(p.server.cores, 3)} | ${p.outputs.length ? `${p.deltaCores >= 0 ? "+" : ""}${f(p.deltaCores, 3)}` : "–"} | ` +
+        `${f(p.h264EncoderCores, 3)} | ${f(p.muxerCores, 3)}${muxers.length ? ` (${muxers.join(", ")})` : ""} | ${f(byRole.encoder ?? 0, 3)} | ${f(byRole.node ?? 0, 3)} | ` +
+        `${f(p.video.fps, 1)} | ${f(p.video.latencyMs.median)} | ${written.join("; ") || "–"} |`,
+    );
+  }
+  return rows.join("\n");
+}
+
+function outputsSection(r: BenchResult): string[] {
+  const o = r.outputs;
+  if (!o) return [];
+  const s = r.settings;
+  const out = [`## Cost of recording and streaming (N = ${o.participants})`, ""];
+  out.push(
+    `One more server with ${o.participants} participants, measured in phases of ${s.durationS} s each, one after another: (a) no output, then ` +
+      "(b) a WebM recording, (c) a WebM and an MP4 recording, (d) both and an HLS stream. Each phase starts its outputs afresh over the REST API, " +
+      `waits until each is running and ${s.warmupS} s more, measures, then stops them all (DELETE) and checks that their processes are gone. ` +
+      "The WebM recording copies the room's VP8 encode; MP4 and HLS copy one shared H.264 encode of the same canvases, which runs only while they do. " +
+      "Δ is against (a) in the same server: on a shared machine differences under a few hundredths of a core are noise.",
+  );
+  out.push("");
+  out.push(outputsTable(r));
+  out.push("");
+  const notes: string[] = [];
+  if (o.h264EncoderOptions) notes.push(`H.264 encoder options (from its process): \`${o.h264EncoderOptions.join(" ")}\`.`);
+  for (const p of o.phases) {
+    if (p.h264Frames) notes.push(`(${p.phase}) H.264 encode: ${p.h264Frames.in} frames in, ${p.h264Frames.dropped} dropped in the window.`);
+    for (const x of p.outputFigures) {
+      if (x.restarts > 0 || x.errors.length > 0) notes.push(`(${p.phase}) ${x.format}: ${x.restarts} restarts; ${x.errors.join("; ")}`);
+      if (x.hlsSegments) {
+        notes.push(`(${p.phase}) ${x.format}: the status API gave ${x.bytes} bytes; its playlist listed ${x.hlsSegments.count} segments, ${x.hlsSegments.seconds.toFixed(1)} s, ${x.hlsSegments.bytes} bytes on disk (${f(x.hlsSegments.kbps)} kbit/s).`);
+      }
+      if (x.fileBytes !== null && x.fileBytes !== x.bytes) notes.push(`(${p.phase}) ${x.format}: status says ${x.bytes} bytes, the file has ${x.fileBytes}.`);
+    }
+    if (p.leftAfterStop.length > 0) notes.push(`(${p.phase}) still running 5 s after every output was stopped: ${p.leftAfterStop.join(", ")}.`);
+  }
+  if (notes.length > 0) out.push(notes.map((n) => `- ${n}`).join("\n"), "");
+  return out;
+}
+
 function perNTable(x: RunResult): string {
   const s = x.server;
   const lines: Array<[string, string]> = [
@@ -120,6 +177,7 @@ export function markdownReport(r: BenchResult, svgName: string): string {
   out.push("");
   out.push(cpuSplitTable(r));
   out.push("");
+  out.push(...outputsSection(r));
   if (r.profile) {
     const p = r.profile;
     out.push(`## Node's main thread at N = ${p.participants} (V8 CPU profile)`);
@@ -156,6 +214,7 @@ export function markdownReport(r: BenchResult, svgName: string): string {
       "- **Audio latency**: participant 1 sends a 1 kHz burst at the start of every second (the others quiet noise, under the talk threshold); the observer decodes the full mix and times the onset: (arrival of the packet holding it + its offset in the packet) - send time of the packet that starts the burst.",
       "- **Join**: offer sent to the first composite picture decoded, for the observer (joining after every participant) and for fresh viewers joining after the window. Participants' own joins (one after another, offer to first composite packet) are listed per N.",
       "- **PLI → keyframe**: the observer sends a PLI and times the next keyframe arriving (the server swaps in a fresh encoder; at most one per second).",
+      "- **Cost of recording and streaming** (`--outputs`): server CPU as above in each phase; *H.264 encoder* is the libx264 process MP4, HLS, RTMP and SRT share, *muxers* the FFmpeg process of each recording or stream (copy of the video, Opus or AAC encode of the full mix, container), *VP8 encoder* and *Node process* as in the split; fps and video latency at the observer; output kbit/s = bytes × 8 / duration from each output's final status (what DELETE answers: video, audio and container, settling included), with MB and seconds written. FFmpeg reports no size for HLS (\`total_size=N/A\`), so the server counts the segments it publishes; the bitrate of the segments its playlist lists on disk at the end of the window is shown beside it as a cross-check.",
       "- **Bitrate**: RTP bytes (headers and payload, before SRTP/UDP/IP overhead) over the window. SFU down = (N - 1) × the measured uplink per participant, what a forwarding server would send each participant.",
     ].join("\n"),
   );

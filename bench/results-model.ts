@@ -108,6 +108,67 @@ export interface RunResult {
   setupSeconds: number;
 }
 
+/** One recording or stream of a phase, as the server's status API reported it. */
+export interface OutputFigures {
+  kind: "recording" | "stream";
+  format: string;
+  /** State at the end of the phase's window (should be "running"). */
+  stateInWindow: string;
+  /** From the final status (the answer to DELETE): every byte and second written, settling included. */
+  bytes: number;
+  durationS: number;
+  /** bytes × 8 / durationS: video, audio and container together. */
+  kbps: number | null;
+  restarts: number;
+  errors: string[];
+  /** Size of the recording's files on disk after the stop (null for a stream). */
+  fileBytes: number | null;
+  /**
+   * HLS: the segments its playlist listed at the end of the window, on disk (the status API's
+   * a cross-check of the status API's bytes, which the server counts from the same segments as
+   * FFmpeg reports no size for HLS). kbps = bytes × 8 / seconds.
+   */
+  hlsSegments: { count: number; seconds: number; bytes: number; kbps: number | null } | null;
+}
+
+/** One phase of the outputs pass: some outputs running, the server measured as for an N. */
+export interface OutputPhase {
+  /** "a", "b", ... */
+  phase: string;
+  /** The outputs running, e.g. ["webm", "mp4"]; empty for the reference phase. */
+  outputs: string[];
+  loadavg: [number, number, number];
+  /** Seconds from starting the outputs to the window (each output running, then a settling time). */
+  settleS: number;
+  server: {
+    cores: number;
+    coresMedian2s: number | null;
+    byRole: Record<string, number>;
+    nodeThreads: Record<string, number>;
+    processes: Record<string, number>;
+  };
+  /** The shared H.264 encode (role encoder-h264), cores. */
+  h264EncoderCores: number;
+  /** Every recording-* and stream-* muxer together, cores. */
+  muxerCores: number;
+  /** server.cores minus the reference phase's (no outputs). */
+  deltaCores: number;
+  /** The H.264 encode's own counters over the window (GET /stats), while it runs. */
+  h264Frames: { in: number; dropped: number } | null;
+  video: { fps: number; latencyMs: Summary };
+  audio: { latencyMs: Summary };
+  outputFigures: OutputFigures[];
+  /** Output processes still in the server's tree 5 s after every output was stopped (should be empty). */
+  leftAfterStop: string[];
+}
+
+export interface OutputsResult {
+  participants: number;
+  /** The H.264 encoder's options as read from its process (after its input). */
+  h264EncoderOptions: string[] | null;
+  phases: OutputPhase[];
+}
+
 export interface BenchResult {
   version: 1;
   startedAt: string;
@@ -117,6 +178,8 @@ export interface BenchResult {
   settings: Settings;
   runs: RunResult[];
   profile: { participants: number; summary: ProfileSummary; note: string } | null;
+  /** What recording and streaming add (--outputs), or null when not measured. */
+  outputs: OutputsResult | null;
   /** Processes started by the bench still alive at its end (killed then): should be empty. */
   leftovers: string[];
   /** Every process id the bench saw in the trees it started (for leak checks by its caller). */

@@ -12,12 +12,13 @@ import { fileURLToPath } from "node:url";
 import { type BenchOptions, parseArgs, USAGE, UsageError } from "./args.js";
 import { type BaselineResult, defaultVp8Options, encoderOptionsFrom, runBaseline } from "./baseline.js";
 import { CLIP_FPS, CLIP_FRAMES, CLIP_HEIGHT, CLIP_WIDTH, type MediaFiles, makeMedia } from "./media.js";
-import { classifyServer, TreeMonitor, type WindowResult } from "./monitor.js";
-import { alive, loadAverage, processTree, ticksPerSecond, treeTicks } from "./procfs.js";
+import { classifyServer, OUTPUT_MUXER_ROLES, TreeMonitor, type WindowResult } from "./monitor.js";
+import { h264OptionsFrom, hlsSegments, OUTPUT_PHASES, OutputsApi, type OutputStatusLite, outputProcesses, recordingBytes, type StartedOutput } from "./outputs.js";
+import { alive, cmdline, loadAverage, processTree, ticksPerSecond, treeTicks } from "./procfs.js";
 import { summarizeProfile } from "./profile.js";
 import type { FromLoad, LoadConfig, ProbeReport, ReadyReport, ToLoad, WindowReport } from "./protocol.js";
-import { markdownReport, summaryTable, svgChart } from "./report.js";
-import type { BenchResult, Machine, RunResult, Settings } from "./results-model.js";
+import { markdownReport, outputsTable, summaryTable, svgChart } from "./report.js";
+import type { BenchResult, Machine, OutputFigures, OutputPhase, OutputsResult, RunResult, Settings } from "./results-model.js";
 import { ServerProcess } from "./server-process.js";
 import { median, summarize } from "./stats.js";
 
@@ -198,9 +199,17 @@ interface Measured {
   load: WindowResult;
   idle: { rss: number; pss: number };
   encoderCommand: string[] | undefined;
+  /** The outputs pass: phases with recordings and streams running (when asked for). */
+  outputs?: OutputsResult;
 }
 
-/** One N: fresh server, load generator, window, probes, teardown. */
+interface Steady {
+  server: WindowResult;
+  load: WindowResult;
+  window: WindowReport;
+}
+
+/** One N: fresh server, load generator, window, probes (or the outputs phases), teardown. */
 async function measure(
   o: BenchOptions,
   n: number,
@@ -208,34 +217,39 @@ async function measure(
   owned: Owned,
   live: Live,
   step: number,
-  opts: { profileDir?: string; probes: boolean; onWindow?: (phase: "start" | "end") => void },
+  opts: { profileDir?: string; probes: boolean; onWindow?: (phase: "start" | "end") => void; outputsDir?: string },
 ): Promise<Measured> {
-  const label = `N=${n}${opts.profileDir ? " (profile)" : ""}`;
+  const label = `N=${n}${opts.profileDir ? " (profile)" : opts.outputsDir ? " (outputs)" : ""}`;
+  const room = `bench-${n}`;
   live.show(step, 0, `${label}: starting server`);
   const server = await ServerProcess.start({
     width: o.width, height: o.height, fps: o.fps, videoBitrateKbps: o.videoBitrateKbps, maxParticipants: Math.min(25, Math.max(16, n)), profileDir: opts.profileDir,
+    // Recordings and HLS segments go into the bench's own temporary folder.
+    env: opts.outputsDir ? { RECORDINGS_DIR: join(opts.outputsDir, "recordings"), HLS_DIR: join(opts.outputsDir, "hls") } : undefined,
   });
   owned.servers.add(server);
   owned.pids.add(server.pid);
   const serverMon = new TreeMonitor(server.pid, classifyServer);
   owned.monitors.push(serverMon);
   let load: LoadProcess | undefined;
+  const api = opts.outputsDir ? new OutputsApi(server.httpUrl, room) : undefined;
   try {
     await sleep(300);
     const idle = serverMon.memoryMb();
-    load = new LoadProcess();
-    owned.loads.add(load);
-    owned.pids.add(load.pid);
-    const loadMon = new TreeMonitor(load.pid, loadRole);
+    const loadProc = new LoadProcess();
+    load = loadProc;
+    owned.loads.add(loadProc);
+    owned.pids.add(loadProc.pid);
+    const loadMon = new TreeMonitor(loadProc.pid, loadRole);
     owned.monitors.push(loadMon);
     let lastLive: Extract<FromLoad, { type: "live" }> | undefined;
-    load.onLive = (m) => {
+    loadProc.onLive = (m) => {
       lastLive = m;
     };
-    load.onProgress = (text) => live.show(step, 0.05, `${label}: joining`, text);
+    loadProc.onProgress = (text) => live.show(step, 0.05, `${label}: joining`, text);
     const config: LoadConfig = {
       url: server.url,
-      room: `bench-${n}`,
+      room,
       participants: n,
       codec: media.codec,
       videoFile: media.video,
@@ -245,55 +259,131 @@ async function measure(
       height: o.height,
       fps: o.fps,
     };
-    load.send({ type: "start", config });
-    const ready = (await load.next("ready", (40 + 4 * n) * 1000)).report;
-    const warmEnd = performance.now() + o.warmupS * 1000;
-    while (performance.now() < warmEnd) {
-      live.show(step, 0.1, `${label}: warm-up`, liveDetail(lastLive));
-      serverMon.sample();
-      await sleep(Math.min(500, warmEnd - performance.now()));
-    }
-    const encoderCommand = server.encoderCommand();
-    serverMon.start();
-    loadMon.start();
-    load.send({ type: "window-start" });
-    opts.onWindow?.("start");
-    const t0 = performance.now();
-    const end = t0 + o.durationS * 1000;
-    let last = { t: t0, ticks: treeTicks(processTree(server.pid)) };
-    let serverNow = "";
-    while (performance.now() < end) {
-      await sleep(Math.min(500, end - performance.now()));
-      serverMon.sample();
-      loadMon.sample();
-      const now = performance.now();
-      if (now - last.t >= 2000) {
-        // The live reading: server cores over the last two seconds.
-        const ticks = treeTicks(processTree(server.pid));
-        serverNow = `server ${((ticks - last.ticks) / ticksPerSecond() / ((now - last.t) / 1000)).toFixed(2)} cores`;
-        last = { t: now, ticks };
+    loadProc.send({ type: "start", config });
+    const ready = (await loadProc.next("ready", (40 + 4 * n) * 1000)).report;
+    /** Waits `seconds` with the live line showing `phase`. */
+    const settle = async (seconds: number, phase: string, fraction: number): Promise<void> => {
+      const until = performance.now() + seconds * 1000;
+      while (performance.now() < until) {
+        live.show(step, fraction, phase, liveDetail(lastLive));
+        await sleep(Math.min(500, until - performance.now()));
       }
-      live.show(step, 0.1 + (0.75 * (now - t0)) / (o.durationS * 1000), `${label}: steady ${((now - t0) / 1000).toFixed(0)}/${o.durationS} s`,
-        [serverNow, liveDetail(lastLive)].filter(Boolean).join(" | "));
-    }
-    load.send({ type: "window-end" });
-    const serverWin = serverMon.stop();
-    const loadWin = loadMon.stop();
-    opts.onWindow?.("end");
-    const window = (await load.next("window", 15_000)).report;
+    };
+    /** A steady-state window: /proc of both trees, and what the load generator received. */
+    const steady = async (phase: string, from: number, to: number, onWindow?: (p: "start" | "end") => void): Promise<Steady> => {
+      serverMon.start();
+      loadMon.start();
+      loadProc.send({ type: "window-start" });
+      onWindow?.("start");
+      const t0 = performance.now();
+      const end = t0 + o.durationS * 1000;
+      let last = { t: t0, ticks: treeTicks(processTree(server.pid)) };
+      let serverNow = "";
+      while (performance.now() < end) {
+        await sleep(Math.min(500, end - performance.now()));
+        serverMon.sample();
+        loadMon.sample();
+        const now = performance.now();
+        if (now - last.t >= 2000) {
+          // The live reading: server cores over the last two seconds.
+          const ticks = treeTicks(processTree(server.pid));
+          serverNow = `server ${((ticks - last.ticks) / ticksPerSecond() / ((now - last.t) / 1000)).toFixed(2)} cores`;
+          last = { t: now, ticks };
+        }
+        live.show(step, from + ((to - from) * (now - t0)) / (o.durationS * 1000), `${phase}: steady ${((now - t0) / 1000).toFixed(0)}/${o.durationS} s`,
+          [serverNow, liveDetail(lastLive)].filter(Boolean).join(" | "));
+      }
+      loadProc.send({ type: "window-end" });
+      const serverWin = serverMon.stop();
+      const loadWin = loadMon.stop();
+      onWindow?.("end");
+      const window = (await loadProc.next("window", 15_000)).report;
+      return { server: serverWin, load: loadWin, window };
+    };
+    await settle(o.warmupS, `${label}: warm-up`, 0.1);
+    const encoderCommand = server.encoderCommand();
+    const phases = api ? OUTPUT_PHASES.length : 1;
+    const loadavg = loadAverage();
+    const main = await steady(api ? `${label} (a) no outputs` : label, 0.1, 0.1 + 0.75 / phases, opts.onWindow);
     let probes: ProbeReport = { pliToKeyframeMs: [], joinMs: [], joinFirstPacketMs: [] };
     if (opts.probes && (o.pliProbes > 0 || o.joinProbes > 0)) {
       live.show(step, 0.87, `${label}: PLI and join probes`);
-      load.send({ type: "probes", pli: o.pliProbes, joins: o.joinProbes });
-      probes = (await load.next("probes", (10 + 8 * (o.pliProbes + o.joinProbes)) * 1000)).report;
+      loadProc.send({ type: "probes", pli: o.pliProbes, joins: o.joinProbes });
+      probes = (await loadProc.next("probes", (10 + 8 * (o.pliProbes + o.joinProbes)) * 1000)).report;
     }
     live.log(
-      `N=${n}${opts.profileDir ? " profile pass" : ""}: server ${serverWin.cores.toFixed(3)} cores, ${window.observer.fps.toFixed(1)} fps, ` +
-        `video ${fmt(median(window.videoLatencyMs))} ms, audio ${fmt(median(window.audioLatencyMs))} ms`,
+      `N=${n}${opts.profileDir ? " profile pass" : opts.outputsDir ? " outputs pass, (a) no outputs" : ""}: server ${main.server.cores.toFixed(3)} cores, ` +
+        `${main.window.observer.fps.toFixed(1)} fps, video ${fmt(median(main.window.videoLatencyMs))} ms, audio ${fmt(median(main.window.audioLatencyMs))} ms`,
     );
-    return { ready, window, probes, server: serverWin, load: loadWin, idle, encoderCommand };
+    let outputs: OutputsResult | undefined;
+    if (api && opts.outputsDir) {
+      const reference = outputPhase("a", [], loadavg, o.warmupS, main, null, [], []);
+      const result: OutputsResult = { participants: n, h264EncoderOptions: null, phases: [reference] };
+      const recordingsDir = join(opts.outputsDir, "recordings");
+      for (const [k, spec] of OUTPUT_PHASES.entries()) {
+        if (spec.outputs.length === 0) continue;
+        const name = `${label} (${spec.phase}) ${spec.outputs.map((x) => x.name).join(" + ")}`;
+        const from = 0.1 + (0.75 * k) / phases;
+        const to = 0.1 + (0.75 * (k + 1)) / phases;
+        live.show(step, from, `${name}: starting`);
+        const t0 = performance.now();
+        const started: StartedOutput[] = [];
+        for (const x of spec.outputs) started.push(await api.start(x));
+        // Every output writing (its muxer reports progress), then the same warm-up as an N.
+        const runningBy = performance.now() + 30_000;
+        while (performance.now() < runningBy) {
+          const states = await Promise.all(started.map((x) => api.status(x)));
+          if (states.every((x) => x.state === "running")) break;
+          live.show(step, from, `${name}: starting`, states.map((x) => `${x.format} ${x.state}`).join(", "));
+          await sleep(500);
+        }
+        await settle(o.warmupS, `${name}: settling`, from);
+        result.h264EncoderOptions ??= h264Command(server.pid) ?? null;
+        const settleS = (performance.now() - t0) / 1000;
+        const phaseLoad = loadAverage();
+        const framesBefore = await api.h264Frames();
+        const win = await steady(name, from, to);
+        const framesAfter = await api.h264Frames();
+        const inWindow = await Promise.all(started.map((x) => api.status(x)));
+        const segments = started.map((x) => (x.spec.name === "hls" ? hlsSegments(join(opts.outputsDir!, "hls", x.id)) : null));
+        live.show(step, to, `${name}: stopping the outputs`);
+        const final: OutputStatusLite[] = [];
+        for (const x of started) final.push(await api.stop(x));
+        // What the stop leaves: the muxers and (with no H.264 output left) the H.264 encoder go.
+        let left = outputProcesses(server.pid);
+        for (let i = 0; i < 10 && left.length > 0; i++) {
+          await sleep(500);
+          left = outputProcesses(server.pid);
+        }
+        const frames = framesBefore && framesAfter ? { in: framesAfter.in - framesBefore.in, dropped: framesAfter.dropped - framesBefore.dropped } : null;
+        const figures = final.map((f, i): OutputFigures => ({
+          kind: f.kind,
+          format: f.format,
+          stateInWindow: inWindow[i]?.state ?? "unknown",
+          bytes: f.bytes,
+          durationS: f.durationS,
+          kbps: f.durationS > 0 ? (f.bytes * 8) / f.durationS / 1000 : null,
+          restarts: f.restarts,
+          errors: f.errors.map((e) => e.message),
+          fileBytes: recordingBytes(recordingsDir, f),
+          hlsSegments: segments[i] ? { ...segments[i]!, kbps: segments[i]!.seconds > 0 ? (segments[i]!.bytes * 8) / segments[i]!.seconds / 1000 : null } : null,
+        }));
+        const phase = outputPhase(spec.phase, spec.outputs.map((x) => x.name), phaseLoad, settleS, win, frames, figures, left);
+        phase.deltaCores = phase.server.cores - reference.server.cores;
+        result.phases.push(phase);
+        live.log(
+          `N=${n} outputs pass, (${spec.phase}) ${phase.outputs.join(" + ")}: server ${phase.server.cores.toFixed(3)} cores ` +
+            `(${phase.deltaCores >= 0 ? "+" : ""}${phase.deltaCores.toFixed(3)}), H.264 encoder ${phase.h264EncoderCores.toFixed(3)}, muxers ${phase.muxerCores.toFixed(3)}, ` +
+            `${phase.video.fps.toFixed(1)} fps; ${figures.map((f) => `${f.format} ${fmt(f.hlsSegments?.kbps ?? f.kbps)} kbit/s`).join(", ")}` +
+            (left.length ? `; still running after the stop: ${left.join(", ")}` : ""),
+        );
+      }
+      outputs = result;
+    }
+    return { ready, window: main.window, probes, server: main.server, load: main.load, idle, encoderCommand, outputs };
   } finally {
     live.show(step, 0.9, `${label}: stopping`);
+    await api?.stopAll();
     if (load) {
       await load.stop();
       owned.loads.delete(load);
@@ -301,6 +391,43 @@ async function measure(
     await server.stop();
     owned.servers.delete(server);
   }
+}
+
+/** The H.264 encoder's options, read from its process in the server's tree. */
+function h264Command(serverPid: number): string[] | undefined {
+  for (const s of processTree(serverPid)) {
+    const argv = cmdline(s.pid);
+    if (classifyServer(argv, false) === "encoder-h264") return h264OptionsFrom(argv);
+  }
+  return undefined;
+}
+
+function outputPhase(
+  phase: string,
+  outputs: string[],
+  loadavg: [number, number, number],
+  settleS: number,
+  m: Steady,
+  h264Frames: OutputPhase["h264Frames"],
+  outputFigures: OutputFigures[],
+  leftAfterStop: string[],
+): OutputPhase {
+  const s = m.server;
+  return {
+    phase,
+    outputs,
+    loadavg,
+    settleS,
+    server: { cores: s.cores, coresMedian2s: s.coresMedian2s, byRole: s.byRole, nodeThreads: s.rootThreads, processes: s.processes },
+    h264EncoderCores: s.byRole["encoder-h264"] ?? 0,
+    muxerCores: OUTPUT_MUXER_ROLES.reduce((sum, role) => sum + (s.byRole[role] ?? 0), 0),
+    deltaCores: 0,
+    h264Frames,
+    video: { fps: m.window.observer.fps, latencyMs: summarize(m.window.videoLatencyMs) },
+    audio: { latencyMs: summarize(m.window.audioLatencyMs) },
+    outputFigures,
+    leftAfterStop,
+  };
 }
 
 function liveDetail(m: Extract<FromLoad, { type: "live" }> | undefined): string {
@@ -389,7 +516,7 @@ async function main(): Promise<number> {
   }
   const opts = o;
   const outDir = resolve(opts.outDir ?? join(REPO, "bench", "results"));
-  const steps = opts.participants.length + (opts.profileN !== undefined ? 1 : 0);
+  const steps = opts.participants.length + (opts.outputsN !== undefined ? 1 : 0) + (opts.profileN !== undefined ? 1 : 0);
   const live = new Live(steps);
   if (opts.waitLoad !== undefined) await waitForLoad(opts.waitLoad, live);
   const machine = describeMachine();
@@ -431,6 +558,18 @@ async function main(): Promise<number> {
       }
       runs.push(toRun(n, m, baseline, loadavg));
     }
+    let outputs: OutputsResult | null = null;
+    if (opts.outputsN !== undefined) {
+      // Recordings and HLS segments: a folder of their own in the bench's temporary one, gone after.
+      const dir = join(work, "outputs");
+      mkdirSync(dir);
+      try {
+        const m = await measure(opts, opts.outputsN, media, owned, live, opts.participants.length, { probes: false, outputsDir: dir });
+        outputs = m.outputs ?? null;
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    }
     let profile: BenchResult["profile"] = null;
     if (opts.profileN !== undefined) {
       const n = opts.profileN;
@@ -439,7 +578,7 @@ async function main(): Promise<number> {
       let fromUs: number | undefined;
       let toUs: number | undefined;
       const nowUs = (): number => Number(process.hrtime.bigint() / 1000n);
-      await measure(opts, n, media, owned, live, opts.participants.length, {
+      await measure(opts, n, media, owned, live, opts.participants.length + (opts.outputsN !== undefined ? 1 : 0), {
         profileDir: dir,
         probes: false,
         onWindow: (phase) => {
@@ -490,6 +629,7 @@ async function main(): Promise<number> {
       machine,
       settings,
       runs,
+      outputs,
       profile,
       leftovers,
       pids: [...owned.pids].sort((a, b) => a - b),
@@ -499,7 +639,7 @@ async function main(): Promise<number> {
     writeFileSync(`${base}.json`, `${JSON.stringify(result, null, 2)}\n`);
     writeFileSync(`${base}.md`, markdownReport(result, `${opts.name}.svg`));
     writeFileSync(`${base}.svg`, `${svgChart(result)}\n`);
-    live.log(`\n${summaryTable(result)}\n\nwrote ${base}.json, .md and .svg in ${result.wallSeconds.toFixed(0)} s`);
+    live.log(`\n${summaryTable(result)}\n${outputs ? `\nCost of recording and streaming, N = ${outputs.participants}:\n${outputsTable(result)}\n` : ""}\nwrote ${base}.json, .md and .svg in ${result.wallSeconds.toFixed(0)} s`);
     return leftovers.length > 0 ? 1 : 0;
   } finally {
     for (const l of owned.loads) await l.stop(3000);

@@ -17,6 +17,8 @@ export interface ServerOptions {
   maxParticipants: number;
   /** Run under V8's sampling profiler, writing a .cpuprofile into this folder on exit. */
   profileDir?: string;
+  /** Environment on top of the bench's own (e.g. RECORDINGS_DIR, HLS_DIR). */
+  env?: Record<string, string>;
 }
 
 export class ServerProcess {
@@ -46,6 +48,11 @@ export class ServerProcess {
     return `ws://127.0.0.1:${this.port}/ws`;
   }
 
+  /** Base of the REST API (/api/...) and /stats. */
+  get httpUrl(): string {
+    return `http://127.0.0.1:${this.port}`;
+  }
+
   get running(): boolean {
     return !this.hasExited;
   }
@@ -60,7 +67,7 @@ export class ServerProcess {
       "--video-bitrate", String(opts.videoBitrateKbps),
       "--max-participants", String(opts.maxParticipants),
     ];
-    const child = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, ...opts.env } });
     const tail: string[] = [];
     const keep = (chunk: Buffer): void => {
       for (const line of String(chunk).split("\n")) if (line.trim()) tail.push(line);

@@ -43,14 +43,14 @@ describe("npm run bench", () => {
 
   it("runs --quick with one participant and reports sane figures", async () => {
     ensureBuilt();
-    const child = spawn(process.execPath, [RUN, "--quick", "--n", "1", "--duration", "3", "--warmup", "1", "--out", out], {
+    const child = spawn(process.execPath, [RUN, "--quick", "--n", "1", "--duration", "3", "--warmup", "1", "--outputs", "--out", out], {
       stdio: ["ignore", "pipe", "pipe"],
     });
     let log = "";
     child.stdout!.on("data", (d: Buffer) => (log += String(d)));
     child.stderr!.on("data", (d: Buffer) => (log += String(d)));
     const code = await new Promise<number | null>((resolve) => {
-      const timer = setTimeout(() => child.kill("SIGKILL"), 60_000);
+      const timer = setTimeout(() => child.kill("SIGKILL"), 130_000);
       child.once("exit", (c) => {
         clearTimeout(timer);
         resolve(c);
@@ -84,6 +84,17 @@ describe("npm run bench", () => {
     expect(x.bitrate.upVideoKbps).toBeGreaterThan(100);
     expect(x.bitrate.sfuDownKbps).toBe(0);
 
+    // The outputs pass: no outputs, then WebM, then + MP4 (the H.264 encode), then + HLS.
+    const phases = r.outputs!.phases;
+    expect(phases.map((p) => p.outputs.join("+"))).toEqual(["", "webm", "webm+mp4", "webm+mp4+hls"]);
+    expect(phases[0]!.h264EncoderCores).toBe(0);
+    expect(phases[2]!.h264EncoderCores).toBeGreaterThan(0);
+    expect(phases[3]!.muxerCores).toBeGreaterThan(phases[1]!.muxerCores);
+    for (const p of phases.slice(1)) {
+      for (const f of p.outputFigures) expect([f.stateInWindow, f.restarts, f.bytes > 0]).toEqual(["running", 0, true]);
+      expect(p.leftAfterStop).toEqual([]);
+    }
+
     expect(readFileSync(join(out, "quick.md"), "utf8")).toMatch(/\| 1 \| [\d.]+ \|/);
     expect(readFileSync(join(out, "quick.svg"), "utf8")).toMatch(/^<svg[\s\S]*<\/svg>\s*$/);
 
@@ -91,7 +102,7 @@ describe("npm run bench", () => {
     expect(r.leftovers).toEqual([]);
     expect(r.pids.length).toBeGreaterThanOrEqual(4);
     expect(r.pids.filter(alive)).toEqual([]);
-  }, 90_000);
+  }, 150_000);
 });
 
 describe("bench parts", () => {

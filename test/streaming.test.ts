@@ -218,7 +218,10 @@ describe("live streams", () => {
     await expectColours(file, 0.2);
 
     await stop(second.json.id);
-    await stop(json.id);
+    // FFmpeg reports no size for HLS: the segments published are counted instead.
+    const final = await stop(json.id);
+    expect(final.bytes).toBeGreaterThan(100_000);
+    expect(final.bytes / final.durationS).toBeGreaterThan(100_000 / 8);
     // Stopped: the playlist is closed for players still reading it.
     expect(await (await fetch(playlistUrl)).text()).toContain("#EXT-X-ENDLIST");
     expect(liveFfmpegPids().filter((p) => p.endsWith("encoder-h264"))).toHaveLength(0);

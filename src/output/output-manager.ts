@@ -10,8 +10,9 @@ import { join, resolve, sep } from "node:path";
 import type { Logger } from "pino";
 import { MixroomError } from "../errors.js";
 import type { Room } from "../room/room.js";
+import { HlsSegmentCounter } from "./hls-segments.js";
 import { checkStreamUrl, muxSettings, redactUrl, type RecordingFormat, type StreamType } from "./formats.js";
-import { Output, type OutputKind, type OutputStatus } from "./output.js";
+import { Output, type OutputKind, type OutputOptions, type OutputStatus, type OutputTarget } from "./output.js";
 
 export interface OutputManagerOptions {
   recordingsDir: string;
@@ -61,11 +62,12 @@ export class OutputManager {
     if (type === "hls") {
       const dir = inside(resolve(this.opts.hlsDir), id);
       await mkdir(dir, { recursive: true });
-      return this.start(room, "stream", type, id, { playlist: `/hls/${id}/index.m3u8` }, async () => ({
+      const target = async (): Promise<OutputTarget> => ({
         target: join(dir, "index.m3u8"),
         // Segment numbers from the clock: a restarted stream never reuses a name a player has.
         targetOptions: ["-hls_segment_filename", join(dir, "seg%d.ts"), "-hls_start_number_source", "epoch"],
-      }));
+      });
+      return this.start(room, "stream", type, id, { playlist: `/hls/${id}/index.m3u8` }, target, new HlsSegmentCounter(dir));
     }
     const target = checkStreamUrl(type, url);
     return this.start(room, "stream", type, id, { url: redactUrl(target) }, async () => ({ target }));
@@ -120,7 +122,8 @@ export class OutputManager {
     format: RecordingFormat | StreamType,
     id: string,
     describe: Record<string, string>,
-    target: ConstructorParameters<typeof Output>[0]["target"],
+    target: OutputOptions["target"],
+    byteCounter?: OutputOptions["byteCounter"],
   ): Promise<OutputStatus> {
     if (this.closed) throw new MixroomError("overloaded", "the server is shutting down");
     if (this.activeCount(roomId) >= this.opts.maxOutputsPerRoom) {
@@ -130,7 +133,7 @@ export class OutputManager {
     const release = room.hold();
     const output = new Output({
       id, room: roomId, kind, format, settings: muxSettings(format), target, describe,
-      source: room, width: this.opts.width, height: this.opts.height, log: room.log,
+      source: room, width: this.opts.width, height: this.opts.height, log: room.log, byteCounter,
     });
     this.outputs.set(id, output);
     this.releases.set(id, release);

@@ -41,6 +41,8 @@ export interface OutputOptions {
   log: Logger;
   /** Shown in status instead of the target (a URL with its secrets masked, an HLS address). */
   describe: Record<string, string>;
+  /** Counts bytes written where FFmpeg's progress cannot (HLS); updated on each progress report. */
+  byteCounter?: { update(): Promise<void>; readonly bytes: number };
 }
 
 export interface OutputStatus {
@@ -128,7 +130,7 @@ export class Output {
       createdAt: this.createdAt.toISOString(),
       ...(this.stoppedAt && { stoppedAt: this.stoppedAt.toISOString() }),
       durationS: Math.round((this.doneSeconds + (m?.progress.mediaSeconds ?? 0)) * 10) / 10,
-      bytes: this.doneBytes + (m?.progress.bytes ?? 0),
+      bytes: this.opts.byteCounter?.bytes ?? this.doneBytes + (m?.progress.bytes ?? 0),
       restarts: this.restarts,
       ...(this.error !== undefined && { error: this.error }),
       errors: [...this.errors],
@@ -146,6 +148,8 @@ export class Output {
       this.detach?.();
       this.detach = undefined;
       await this.muxer?.close();
+      // The last segments are listed as the muxer finishes.
+      await this.opts.byteCounter?.update().catch(() => undefined);
       this.state = "stopped";
       this.stoppedAt = new Date();
       this.log.info({ bytes: this.status().bytes, durationS: this.status().durationS }, "output stopped");
@@ -182,6 +186,8 @@ export class Output {
       this.healthyTimer.unref();
     });
     muxer.on("exit", (exit) => this.onExit(muxer, exit));
+    const counter = this.opts.byteCounter;
+    if (counter) muxer.on("progress", () => void counter.update().catch((err: unknown) => this.log.debug({ err }, "byte count failed")));
     this.detach = this.opts.source.attach(
       this.opts.settings.videoCodec,
       (frame, keyframe, at) => muxer.video(frame, keyframe, at),
