@@ -25,6 +25,7 @@ describe("loadConfig", () => {
       videoBitrateKbps: 1500,
       audioBitrateKbps: 48,
       maxParticipants: 16,
+      maxViewers: 50,
       maxRooms: 8,
       recordingsDir: "recordings",
       hlsDir: undefined,
@@ -49,6 +50,7 @@ describe("loadConfig", () => {
       VIDEO_BITRATE: "800",
       AUDIO_BITRATE: "64",
       MAX_PARTICIPANTS: "4",
+      MAX_VIEWERS: "3",
       MAX_ROOMS: "2",
       RECORDINGS_DIR: "/var/lib/mixroom",
       HLS_DIR: "/run/mixroom-hls",
@@ -70,6 +72,7 @@ describe("loadConfig", () => {
       videoBitrateKbps: 800,
       audioBitrateKbps: 64,
       maxParticipants: 4,
+      maxViewers: 3,
       maxRooms: 2,
       recordingsDir: "/var/lib/mixroom",
       hlsDir: "/run/mixroom-hls",
@@ -192,7 +195,7 @@ describe("help", () => {
       "--port", "PORT", "--host", "HOST", "--public-ip", "PUBLIC_IP", "--rtc-min-port", "RTC_MIN_PORT",
       "--rtc-max-port", "RTC_MAX_PORT", "VIDEO_WIDTH", "VIDEO_HEIGHT", "VIDEO_FPS", "VIDEO_BITRATE",
       "AUDIO_BITRATE", "MAX_PARTICIPANTS", "MAX_ROOMS", "AUTH_TOKEN", "LOG_LEVEL", "LOG_PRETTY", "--pretty",
-      "RECORDINGS_DIR", "HLS_DIR", "BROADCAST_BITRATE", "MAX_OUTPUTS",
+      "MAX_VIEWERS", "RECORDINGS_DIR", "HLS_DIR", "BROADCAST_BITRATE", "MAX_OUTPUTS",
     ];
     for (const name of names) expect(text).toContain(`\`${name}\``);
     expect(text).toContain("`8080`");

@@ -200,8 +200,8 @@ describe("WHIP and WHEP over HTTP", () => {
     }
   });
 
-  it("needs the bearer token when AUTH_TOKEN is set", async () => {
-    const guarded = await startTestServer({ AUTH_TOKEN: "s3cret" });
+  it("needs the bearer token when AUTH_TOKEN is set, and takes no more viewers than MAX_VIEWERS", async () => {
+    const guarded = await startTestServer({ AUTH_TOKEN: "s3cret", MAX_VIEWERS: "1" });
     try {
       const offer = await realOffer();
       const url = `${httpBase(guarded)}/whep/guarded`;
@@ -216,6 +216,11 @@ describe("WHIP and WHEP over HTTP", () => {
       const viewer = await join({ signal: "whep", room: "guarded", name: "trusted", token: "s3cret" }, guarded);
       expect(viewer.session).toMatch(/\/whep\/guarded\/[0-9a-f-]{36}$/);
       await viewer.waitFor(() => viewer.latestFrame !== undefined, "a composite picture");
+      // The room's one viewer place is taken: the next is refused (503), never joined.
+      const full = await postOffer(url, offer, { "Content-Type": "application/sdp", Authorization: "Bearer s3cret" });
+      expect(full.status).toBe(503);
+      expect(((await full.json()) as { error: string }).error).toBe("room guarded has 1 viewers, the most it takes");
+      expect(guarded.rooms.rooms.get("guarded")!.participants).toHaveLength(1);
       // Ending a session needs the token too.
       const anonymous = await fetch(viewer.session!, { method: "DELETE" });
       expect(anonymous.status).toBe(401);

@@ -21,6 +21,7 @@ export interface RoomSettings {
   /** Bitrate of the H.264 encode made for broadcast outputs (only while one runs). */
   broadcastBitrateKbps: number;
   maxParticipants: number;
+  maxViewers: number;
   network: PeerNetwork;
 }
 
@@ -63,6 +64,10 @@ export class Room implements ParticipantHost, OutputSource {
     const senders = [...this.members.values()].filter((m) => m.info.role === "participant").length;
     if (request.role === "participant" && senders >= this.settings.maxParticipants) {
       throw new MixroomError("room-full", `room ${this.id} has ${senders} participants, the most it takes`);
+    }
+    const viewers = this.members.size - senders;
+    if (request.role === "viewer" && viewers >= this.settings.maxViewers) {
+      throw new MixroomError("room-full", `room ${this.id} has ${viewers} viewers, the most it takes`);
     }
     const existing = [...this.members.values()].map((m) => m.info);
     const id = randomUUID();

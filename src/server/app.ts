@@ -38,6 +38,7 @@ export async function startServer(config: Config, log: Logger, publicDir = PUBLI
       audioBitrateKbps: config.audioBitrateKbps,
       broadcastBitrateKbps: config.broadcastBitrateKbps,
       maxParticipants: config.maxParticipants,
+      maxViewers: config.maxViewers,
       maxRooms: config.maxRooms,
       network: {
         publicIp: config.publicIp,

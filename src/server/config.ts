@@ -19,6 +19,8 @@ export interface Config {
   readonly videoBitrateKbps: number;
   readonly audioBitrateKbps: number;
   readonly maxParticipants: number;
+  /** Viewers (WebSocket "watch only" and WHEP) per room: each costs the server its own SRTP. */
+  readonly maxViewers: number;
   readonly maxRooms: number;
   /** Where recordings are written. */
   readonly recordingsDir: string;
@@ -97,6 +99,7 @@ const OPTIONS: readonly Option[] = [
   { key: "videoBitrateKbps", env: "VIDEO_BITRATE", flag: "--video-bitrate", default: 1500, description: "composite video bitrate in kbit/s, 100-20000", parse: integer(100, 20000) },
   { key: "audioBitrateKbps", env: "AUDIO_BITRATE", flag: "--audio-bitrate", default: 48, description: "Opus bitrate per mix in kbit/s, 8-256", parse: integer(8, 256) },
   { key: "maxParticipants", env: "MAX_PARTICIPANTS", flag: "--max-participants", default: 16, description: "participants per room, 1-25", parse: integer(1, 25) },
+  { key: "maxViewers", env: "MAX_VIEWERS", flag: "--max-viewers", default: 50, description: "viewers per room (watch only, WHEP), 0-1000", parse: integer(0, 1000) },
   { key: "maxRooms", env: "MAX_ROOMS", flag: "--max-rooms", default: 8, description: "rooms at once, 1-100", parse: integer(1, 100) },
   { key: "recordingsDir", env: "RECORDINGS_DIR", flag: "--recordings-dir", default: "recordings", description: "directory recordings are written to", parse: path },
   { key: "hlsDir", env: "HLS_DIR", flag: "--hls-dir", description: "directory for HLS segments (default: a new temporary one)", parse: path },
