@@ -57,6 +57,7 @@ describe("loadConfig", () => {
       BROADCAST_BITRATE: "4000",
       MAX_OUTPUTS: "2",
       AUTH_TOKEN: "s3cret",
+      API_TOKEN: "0p3rator",
       LOG_LEVEL: "debug",
       LOG_PRETTY: "1",
     };
@@ -79,6 +80,7 @@ describe("loadConfig", () => {
       broadcastBitrateKbps: 4000,
       maxOutputsPerRoom: 2,
       authToken: "s3cret",
+      apiToken: "0p3rator",
       logLevel: "debug",
       logPretty: true,
     });
@@ -195,7 +197,7 @@ describe("help", () => {
       "--port", "PORT", "--host", "HOST", "--public-ip", "PUBLIC_IP", "--rtc-min-port", "RTC_MIN_PORT",
       "--rtc-max-port", "RTC_MAX_PORT", "VIDEO_WIDTH", "VIDEO_HEIGHT", "VIDEO_FPS", "VIDEO_BITRATE",
       "AUDIO_BITRATE", "MAX_PARTICIPANTS", "MAX_ROOMS", "AUTH_TOKEN", "LOG_LEVEL", "LOG_PRETTY", "--pretty",
-      "MAX_VIEWERS", "RECORDINGS_DIR", "HLS_DIR", "BROADCAST_BITRATE", "MAX_OUTPUTS",
+      "MAX_VIEWERS", "API_TOKEN", "RECORDINGS_DIR", "HLS_DIR", "BROADCAST_BITRATE", "MAX_OUTPUTS",
     ];
     for (const name of names) expect(text).toContain(`\`${name}\``);
     expect(text).toContain("`8080`");

@@ -2,7 +2,7 @@
 // units however it is chunked, and what a client may name as a destination.
 import { execFileSync } from "node:child_process";
 import { describe, expect, it } from "vitest";
-import { checkStreamUrl, redactUrl } from "../src/output/formats.js";
+import { checkStreamUrl, redactor, redactUrl } from "../src/output/formats.js";
 import { AnnexBReader, splitAccessUnits } from "../src/media/h264.js";
 
 describe("AnnexBReader", () => {
@@ -50,6 +50,8 @@ describe("stream destinations", () => {
     for (const [type, url] of [
       ["rtmp", "srt://x:1"], ["srt", "rtmp://x/a/b"], ["rtmp", "file:///etc/passwd"], ["rtmp", "/tmp/out.flv"],
       ["rtmp", "rtmp://host/app/key\n-f"], ["rtmp", "rtmp:///nohost"], ["srt", 42], ["srt", ""],
+      // FFmpeg would open a listening port on this server, or take options nobody vetted.
+      ["srt", "srt://0.0.0.0:9000?mode=listener"], ["srt", "srt://host:9000?mode=rendezvous"], ["srt", "srt://host:9000?localport=22"],
     ] as const) {
       expect(() => checkStreamUrl(type, url), String(url)).toThrow();
     }
@@ -59,5 +61,9 @@ describe("stream destinations", () => {
     expect(redactUrl("rtmp://live.example.com/app/sk_live_123")).toBe("rtmp://live.example.com/app/****");
     expect(redactUrl("rtmps://user:pw@live.example.com/app/key")).toBe("rtmps://user:****@live.example.com/app/****");
     expect(redactUrl("srt://host:9000?streamid=secret&passphrase=hunter22&latency=200")).toBe("srt://host:9000?streamid=****&passphrase=****&latency=200");
+    // In FFmpeg's own words (its command line, its errors), whole or in pieces.
+    const mask = redactor("rtmp://live.example.com/app/sk_live_123");
+    expect(mask("ffmpeg -f flv rtmp://live.example.com/app/sk_live_123")).toBe("ffmpeg -f flv rtmp://live.example.com/app/****");
+    expect(mask("[rtmp] playpath sk_live_123 refused")).toBe("[rtmp] playpath **** refused");
   });
 });

@@ -200,6 +200,12 @@ describe("recordings", () => {
     await recorded("studio", rec.id, 1);
     const stopped = (await call("DELETE", `studio/recordings/${rec.id}`)).json as OutputStatus;
     const name = stopped.files![0]!;
+    // While a recording grows, a download is what was there when it began, exactly as long as it says.
+    const growing = await startRecording("studio", "webm");
+    await recorded("studio", growing.id, 1);
+    const partial = await fetch(`${api}/studio/recordings/${growing.id}/files/${growing.files![0]!}`);
+    expect((await partial.arrayBuffer()).byteLength).toBe(Number(partial.headers.get("content-length")));
+    await call("DELETE", `studio/recordings/${growing.id}`);
     const res = await fetch(`${api}/studio/recordings/${rec.id}/files/${name}`);
     expect(res.status).toBe(200);
     expect(res.headers.get("content-type")).toBe("video/mp4");
@@ -224,17 +230,22 @@ describe("recordings", () => {
 });
 
 describe("recordings with a token", () => {
-  it("need the bearer token", async () => {
+  it("need the operator's token (API_TOKEN, not the participants'), and a JSON body", async () => {
     const dir = await mkdtemp(join(tmpdir(), "mixroom-rec-"));
-    const server = await startTestServer({ RECORDINGS_DIR: dir, AUTH_TOKEN: "letmein" });
+    const server = await startTestServer({ RECORDINGS_DIR: dir, AUTH_TOKEN: "letmein", API_TOKEN: "operator" });
     try {
       const url = `http://127.0.0.1:${server.port}/api/rooms/secret/recordings`;
       const refused = await fetch(url, { method: "POST", body: "{}" });
       expect(refused.status).toBe(401);
       expect(refused.headers.get("www-authenticate")).toBe("Bearer");
-      expect((await fetch(url, { headers: { Authorization: "Bearer wrong" } })).status).toBe(401);
-      const ok = await fetch(url, { headers: { Authorization: "Bearer letmein" } });
+      // A participant's token lets them join, not record or stream the room.
+      for (const token of ["wrong", "letmein"]) expect((await fetch(url, { headers: { Authorization: `Bearer ${token}` } })).status).toBe(401);
+      const ok = await fetch(url, { headers: { Authorization: "Bearer operator" } });
       expect(await ok.json()).toEqual({ recordings: [] });
+      // A cross-site form or text/plain POST (sent without a CORS preflight) starts nothing.
+      const form = await fetch(url, { method: "POST", headers: { Authorization: "Bearer operator", "Content-Type": "text/plain" }, body: '{"format":"webm"}' });
+      expect(form.status).toBe(415);
+      expect(server.rooms.rooms.size).toBe(0);
     } finally {
       await server.close();
       await rm(dir, { recursive: true, force: true });

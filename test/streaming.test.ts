@@ -3,7 +3,7 @@
 // checked for codecs and each participant's colour; a destination that refuses is retried and
 // reported, and the room's own media never notices.
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
-import { connect, createServer, type AddressInfo } from "node:net";
+import { connect, createServer, type AddressInfo, type Socket } from "node:net";
 import { createServer as createTlsServer } from "node:tls";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -45,9 +45,13 @@ describe("live streams", () => {
   const peers: TestPeer[] = [];
   const receivers: FfmpegProcess[] = [];
 
+  /** Everything the server logs (at info and above), to check that no stream key is in it. */
+  const logLines: string[] = [];
+
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), "mixroom-stream-"));
-    server = await startTestServer({ RECORDINGS_DIR: dir });
+    const logged = pino({ level: "info" }, { write: (line: string) => void logLines.push(line) });
+    server = await startTestServer({ RECORDINGS_DIR: dir }, logged);
     api = `http://127.0.0.1:${server.port}/api/rooms/live`;
     for (const p of PEOPLE) peers.push(await TestPeer.join({ url: server.url, room: "live", ...p }));
   }, 60_000);
@@ -227,10 +231,40 @@ describe("live streams", () => {
     expect(liveFfmpegPids().filter((p) => p.endsWith("encoder-h264"))).toHaveLength(0);
   });
 
+  it("gives up on a destination that takes the connection and then nothing, and says so", async () => {
+    // Accepts TCP and never answers the RTMP handshake: FFmpeg would wait for ever.
+    const sockets = new Set<Socket>();
+    const silent = createServer((s) => sockets.add(s.on("error", () => undefined)));
+    await new Promise<void>((resolve) => silent.listen(0, "127.0.0.1", resolve));
+    try {
+      const { port } = silent.address() as AddressInfo;
+      const { json } = await start({ type: "rtmp", url: `rtmp://127.0.0.1:${port}/app/stalled-key` });
+      const stalled = await waitFor("the stall reported", async () => {
+        const s = await statusOf(json.id);
+        return s.state === "retrying" && s;
+      }, { timeoutMs: 40_000 });
+      // Whichever notices first: FFmpeg stuck on the handshake stops reading its inputs too.
+      expect(stalled.error).toMatch(/no media written for 15 s|not keeping up|no output within/);
+      for (const peer of peers) expect(peer.framesWithin(1000)).toBeGreaterThan(20);
+      await stop(json.id);
+    } finally {
+      for (const s of sockets) s.destroy();
+      await new Promise((resolve) => silent.close(resolve));
+    }
+  });
+
+  it("never logs a stream key", () => {
+    const text = logLines.join("");
+    expect(text).toContain("ffmpeg started");
+    expect(text).toContain("/live/****");
+    for (const key of ["secret-key", "another-key", "tls-key", "stalled-key"]) expect(text).not.toContain(key);
+  });
+
   it("refuses destinations it will not hand to FFmpeg", async () => {
     const cases: Array<[object, RegExp]> = [
       [{ type: "rtmp", url: "file:///etc/passwd" }, /rtmp:\/\/ or rtmps:\/\//],
       [{ type: "srt", url: "rtmp://example.com/a/b" }, /srt:\/\//],
+      [{ type: "srt", url: "srt://0.0.0.0:9000?mode=listener" }, /mode must be caller/],
       [{ type: "rtmp" }, /needs "url"/],
       [{ type: "rtmp", url: "rtmp://host/app/key -f null" }, /whitespace/],
       [{ type: "ftp", url: "ftp://x" }, /"type" must be one of rtmp, srt, hls/],

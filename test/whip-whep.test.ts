@@ -200,6 +200,19 @@ describe("WHIP and WHEP over HTTP", () => {
     }
   });
 
+  it("leaves no room behind when the only member it was opened for is refused", async () => {
+    const closed = await startTestServer({ MAX_VIEWERS: "0" });
+    try {
+      const res = await postOffer(`${httpBase(closed)}/whep/nobody`, await realOffer());
+      expect(res.status).toBe(503);
+      expect(res.headers.get("retry-after")).toBe("5");
+      expect(closed.rooms.rooms.size).toBe(0);
+      await waitFor("the refused room's encoder gone", async () => liveFfmpegPids().length === 0);
+    } finally {
+      await closed.close();
+    }
+  });
+
   it("needs the bearer token when AUTH_TOKEN is set, and takes no more viewers than MAX_VIEWERS", async () => {
     const guarded = await startTestServer({ AUTH_TOKEN: "s3cret", MAX_VIEWERS: "1" });
     try {

@@ -31,6 +31,8 @@ export interface FfmpegSpec {
   maxQueuedBytes?: number;
   /** The process is meant to finish by itself (a one-shot render): exit 0 is not a fault. */
   oneShot?: boolean;
+  /** Masks secrets (a stream key in an output URL) in everything logged or reported. */
+  redact?: (text: string) => string;
 }
 
 export interface FfmpegExit {
@@ -78,6 +80,7 @@ export class FfmpegProcess extends EventEmitter<FfmpegEvents> {
   private isReady = false;
   private failure: string | undefined;
   private readonly oneShot: boolean;
+  private readonly redact: (text: string) => string;
 
   constructor(spec: FfmpegSpec, log: Logger) {
     super();
@@ -85,6 +88,7 @@ export class FfmpegProcess extends EventEmitter<FfmpegEvents> {
     this.log = log.child({ ffmpeg: spec.role });
     this.maxQueuedBytes = spec.maxQueuedBytes ?? 8 * 1024 * 1024;
     this.oneShot = spec.oneShot ?? false;
+    this.redact = spec.redact ?? ((text) => text);
     const out = new PassThrough({ highWaterMark: 4 * 1024 * 1024 });
     this.stdout = out;
     this.usesStdin = spec.input === "stdin";
@@ -103,7 +107,7 @@ export class FfmpegProcess extends EventEmitter<FfmpegEvents> {
       if (this.pid !== undefined) live.set(this.pid, this.role);
       // With a file or URL output fluent-ffmpeg leaves stdout alone: it is ours to read.
       if (spec.output !== undefined) this.proc?.stdout?.pipe(out);
-      this.log.info({ childPid: this.pid, commandLine }, "ffmpeg started");
+      this.log.info({ childPid: this.pid, commandLine: this.redact(commandLine) }, "ffmpeg started");
       const stdin = this.proc?.stdin;
       // EPIPE when FFmpeg dies with writes queued: its exit is reported through "exit".
       stdin?.on("error", (err) => this.log.debug({ err }, "ffmpeg stdin closed"));
@@ -117,7 +121,7 @@ export class FfmpegProcess extends EventEmitter<FfmpegEvents> {
       if (!this.usesStdin) stdin?.end();
     });
     this.command.on("stderr", (line: string) => {
-      if (this.stderrTail.push(line) > STDERR_TAIL_LINES) this.stderrTail.shift();
+      if (this.stderrTail.push(this.redact(line)) > STDERR_TAIL_LINES) this.stderrTail.shift();
     });
     this.command.on("error", (err: Error) => this.onExit(err));
     this.command.on("end", () => this.onExit(undefined));
@@ -227,7 +231,7 @@ export class FfmpegProcess extends EventEmitter<FfmpegEvents> {
     const exit: FfmpegExit = {
       code: proc?.exitCode ?? null,
       signal: proc?.signalCode ?? null,
-      reason: this.closeReason ?? this.failure ?? (err ? firstLine(err.message) : "exited"),
+      reason: this.closeReason ?? this.failure ?? (err ? this.redact(firstLine(err.message)) : "exited"),
       stderrTail: [...this.stderrTail],
     };
     // fluent-ffmpeg reports "Output stream closed" when stdout ends first; exit 0 is a success.

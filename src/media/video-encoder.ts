@@ -24,6 +24,11 @@ export interface VideoEncoderOptions {
 }
 
 const TICK_RING = 256;
+/**
+ * Longest the composite is held while a fresh encoder warms up (it usually takes 100-200 ms).
+ * Past that the running one goes on, and the fresh one's keyframe shows a moment already shown.
+ */
+const MAX_SWAP_FREEZE_MS = 400;
 
 /** One FFmpeg encoder process and the clock ticks of the frames it was given. */
 class EncoderProcess {
@@ -172,7 +177,7 @@ export class VideoEncoder {
     // While a fresh encoder warms up, the running one stops at the picture the fresh one starts
     // with: receivers see a short freeze, then the keyframe, never time running backwards.
     const nextStart = this.next?.firstTick;
-    if (nextStart !== undefined && tick >= nextStart) return;
+    if (nextStart !== undefined && tick >= nextStart && performance.now() - this.lastSwapAt < MAX_SWAP_FREEZE_MS) return;
     this.stats.framesOut++;
     this.opts.onFrame(data, keyframe, tick);
   }

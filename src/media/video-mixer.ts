@@ -38,6 +38,8 @@ export interface VideoMixerOptions {
 /** Payload type written into packets; werift rewrites it to what each receiver negotiated. */
 const VP8_PT = 96;
 const CANVAS_POOL = 4;
+/** Canvases added for each canvas sink: as many as it may hold queued (h264-encode.ts). */
+const CANVASES_PER_SINK = 2;
 
 export class VideoMixer {
   private readonly compositor: Compositor;
@@ -45,6 +47,8 @@ export class VideoMixer {
   private readonly packetizer: Vp8Packetizer;
   private readonly clock: RoomClock;
   private readonly free: Buffer[] = [];
+  /** Canvases in existence, free or in use. */
+  private canvases = CANVAS_POOL;
   private readonly sinks = new Set<PacketSink>();
   private readonly frameSinks = new Set<FrameSink>();
   private readonly canvasSinks = new Set<CanvasSink>();
@@ -103,6 +107,11 @@ export class VideoMixer {
   /** Raw composed frames, for an encode in another codec (H.264 for broadcast outputs). */
   addCanvasSink(sink: CanvasSink): () => void {
     this.canvasSinks.add(sink);
+    // Sized for the most sinks there have been at once (never shrunk: a sink comes and goes).
+    while (this.canvases < CANVAS_POOL + CANVASES_PER_SINK * this.canvasSinks.size) {
+      this.free.push(Buffer.alloc(this.compositor.frameSize));
+      this.canvases++;
+    }
     return () => this.canvasSinks.delete(sink);
   }
 

@@ -46,12 +46,14 @@ export function muxSettings(format: OutputFormat): MuxSettings {
     case "srt":
       return { videoCodec: "h264", outputOptions: [...MAP, ...AAC, "-f", "mpegts", "-mpegts_flags", "resend_headers"] };
     case "hls":
-      // Low latency as plain HLS goes: one-second segments (one GOP each), a short playlist.
+      // Low latency as plain HLS goes: one-second segments (one GOP each), a short playlist. A
+      // retry appends to the playlist players already have, after a discontinuity tag, and its
+      // old segments still rotate out.
       return {
         videoCodec: "h264",
         outputOptions: [
           ...MAP, ...AAC, "-f", "hls", "-hls_time", "1", "-hls_list_size", "6", "-hls_allow_cache", "0",
-          "-hls_flags", "delete_segments+independent_segments+temp_file+program_date_time",
+          "-hls_flags", "delete_segments+independent_segments+temp_file+program_date_time+append_list+discont_start",
         ],
       };
   }
@@ -72,10 +74,48 @@ export function checkStreamUrl(type: "rtmp" | "srt", raw: unknown): string {
     throw new MixroomError("bad-request", `a ${type} url must start with ${schemes.map((s) => `${s}//`).join(" or ")}`);
   }
   if (!url.hostname) throw new MixroomError("bad-request", "url has no host");
+  if (type === "srt") {
+    // FFmpeg reads SRT options from the query: `mode=listener` would open a port on this server
+    // for anyone to take the room from. Only the options a push needs, and always as caller.
+    for (const key of url.searchParams.keys()) {
+      if (!SRT_PARAMS.includes(key)) throw new MixroomError("bad-request", `srt url option "${key}" is not allowed (allowed: ${SRT_PARAMS.join(", ")})`);
+    }
+    if ((url.searchParams.get("mode") ?? "caller") !== "caller") throw new MixroomError("bad-request", "srt streams connect out: mode must be caller");
+  }
   // A URL is one argument to FFmpeg, never a shell word; control characters have no business in it.
   if (/[\s\x00-\x1f\x7f]/.test(raw)) throw new MixroomError("bad-request", "url contains whitespace or control characters");
   return raw;
 }
+
+/**
+ * A function that masks a destination's secrets wherever they appear in a text (FFmpeg's command
+ * line, its error messages): the URL as given, and each secret on its own (FFmpeg sometimes
+ * prints the key or the query apart from the URL).
+ */
+export function redactor(raw: string): (text: string) => string {
+  const shown = redactUrl(raw);
+  const secrets: string[] = [];
+  try {
+    const url = new URL(raw);
+    if (url.password) secrets.push(url.password);
+    for (const key of SECRET_PARAMS) {
+      const v = url.searchParams.get(key);
+      if (v) secrets.push(v);
+    }
+    if (url.protocol.startsWith("rtmp")) secrets.push(url.pathname.split("/").at(-1) ?? "");
+  } catch {
+    // Not a URL: only the whole string is masked.
+  }
+  const worth = secrets.filter((s) => s.length >= 4);
+  return (text) => {
+    let out = text.split(raw).join(shown);
+    for (const s of worth) out = out.split(s).join("****");
+    return out;
+  };
+}
+
+const SECRET_PARAMS = ["passphrase", "streamid", "key", "token"];
+const SRT_PARAMS = ["streamid", "passphrase", "pbkeylen", "latency", "mode"];
 
 /**
  * A destination as shown in status and logs: stream keys and passwords are secrets (an RTMP
@@ -89,7 +129,7 @@ export function redactUrl(raw: string): string {
     return "(invalid url)";
   }
   if (url.password) url.password = "****";
-  for (const key of ["passphrase", "streamid", "key", "token"]) if (url.searchParams.has(key)) url.searchParams.set(key, "****");
+  for (const key of SECRET_PARAMS) if (url.searchParams.has(key)) url.searchParams.set(key, "****");
   if (url.protocol.startsWith("rtmp")) {
     const parts = url.pathname.split("/");
     if (parts.length > 2 && parts.at(-1)) parts[parts.length - 1] = "****";

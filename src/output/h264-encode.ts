@@ -94,7 +94,9 @@ export class H264Encode {
           "-fps_mode", "passthrough", "-f", "h264", "-flush_packets", "1",
         ],
         readyTimeoutMs: 10_000,
-        maxQueuedBytes: 3 * width * height * 1.5,
+        // Two frames (the canvases the mixer adds for this sink): beyond that x264 is behind,
+        // and the frame is dropped here rather than taken from the room's own VP8 encode.
+        maxQueuedBytes: 2 * width * height * 1.5,
       },
       this.opts.log,
     );

@@ -17,7 +17,10 @@ export class HlsSegmentCounter {
     this.busy = true;
     try {
       const playlist = await readFile(join(this.dir, "index.m3u8"), "utf8").catch(() => "");
-      for (const name of playlist.match(/^seg\d+\.ts$/gm) ?? []) {
+      const listed: string[] = playlist.match(/^seg\d+\.ts$/gm) ?? [];
+      // Only names still listed need remembering: a stream that runs for days stays small.
+      if (listed.length > 0) for (const name of this.counted) if (!listed.includes(name)) this.counted.delete(name);
+      for (const name of listed) {
         if (this.counted.has(name)) continue;
         const size = await stat(join(this.dir, name)).then((s) => s.size, () => undefined);
         if (size === undefined) continue; // already rotated out: nothing to count any more

@@ -1,7 +1,7 @@
 // One FFmpeg process that writes the composite and the full mix to a file or a live destination,
 // copying the video encode (no second encode of the picture) and encoding the mix for the
 // container. Video goes in as IVF on stdin, stamped with the time each picture was composed; the
-// mix goes in as PCM over a loopback socket (pcm-feed.ts), offset so both start in sync.
+// mix goes in as PCM over a Unix socket (pcm-feed.ts), offset so both start in sync.
 //
 // Nothing is written before the first keyframe: the output starts on it, and the mix starts at
 // the first 20 ms mixed after that picture. Progress (bytes, media time) comes from `-progress`.
@@ -19,6 +19,8 @@ export interface MuxerOptions {
   target: string;
   /** Options that go just before the target (e.g. HLS segment names). */
   targetOptions?: string[];
+  /** Masks the target's secrets in logs and errors. */
+  redact?: (text: string) => string;
   width: number;
   height: number;
   log: Logger;
@@ -38,11 +40,23 @@ interface MuxerEvents {
 
 /** Video frames kept while waiting for the mix to start the process (about 2 s at 30 fps). */
 const MAX_EARLY_FRAMES = 60;
+/** Media time not advancing this long means the destination (or the disk) has stalled. */
+const STALL_MS = 15_000;
+const SAMPLES_PER_MS = 48;
+const FRAME_BYTES = 960 * 2;
+/** A gap in the mix (the event loop held up) is filled with silence, up to this much at once. */
+const MAX_FILL_FRAMES = 250;
 
 export class Muxer extends EventEmitter<MuxerEvents> {
   private proc: FfmpegProcess | undefined;
   private videoStart: number | undefined;
   private lastPts = -1;
+  /** When the mix written starts, and how many samples of it have been written. */
+  private audioStart = 0;
+  private samples = 0;
+  private lastAdvance = 0;
+  private watchdog: NodeJS.Timeout | undefined;
+  private abortReason: string | undefined;
   private readonly early: Buffer[] = [];
   private closed = false;
   private exited = false;
@@ -83,7 +97,9 @@ export class Muxer extends EventEmitter<MuxerEvents> {
     const chunk = Buffer.concat([ivfFrameHeader(frame.length, pts), frame]);
     this.framesWritten++;
     if (this.proc) {
-      this.proc.write(chunk);
+      // A dropped frame would corrupt the picture until the next keyframe: a destination this far
+      // behind is restarted instead (the output retries it).
+      if (!this.proc.write(chunk)) this.abort("the destination is not keeping up (video backlog)");
     } else if (this.early.length < MAX_EARLY_FRAMES) {
       this.early.push(chunk);
     }
@@ -92,8 +108,28 @@ export class Muxer extends EventEmitter<MuxerEvents> {
   /** 20 ms of the full mix. */
   audio(pcm: Buffer, mixedAt: number): void {
     if (this.closed || this.videoStart === undefined || mixedAt < this.videoStart) return;
-    if (!this.proc) this.spawn((mixedAt - this.videoStart) / 1000);
-    this.feed.write(pcm);
+    if (!this.proc) {
+      this.audioStart = mixedAt;
+      this.spawn((mixedAt - this.videoStart) / 1000);
+    }
+    // The mix's timeline is its sample count: frames the mixer never made (its clock held up
+    // longer than it catches up) become silence, or the sound would run ahead of the picture.
+    const missing = Math.min(MAX_FILL_FRAMES, Math.floor(((mixedAt - this.audioStart) * SAMPLES_PER_MS - this.samples) / 960));
+    for (let i = 0; i < missing; i++) this.writePcm(Buffer.alloc(FRAME_BYTES));
+    this.writePcm(pcm);
+  }
+
+  private writePcm(pcm: Buffer): void {
+    this.samples += pcm.length / 2;
+    if (!this.feed.write(pcm)) this.abort("the destination is not keeping up (audio backlog)");
+  }
+
+  /** Ends the process for a reason of ours; its exit reports that reason. */
+  private abort(reason: string): void {
+    if (this.abortReason !== undefined || !this.proc) return;
+    this.abortReason = reason;
+    this.opts.log.warn({ reason }, "muxer aborted");
+    void this.proc.close(reason, 500);
   }
 
   /**
@@ -133,10 +169,12 @@ export class Muxer extends EventEmitter<MuxerEvents> {
         // last cluster or fragment, and a live destination gets each frame without delay.
         outputOptions: [...settings.outputOptions, "-flush_packets", "1", "-progress", "pipe:1", "-stats_period", "0.5", ...targetOptions],
         output: target,
+        redact: this.opts.redact,
         // Generous: a destination may take a while to answer, and the first report needs output.
         readyTimeoutMs: 20_000,
-        // Encoded video is small; two seconds of it queued means FFmpeg is stuck.
-        maxQueuedBytes: 8 * 1024 * 1024,
+        // About ten seconds of the composite at broadcast bitrates: FFmpeg (or what it writes
+        // to) is stuck, and abort() restarts it.
+        maxQueuedBytes: 3 * 1024 * 1024,
       },
       this.opts.log,
     );
@@ -153,9 +191,16 @@ export class Muxer extends EventEmitter<MuxerEvents> {
     proc.on("exit", (exit) => {
       this.exited = true;
       this.closed = true;
+      clearInterval(this.watchdog);
       this.feed.destroy();
-      this.emit("exit", exit);
+      const reason = this.abortReason;
+      this.emit("exit", reason === undefined ? exit : { ...exit, code: null, signal: null, reason, stderrTail: [] });
     });
+    this.lastAdvance = performance.now();
+    this.watchdog = setInterval(() => {
+      if (performance.now() - this.lastAdvance > STALL_MS) this.abort(`no media written for ${STALL_MS / 1000} s: the destination stalled`);
+    }, 1000);
+    this.watchdog.unref();
     for (const chunk of this.early.splice(0)) proc.write(chunk);
   }
 
@@ -165,7 +210,11 @@ export class Muxer extends EventEmitter<MuxerEvents> {
     const key = line.slice(0, eq);
     const value = line.slice(eq + 1);
     if (key === "total_size" && /^\d+$/.test(value)) this.progress.bytes = Number(value);
-    else if (key === "out_time_us" && /^\d+$/.test(value)) this.progress.mediaSeconds = Number(value) / 1e6;
+    else if (key === "out_time_us" && /^\d+$/.test(value)) {
+      const seconds = Number(value) / 1e6;
+      if (seconds > this.progress.mediaSeconds) this.lastAdvance = performance.now();
+      this.progress.mediaSeconds = seconds;
+    }
     else if (key === "progress") this.emit("progress", this.progress);
   }
 }

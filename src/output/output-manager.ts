@@ -11,7 +11,7 @@ import type { Logger } from "pino";
 import { MixroomError } from "../errors.js";
 import type { Room } from "../room/room.js";
 import { HlsSegmentCounter } from "./hls-segments.js";
-import { checkStreamUrl, muxSettings, redactUrl, type RecordingFormat, type StreamType } from "./formats.js";
+import { checkStreamUrl, muxSettings, redactor, redactUrl, type RecordingFormat, type StreamType } from "./formats.js";
 import { Output, type OutputKind, type OutputOptions, type OutputStatus, type OutputTarget } from "./output.js";
 
 export interface OutputManagerOptions {
@@ -61,16 +61,18 @@ export class OutputManager {
     const id = randomUUID();
     if (type === "hls") {
       const dir = inside(resolve(this.opts.hlsDir), id);
-      await mkdir(dir, { recursive: true });
-      const target = async (): Promise<OutputTarget> => ({
-        target: join(dir, "index.m3u8"),
-        // Segment numbers from the clock: a restarted stream never reuses a name a player has.
-        targetOptions: ["-hls_segment_filename", join(dir, "seg%d.ts"), "-hls_start_number_source", "epoch"],
-      });
-      return this.start(room, "stream", type, id, { playlist: `/hls/${id}/index.m3u8` }, target, new HlsSegmentCounter(dir));
+      const target = async (): Promise<OutputTarget> => {
+        await mkdir(dir, { recursive: true });
+        return {
+          target: join(dir, "index.m3u8"),
+          // Segment numbers from the clock: a restarted stream never reuses a name a player has.
+          targetOptions: ["-hls_segment_filename", join(dir, "seg%d.ts"), "-hls_start_number_source", "epoch"],
+        };
+      };
+      return this.start(room, "stream", type, id, { playlist: `/hls/${id}/index.m3u8` }, target, { byteCounter: new HlsSegmentCounter(dir) });
     }
     const target = checkStreamUrl(type, url);
-    return this.start(room, "stream", type, id, { url: redactUrl(target) }, async () => ({ target }));
+    return this.start(room, "stream", type, id, { url: redactUrl(target) }, async () => ({ target }), { redact: redactor(target) });
   }
 
   list(room: string, kind: OutputKind): OutputStatus[] {
@@ -123,7 +125,7 @@ export class OutputManager {
     id: string,
     describe: Record<string, string>,
     target: OutputOptions["target"],
-    byteCounter?: OutputOptions["byteCounter"],
+    extra: Pick<OutputOptions, "byteCounter" | "redact"> = {},
   ): Promise<OutputStatus> {
     if (this.closed) throw new MixroomError("overloaded", "the server is shutting down");
     if (this.activeCount(roomId) >= this.opts.maxOutputsPerRoom) {
@@ -133,7 +135,7 @@ export class OutputManager {
     const release = room.hold();
     const output = new Output({
       id, room: roomId, kind, format, settings: muxSettings(format), target, describe,
-      source: room, width: this.opts.width, height: this.opts.height, log: room.log, byteCounter,
+      source: room, width: this.opts.width, height: this.opts.height, log: room.log, ...extra,
     });
     this.outputs.set(id, output);
     this.releases.set(id, release);
@@ -155,7 +157,9 @@ export class OutputManager {
     const hls = this.hlsDirectory(o.id);
     if (hls && !this.closed) {
       // close() removes them at once; otherwise players get a while to finish.
-      const timer = setTimeout(() => void rm(hls, { recursive: true, force: true }), HLS_LINGER_MS);
+      const timer = setTimeout(() => {
+        rm(hls, { recursive: true, force: true }).catch((err: unknown) => this.log.warn({ err, dir: hls }, "hls cleanup failed"));
+      }, HLS_LINGER_MS);
       timer.unref();
     }
   }

@@ -41,6 +41,8 @@ export interface OutputOptions {
   log: Logger;
   /** Shown in status instead of the target (a URL with its secrets masked, an HLS address). */
   describe: Record<string, string>;
+  /** Masks the destination's secrets (stream keys) in FFmpeg's logged command line and errors. */
+  redact?: (text: string) => string;
   /** Counts bytes written where FFmpeg's progress cannot (HLS); updated on each progress report. */
   byteCounter?: { update(): Promise<void>; readonly bytes: number };
 }
@@ -68,6 +70,8 @@ export interface OutputStatus {
 const MAX_ERRORS = 10;
 /** A destination that takes the stream for this long has recovered: the backoff starts over. */
 const HEALTHY_AFTER_MS = 10_000;
+/** Still nothing written this long after an attempt began: say why in the status. */
+const SLOW_START_MS = 20_000;
 
 export class Output {
   private muxer: Muxer | undefined;
@@ -85,8 +89,8 @@ export class Output {
   private readonly backoff = new Backoff(1000, 30_000);
   private retryTimer: NodeJS.Timeout | undefined;
   private healthyTimer: NodeJS.Timeout | undefined;
+  private slowStartTimer: NodeJS.Timeout | undefined;
   private stopping: Promise<void> | undefined;
-  private currentTarget: string | undefined;
   readonly log: Logger;
 
   constructor(private readonly opts: OutputOptions) {
@@ -144,6 +148,7 @@ export class Output {
     this.stopping ??= (async () => {
       clearTimeout(this.retryTimer);
       clearTimeout(this.healthyTimer);
+      clearTimeout(this.slowStartTimer);
       this.state = "stopping";
       this.detach?.();
       this.detach = undefined;
@@ -161,13 +166,13 @@ export class Output {
     this.attempt++;
     const target = await this.opts.target(this.attempt);
     if (this.stopping) return;
-    this.currentTarget = target.target;
     if (target.file) this.files.push(target.file);
     const muxer = await Muxer.create({
       role: `${this.opts.kind}-${this.opts.format}`,
       settings: this.opts.settings,
       target: target.target,
       targetOptions: target.targetOptions,
+      redact: this.opts.redact,
       width: this.opts.width,
       height: this.opts.height,
       log: this.log,
@@ -186,6 +191,13 @@ export class Output {
       this.healthyTimer.unref();
     });
     muxer.on("exit", (exit) => this.onExit(muxer, exit));
+    clearTimeout(this.slowStartTimer);
+    this.slowStartTimer = setTimeout(() => {
+      if (this.muxer !== muxer || this.state === "running" || this.stopping) return;
+      // Not a failure yet (it keeps waiting), but whoever looks should know what it waits for.
+      this.error = muxer.started ? "the destination has not taken the stream yet" : "no picture from the room's encoder yet";
+    }, SLOW_START_MS);
+    this.slowStartTimer.unref();
     const counter = this.opts.byteCounter;
     if (counter) muxer.on("progress", () => void counter.update().catch((err: unknown) => this.log.debug({ err }, "byte count failed")));
     this.detach = this.opts.source.attach(
@@ -203,10 +215,7 @@ export class Output {
     this.doneBytes += muxer.progress.bytes;
     this.doneSeconds += muxer.progress.mediaSeconds;
     this.muxer = undefined;
-    // FFmpeg's messages quote the URL, stream key and all: show the masked form instead.
-    let message = describeExit(exit);
-    if (this.currentTarget) message = message.split(this.currentTarget).join(this.opts.describe.url ?? "(destination)");
-    this.retry(message);
+    this.retry(describeExit(exit));
   }
 
   private retry(message: string): void {

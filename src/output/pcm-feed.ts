@@ -1,11 +1,15 @@
 // The audio input of a muxer process. FFmpeg gets video on stdin; the mix needs a second pipe,
 // and fluent-ffmpeg cannot hand a child more than three stdio descriptors, so the mix goes over a
-// loopback TCP socket instead: we listen on 127.0.0.1, FFmpeg connects as its second input. The
-// first connection is taken and the listener closed at once, so nothing else can attach later.
-import { createServer, type AddressInfo, type Server, type Socket } from "node:net";
+// Unix socket instead: we listen, FFmpeg connects as its second input. The socket lives in a
+// directory of its own that only this user can enter, and the listener closes on the first
+// connection, so no other process can feed or take the mix.
+import { mkdtempSync, rmSync } from "node:fs";
+import { createServer, type Server, type Socket } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 
-/** Audio queued before FFmpeg connects, or while it is slow: beyond this it is dropped. */
-const MAX_QUEUED_BYTES = 4 * 48000 * 2;
+/** Audio queued before FFmpeg connects, or while it is slow: ten seconds, as for the video. */
+const MAX_QUEUED_BYTES = 10 * 48000 * 2;
 
 export class PcmFeed {
   private socket: Socket | undefined;
@@ -16,6 +20,7 @@ export class PcmFeed {
 
   private constructor(
     private readonly server: Server,
+    private readonly dir: string,
     readonly url: string,
   ) {
     server.once("connection", (socket) => {
@@ -34,33 +39,41 @@ export class PcmFeed {
   }
 
   static async open(): Promise<PcmFeed> {
+    // mkdtemp makes it 0700.
+    const dir = mkdtempSync(join(tmpdir(), "mixroom-mix-"));
+    const path = join(dir, "mix.sock");
     const server = createServer();
-    await new Promise<void>((resolve, reject) => {
-      server.once("error", reject);
-      server.listen(0, "127.0.0.1", () => resolve());
-    });
-    const { port } = server.address() as AddressInfo;
-    return new PcmFeed(server, `tcp://127.0.0.1:${port}`);
+    try {
+      await new Promise<void>((resolve, reject) => {
+        server.once("error", reject);
+        server.listen(path, () => resolve());
+      });
+    } catch (err) {
+      rmSync(dir, { recursive: true, force: true });
+      throw err;
+    }
+    return new PcmFeed(server, dir, `unix:${path}`);
   }
 
-  /** Queues 20 ms of PCM; dropped when FFmpeg is gone or too far behind. */
-  write(pcm: Buffer): void {
-    if (this.closed) return;
+  /** Queues 20 ms of PCM; false when it was dropped (FFmpeg gone or too far behind). */
+  write(pcm: Buffer): boolean {
+    if (this.closed) return false;
     const socket = this.socket;
     if (!socket) {
       if (this.earlyBytes + pcm.length > MAX_QUEUED_BYTES) {
         this.droppedBytes += pcm.length;
-        return;
+        return false;
       }
       this.early.push(pcm);
       this.earlyBytes += pcm.length;
-      return;
+      return true;
     }
     if (socket.destroyed || socket.writableLength + pcm.length > MAX_QUEUED_BYTES) {
       this.droppedBytes += pcm.length;
-      return;
+      return false;
     }
     socket.write(pcm);
+    return true;
   }
 
   /** Ends the stream: FFmpeg sees end of input and can finish the file. */
@@ -70,6 +83,8 @@ export class PcmFeed {
     this.early.length = 0;
     if (this.server.listening) this.server.close();
     this.socket?.end();
+    // The socket's name is no longer needed once FFmpeg is connected (or never will be).
+    rmSync(this.dir, { recursive: true, force: true });
   }
 
   destroy(): void {

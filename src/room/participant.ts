@@ -51,7 +51,8 @@ export class Participant implements RoomMember {
       onConnected: () => {
         this.connected = true;
         log.info("media connected");
-        host.requestCompositeKeyframe();
+        // A keyframe to start its composite on (a publisher receives none).
+        if (!publishOnly) host.requestCompositeKeyframe();
       },
       onFailed: (reason) => {
         if (this.closed) return;

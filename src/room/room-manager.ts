@@ -20,7 +20,14 @@ export class RoomManager implements RoomService {
   ) {}
 
   async join(request: JoinRequest, onEvent: (event: RoomEvent) => void): Promise<JoinResult> {
-    return this.open(request.room).join(request, onEvent);
+    const room = this.open(request.room);
+    try {
+      return room.join(request, onEvent);
+    } catch (err) {
+      // Refused (full of viewers, say) in a room this join may have opened: nobody keeps it open.
+      if (room.idle) this.closeRoom(room, "empty");
+      throw err;
+    }
   }
 
   /** The room of that name, opened if it is not (a join, or a recording started before anyone comes). */

@@ -128,6 +128,11 @@ export class Room implements ParticipantHost, OutputSource {
     };
   }
 
+  /** Nobody in it and no recording or stream holding it open. */
+  get idle(): boolean {
+    return this.members.size === 0 && this.holds === 0;
+  }
+
   /** The H.264 encode's figures, while it exists. */
   get h264Encode(): H264Encode | undefined {
     return this.h264;

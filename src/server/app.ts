@@ -61,7 +61,7 @@ export async function startServer(config: Config, log: Logger, publicDir = PUBLI
   const http = createHttpServer({
     publicDir,
     log,
-    routes: [outputApiRoute(outputs, config.authToken, log), hlsRoute(outputs, log), whipWhep.route],
+    routes: [outputApiRoute(outputs, config.apiToken ?? config.authToken, log), hlsRoute(outputs, log), whipWhep.route],
     // Each room's figures, with the recordings and streams running from it.
     stats: () => ({
       rooms: rooms.stats().rooms.map((r) => ({
@@ -69,7 +69,8 @@ export async function startServer(config: Config, log: Logger, publicDir = PUBLI
         outputs: [...outputs.list(r.id, "recording"), ...outputs.list(r.id, "stream")].filter((o) => o.state !== "stopped"),
       })),
     }),
-    statsToken: config.authToken,
+    // Recordings and streams are the operator's: a participant's token need not open them.
+    statsToken: config.apiToken ?? config.authToken,
     readiness: async () => {
       const check = await checkFfmpeg();
       return { ready: check.ok, detail: check.detail };

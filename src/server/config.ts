@@ -31,6 +31,8 @@ export interface Config {
   readonly maxOutputsPerRoom: number;
   /** When set, `join` must carry this token. */
   readonly authToken: string | undefined;
+  /** When set, the REST API and /stats need this token instead of authToken. */
+  readonly apiToken: string | undefined;
   readonly logLevel: LogLevel;
   readonly logPretty: boolean;
 }
@@ -105,14 +107,15 @@ const OPTIONS: readonly Option[] = [
   { key: "hlsDir", env: "HLS_DIR", flag: "--hls-dir", description: "directory for HLS segments (default: a new temporary one)", parse: path },
   { key: "broadcastBitrateKbps", env: "BROADCAST_BITRATE", flag: "--broadcast-bitrate", default: 2500, description: "H.264 composite for MP4/RTMP/SRT/HLS, kbit/s, 200-20000", parse: integer(200, 20000) },
   { key: "maxOutputsPerRoom", env: "MAX_OUTPUTS", flag: "--max-outputs", default: 4, description: "recordings and streams at once per room, 0-16", parse: integer(0, 16) },
-  { key: "authToken", env: "AUTH_TOKEN", description: "when set, join, the REST API, WHIP and WHEP need this token", parse: secret },
+  { key: "authToken", env: "AUTH_TOKEN", description: "when set, join, WHIP and WHEP need this token (and the REST API, unless API_TOKEN is set)", parse: secret },
+  { key: "apiToken", env: "API_TOKEN", description: "when set, the REST API (recordings, streams) and /stats need this token instead", parse: secret },
   { key: "logLevel", env: "LOG_LEVEL", flag: "--log-level", default: "info", description: LOG_LEVELS.join(", "), parse: logLevel },
   { key: "logPretty", env: "LOG_PRETTY", flag: "--pretty", boolean: true, default: false, description: "human-readable logs (LOG_PRETTY=1)", parse: flag },
 ];
 
 // Empty means unset, as with `PORT= node ...` — except a secret, where it is a mistake that
 // would silently turn authentication off.
-const EMPTY_IS_PROBLEM = new Set<keyof Config>(["authToken"]);
+const EMPTY_IS_PROBLEM = new Set<keyof Config>(["authToken", "apiToken"]);
 
 /** True when the command line asks for help; check before loadConfig. */
 export function helpRequested(argv: readonly string[]): boolean {

@@ -55,7 +55,8 @@ export function createHttpServer(opts: HttpServerOptions): Server {
         // The client's mistake (or a refusal), answered with what went wrong.
         const status = err instanceof HttpError ? err.status : statusOf(err);
         log.debug({ err, method: req.method, url: req.url }, "request refused");
-        if (!res.headersSent) sendJson(res, head, status, { error: err.message }, err instanceof HttpError ? err.headers : {});
+        const headers = err instanceof HttpError ? err.headers : status === 503 ? { "Retry-After": "5" } : {};
+        if (!res.headersSent) sendJson(res, head, status, { error: err.message }, headers);
         else res.destroy();
         return;
       }
@@ -156,8 +157,13 @@ export async function serveFile(
       res.end();
       return;
     }
+    if (stat.size === 0) {
+      res.end();
+      return;
+    }
     try {
-      await pipeline(handle.createReadStream({ autoClose: false }), res);
+      // Up to the size announced: a recording still being written grows while it is sent.
+      await pipeline(handle.createReadStream({ autoClose: false, start: 0, end: stat.size - 1 }), res);
     } catch (err) {
       // Usually the client went away mid-transfer; pipeline has already destroyed `res`.
       log.debug({ err, file }, "static transfer aborted");

@@ -103,6 +103,9 @@ function allow(req: IncomingMessage, methods: string): void {
 }
 
 async function jsonBody(req: IncomingMessage): Promise<Record<string, unknown>> {
+  // Only JSON: a cross-site form or text/plain POST (no CORS preflight) cannot start anything.
+  const type = (req.headers["content-type"] ?? "").split(";")[0]!.trim().toLowerCase();
+  if (type !== "application/json") throw new HttpError(415, "the body must be sent as application/json");
   const raw = await readBody(req, MAX_BODY);
   if (raw.length === 0) return {};
   let body: unknown;

@@ -1,5 +1,5 @@
 // Starts the real server in the test process on a free port.
-import pino from "pino";
+import pino, { type Logger } from "pino";
 import { startServer, type RunningServer } from "../../src/server/app.js";
 import { loadConfig } from "../../src/server/config.js";
 
@@ -7,9 +7,9 @@ export interface TestServer extends RunningServer {
   url: string;
 }
 
-export async function startTestServer(env: Record<string, string> = {}): Promise<TestServer> {
+/** `log` replaces the silent logger (a test that checks what the server logs). */
+export async function startTestServer(env: Record<string, string> = {}, log: Logger = pino({ level: process.env.TEST_LOG ?? "silent" })): Promise<TestServer> {
   const config = loadConfig(["--port", "0", "--host", "127.0.0.1"], env);
-  const log = pino({ level: process.env.TEST_LOG ?? "silent" });
   const server = await startServer(config, log);
   return { ...server, url: `ws://127.0.0.1:${server.port}/ws` };
 }
