@@ -31,6 +31,7 @@ describe("loadConfig", () => {
       hlsDir: undefined,
       broadcastBitrateKbps: 2500,
       maxOutputsPerRoom: 4,
+      tlsCaFile: undefined,
       authToken: undefined,
       logLevel: "info",
       logPretty: false,
@@ -56,6 +57,7 @@ describe("loadConfig", () => {
       HLS_DIR: "/run/mixroom-hls",
       BROADCAST_BITRATE: "4000",
       MAX_OUTPUTS: "2",
+      TLS_CA_FILE: "/etc/ssl/private-ca.pem",
       AUTH_TOKEN: "s3cret",
       API_TOKEN: "0p3rator",
       LOG_LEVEL: "debug",
@@ -79,6 +81,7 @@ describe("loadConfig", () => {
       hlsDir: "/run/mixroom-hls",
       broadcastBitrateKbps: 4000,
       maxOutputsPerRoom: 2,
+      tlsCaFile: "/etc/ssl/private-ca.pem",
       authToken: "s3cret",
       apiToken: "0p3rator",
       logLevel: "debug",
@@ -197,7 +200,7 @@ describe("help", () => {
       "--port", "PORT", "--host", "HOST", "--public-ip", "PUBLIC_IP", "--rtc-min-port", "RTC_MIN_PORT",
       "--rtc-max-port", "RTC_MAX_PORT", "VIDEO_WIDTH", "VIDEO_HEIGHT", "VIDEO_FPS", "VIDEO_BITRATE",
       "AUDIO_BITRATE", "MAX_PARTICIPANTS", "MAX_ROOMS", "AUTH_TOKEN", "LOG_LEVEL", "LOG_PRETTY", "--pretty",
-      "MAX_VIEWERS", "API_TOKEN", "RECORDINGS_DIR", "HLS_DIR", "BROADCAST_BITRATE", "MAX_OUTPUTS",
+      "MAX_VIEWERS", "API_TOKEN", "TLS_CA_FILE", "RECORDINGS_DIR", "HLS_DIR", "BROADCAST_BITRATE", "MAX_OUTPUTS",
     ];
     for (const name of names) expect(text).toContain(`\`${name}\``);
     expect(text).toContain("`8080`");

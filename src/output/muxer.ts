@@ -99,7 +99,7 @@ export class Muxer extends EventEmitter<MuxerEvents> {
     if (this.proc) {
       // A dropped frame would corrupt the picture until the next keyframe: a destination this far
       // behind is restarted instead (the output retries it).
-      if (!this.proc.write(chunk)) this.abort("the destination is not keeping up (video backlog)");
+      if (!this.proc.write(chunk) && this.proc.running) this.abort("the destination is not keeping up (video backlog)");
     } else if (this.early.length < MAX_EARLY_FRAMES) {
       this.early.push(chunk);
     }
@@ -121,7 +121,8 @@ export class Muxer extends EventEmitter<MuxerEvents> {
 
   private writePcm(pcm: Buffer): void {
     this.samples += pcm.length / 2;
-    if (!this.feed.write(pcm)) this.abort("the destination is not keeping up (audio backlog)");
+    // "gone": FFmpeg has ended by itself, and its exit reports why.
+    if (this.feed.write(pcm) === "behind") this.abort("the destination is not keeping up (audio backlog)");
   }
 
   /** Ends the process for a reason of ours; its exit reports that reason. */

@@ -21,6 +21,8 @@ export interface OutputManagerOptions {
   /** The HLS directory is ours (a temporary one) and goes at close; otherwise only our streams' do. */
   ownsHlsDir: boolean;
   maxOutputsPerRoom: number;
+  /** CA file for verifying RTMPS ingests (FFmpeg uses the system's trust store without one). */
+  tlsCaFile?: string;
   width: number;
   height: number;
   /** Opens (or finds) a room for an output; throws MixroomError when it cannot. */
@@ -72,7 +74,11 @@ export class OutputManager {
       return this.start(room, "stream", type, id, { playlist: `/hls/${id}/index.m3u8` }, target, { byteCounter: new HlsSegmentCounter(dir) });
     }
     const target = checkStreamUrl(type, url);
-    return this.start(room, "stream", type, id, { url: redactUrl(target) }, async () => ({ target }), { redact: redactor(target) });
+    // FFmpeg's TLS does not check the ingest's certificate unless told to: the key would go to
+    // anyone in the middle.
+    const ca = this.opts.tlsCaFile;
+    const targetOptions = target.startsWith("rtmps:") ? ["-tls_verify", "1", ...(ca ? ["-ca_file", ca] : [])] : [];
+    return this.start(room, "stream", type, id, { url: redactUrl(target) }, async () => ({ target, targetOptions }), { redact: redactor(target) });
   }
 
   list(room: string, kind: OutputKind): OutputStatus[] {

@@ -235,9 +235,15 @@ export class Output {
   }
 }
 
-/** The line of FFmpeg's complaint worth showing, or how it ended. */
+/**
+ * How it ended and FFmpeg's last complaints: the cause is often a line or two before the last
+ * (a TLS verification failure, then "Input/output error" for the URL).
+ */
 function describeExit(exit: FfmpegExit): string {
-  const last = [...exit.stderrTail].reverse().find((l) => l.trim().length > 0 && !/^\s*(Last message|frame=)/.test(l));
+  const lines = exit.stderrTail
+    .map((l) => l.trim().replace(/ @ 0x[0-9a-f]+\]/, "]"))
+    .filter((l) => l.length > 0 && !/^(Last message|frame=|Guessed Channel Layout)/.test(l));
   const how = exit.signal ? `killed by ${exit.signal}` : exit.code !== null ? `exited with code ${exit.code}` : exit.reason;
-  return last ? `${how}: ${last.trim()}` : how;
+  const said = [...new Set(lines.slice(-3))];
+  return said.length > 0 ? `${how}: ${said.join(" | ")}` : how;
 }

@@ -55,25 +55,29 @@ export class PcmFeed {
     return new PcmFeed(server, dir, `unix:${path}`);
   }
 
-  /** Queues 20 ms of PCM; false when it was dropped (FFmpeg gone or too far behind). */
-  write(pcm: Buffer): boolean {
-    if (this.closed) return false;
+  /**
+   * Queues 20 ms of PCM. "behind" when it was dropped because FFmpeg is too far behind (or never
+   * connected); "gone" when FFmpeg has closed its end (its exit says why).
+   */
+  write(pcm: Buffer): "ok" | "behind" | "gone" {
+    if (this.closed) return "gone";
     const socket = this.socket;
     if (!socket) {
       if (this.earlyBytes + pcm.length > MAX_QUEUED_BYTES) {
         this.droppedBytes += pcm.length;
-        return false;
+        return "behind";
       }
       this.early.push(pcm);
       this.earlyBytes += pcm.length;
-      return true;
+      return "ok";
     }
-    if (socket.destroyed || socket.writableLength + pcm.length > MAX_QUEUED_BYTES) {
+    if (socket.destroyed) return "gone";
+    if (socket.writableLength + pcm.length > MAX_QUEUED_BYTES) {
       this.droppedBytes += pcm.length;
-      return false;
+      return "behind";
     }
     socket.write(pcm);
-    return true;
+    return "ok";
   }
 
   /** Ends the stream: FFmpeg sees end of input and can finish the file. */

@@ -52,6 +52,7 @@ export async function startServer(config: Config, log: Logger, publicDir = PUBLI
     hlsDir: config.hlsDir ?? (await mkdtemp(join(tmpdir(), "mixroom-hls-"))),
     ownsHlsDir: config.hlsDir === undefined,
     maxOutputsPerRoom: config.maxOutputsPerRoom,
+    tlsCaFile: config.tlsCaFile,
     width: config.videoWidth,
     height: config.videoHeight,
     openRoom: (id) => rooms.open(id),

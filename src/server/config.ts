@@ -29,6 +29,8 @@ export interface Config {
   /** Bitrate of the H.264 composite made for MP4 recordings and live streams. */
   readonly broadcastBitrateKbps: number;
   readonly maxOutputsPerRoom: number;
+  /** CA certificates that RTMPS ingests are verified against; the system's when unset. */
+  readonly tlsCaFile: string | undefined;
   /** When set, `join` must carry this token. */
   readonly authToken: string | undefined;
   /** When set, the REST API and /stats need this token instead of authToken. */
@@ -107,6 +109,7 @@ const OPTIONS: readonly Option[] = [
   { key: "hlsDir", env: "HLS_DIR", flag: "--hls-dir", description: "directory for HLS segments (default: a new temporary one)", parse: path },
   { key: "broadcastBitrateKbps", env: "BROADCAST_BITRATE", flag: "--broadcast-bitrate", default: 2500, description: "H.264 composite for MP4/RTMP/SRT/HLS, kbit/s, 200-20000", parse: integer(200, 20000) },
   { key: "maxOutputsPerRoom", env: "MAX_OUTPUTS", flag: "--max-outputs", default: 4, description: "recordings and streams at once per room, 0-16", parse: integer(0, 16) },
+  { key: "tlsCaFile", env: "TLS_CA_FILE", flag: "--tls-ca-file", description: "CA certificates (PEM) to verify RTMPS ingests with (default: the system's)", parse: path },
   { key: "authToken", env: "AUTH_TOKEN", description: "when set, join, WHIP and WHEP need this token (and the REST API, unless API_TOKEN is set)", parse: secret },
   { key: "apiToken", env: "API_TOKEN", description: "when set, the REST API (recordings, streams) and /stats need this token instead", parse: secret },
   { key: "logLevel", env: "LOG_LEVEL", flag: "--log-level", default: "info", description: LOG_LEVELS.join(", "), parse: logLevel },
