@@ -2,10 +2,14 @@
 // probes, and on SIGTERM tells its clients, closes its rooms and exits with no child left.
 // Runs the compiled server, so `npm test` builds before it tests.
 import { type ChildProcess, spawn } from "node:child_process";
-import { existsSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { childFfmpegPidsOf } from "./helpers/processes.js";
+import { probe } from "./helpers/media-file.js";
 import { TestPeer } from "./helpers/test-peer.js";
+import { waitFor } from "./helpers/wait.js";
 
 const MAIN = "dist/src/server/main.js";
 let server: ChildProcess | undefined;
@@ -70,5 +74,43 @@ describe("the server process", () => {
     // Its FFmpeg children ended with it rather than being left to init.
     expect(children.filter((pid) => existsSync(`/proc/${pid}`))).toEqual([]);
     await peer.close();
+  });
+
+  it("leaves playable recordings when the whole server is killed (SIGKILL), and no FFmpeg behind", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "mixroom-kill-"));
+    const started = await start(["--port", "0", "--host", "127.0.0.1"], { RECORDINGS_DIR: dir });
+    server = started.proc;
+    const api = `http://127.0.0.1:${started.port}/api/rooms/killed/recordings`;
+    const peer = await TestPeer.join({ url: `ws://127.0.0.1:${started.port}/ws`, room: "killed", name: "a", colour: "0xe02020", tone: 440 });
+    try {
+      const ids: string[] = [];
+      for (const format of ["webm", "mp4"]) {
+        const res = await fetch(api, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ format }) });
+        ids.push(((await res.json()) as { id: string }).id);
+      }
+      const files = await waitFor("3 s in both recordings", async () => {
+        const all = await Promise.all(ids.map(async (id) => (await (await fetch(`${api}/${id}`)).json()) as { durationS: number; files: string[] }));
+        return all.every((s) => s.durationS >= 3) && all.map((s) => s.files[0]!);
+      });
+      const children = childFfmpegPidsOf(started.proc.pid!);
+      const exited = new Promise((r) => started.proc.once("exit", r));
+      started.proc.kill("SIGKILL");
+      await exited;
+      // Orphaned, every FFmpeg sees its input end and finishes: the muxers write their files out.
+      try {
+        await waitFor("the killed server's FFmpeg children to finish", async () => children.every((pid) => !existsSync(`/proc/${pid}`)), { timeoutMs: 15_000 });
+      } finally {
+        for (const pid of children.filter((p) => existsSync(`/proc/${p}`))) process.kill(pid, "SIGKILL");
+      }
+      for (const file of files) {
+        const p = await probe(join(dir, file));
+        const video = p.streams.find((s) => s.codec_type === "video")!;
+        expect(Number(video.nb_read_frames), file).toBeGreaterThan(2.5 * 30);
+        expect(p.streams.some((s) => s.codec_type === "audio")).toBe(true);
+      }
+    } finally {
+      await peer.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
