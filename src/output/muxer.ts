@@ -1,10 +1,10 @@
 // One FFmpeg process that writes the composite and the full mix to a file or a live destination,
 // copying the video encode (no second encode of the picture) and encoding the mix for the
 // container. Video goes in as IVF on stdin, stamped with the time each picture was composed; the
-// mix goes in as PCM over a Unix socket (pcm-feed.ts), offset so both start in sync.
-//
-// Nothing is written before the first keyframe: the output starts on it, and the mix starts at
-// the first 20 ms mixed after that picture. Progress (bytes, media time) comes from `-progress`.
+// mix goes in as PCM over a Unix socket (pcm-feed.ts), on the same timeline: both start at the
+// first keyframe's composition time, the mix with silence up to the first 20 ms mixed after it.
+// (Silence rather than a start offset: fragmented MP4 drops an audio stream's offset, which put
+// its sound 0.4 s ahead of the picture.) Progress (bytes, media time) comes from `-progress`.
 import { EventEmitter } from "node:events";
 import type { Logger } from "pino";
 import { FfmpegProcess, type FfmpegExit } from "../ffmpeg/ffmpeg-process.js";
@@ -43,9 +43,8 @@ const MAX_EARLY_FRAMES = 60;
 /** Media time not advancing this long means the destination (or the disk) has stalled. */
 const STALL_MS = 15_000;
 const SAMPLES_PER_MS = 48;
-const FRAME_BYTES = 960 * 2;
-/** A gap in the mix (the event loop held up) is filled with silence, up to this much at once. */
-const MAX_FILL_FRAMES = 250;
+/** A gap in the mix (the start, or the event loop held up) is filled with silence, up to 5 s at once. */
+const MAX_FILL_SAMPLES = 5 * 48000;
 
 export class Muxer extends EventEmitter<MuxerEvents> {
   private proc: FfmpegProcess | undefined;
@@ -109,13 +108,14 @@ export class Muxer extends EventEmitter<MuxerEvents> {
   audio(pcm: Buffer, mixedAt: number): void {
     if (this.closed || this.videoStart === undefined || mixedAt < this.videoStart) return;
     if (!this.proc) {
-      this.audioStart = mixedAt;
-      this.spawn((mixedAt - this.videoStart) / 1000);
+      this.audioStart = this.videoStart;
+      this.spawn();
     }
-    // The mix's timeline is its sample count: frames the mixer never made (its clock held up
-    // longer than it catches up) become silence, or the sound would run ahead of the picture.
-    const missing = Math.min(MAX_FILL_FRAMES, Math.floor(((mixedAt - this.audioStart) * SAMPLES_PER_MS - this.samples) / 960));
-    for (let i = 0; i < missing; i++) this.writePcm(Buffer.alloc(FRAME_BYTES));
+    // The mix's timeline is its sample count: time it has no sound for (before its first frame,
+    // or frames the mixer never made when its clock was held up) becomes silence, or the sound
+    // would run ahead of the picture. A millisecond's rounding is left alone.
+    const missing = Math.min(MAX_FILL_SAMPLES, Math.round((mixedAt - this.audioStart) * SAMPLES_PER_MS) - this.samples);
+    if (missing >= SAMPLES_PER_MS) this.writePcm(Buffer.alloc(missing * 2));
     this.writePcm(pcm);
   }
 
@@ -155,7 +155,7 @@ export class Muxer extends EventEmitter<MuxerEvents> {
     return new Promise((resolve) => this.once("exit", () => resolve()));
   }
 
-  private spawn(audioOffsetS: number): void {
+  private spawn(): void {
     const { settings, target, targetOptions = [] } = this.opts;
     const proc = new FfmpegProcess(
       {
@@ -164,7 +164,7 @@ export class Muxer extends EventEmitter<MuxerEvents> {
         inputOptions: ["-f", "ivf", "-thread_queue_size", "512"],
         extraInputs: [{
           input: this.feed.url,
-          options: ["-f", "s16le", "-ar", "48000", "-ac", "1", "-thread_queue_size", "512", "-itsoffset", audioOffsetS.toFixed(3)],
+          options: ["-f", "s16le", "-ar", "48000", "-ac", "1", "-thread_queue_size", "512"],
         }],
         // Every packet written through at once: a file cut short by a kill keeps all but the
         // last cluster or fragment, and a live destination gets each frame without delay.

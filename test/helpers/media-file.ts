@@ -11,6 +11,7 @@ const MAX_BUFFER = 64 * 1024 * 1024;
 export interface ProbedStream {
   codec_type: "video" | "audio";
   codec_name: string;
+  start_time?: string;
   width?: number;
   height?: number;
   nb_read_frames?: string;
@@ -62,4 +63,46 @@ export async function audioFrom(input: string, fromS: number, seconds: number): 
     { encoding: "buffer", maxBuffer: MAX_BUFFER },
   );
   return new Int16Array(stdout.buffer, stdout.byteOffset, Math.floor(stdout.length / 2));
+}
+
+/**
+ * When the picture turns bright (mean luma rising past the middle), in seconds from the file's
+ * start: the flashes of a flashClip source. Read from FFmpeg's showinfo, frame by frame.
+ */
+export async function flashTimes(input: string): Promise<number[]> {
+  const { stderr } = await run("ffmpeg", ["-hide_banner", "-nostdin", "-i", input, "-map", "0:v", "-vf", "scale=32:18,showinfo", "-f", "null", "-"], { maxBuffer: MAX_BUFFER });
+  const times: number[] = [];
+  let bright = false;
+  for (const m of stderr.matchAll(/pts_time:\s*([\d.]+).*?mean:\[(\d+)/g)) {
+    const now = Number(m[2]) > 128;
+    if (now && !bright) times.push(Number(m[1]));
+    bright = now;
+  }
+  return times;
+}
+
+/**
+ * When the sound starts after a silence (5 ms windows, RMS past a third of the loudest), in
+ * seconds from the file's start: the beeps of a beepPackets source.
+ */
+export async function beepTimes(input: string, p: Probe): Promise<number[]> {
+  const starts = p.streams.map((s) => Number(s.start_time ?? 0));
+  const audio = p.streams.find((s) => s.codec_type === "audio");
+  const offset = Number(audio?.start_time ?? 0) - Math.min(...starts);
+  const pcm = await audioFrom(input, 0, p.durationS + 1);
+  const win = 240;
+  const rms: number[] = [];
+  for (let i = 0; i + win <= pcm.length; i += win) {
+    let sum = 0;
+    for (let j = i; j < i + win; j++) sum += pcm[j]! * pcm[j]!;
+    rms.push(Math.sqrt(sum / win));
+  }
+  const threshold = Math.max(...rms) / 3;
+  const times: number[] = [];
+  let quiet = 0;
+  rms.forEach((r, i) => {
+    if (r > threshold && quiet >= 40) times.push(offset + (i * win) / 48000);
+    quiet = r > threshold ? 0 : quiet + 1;
+  });
+  return times;
 }

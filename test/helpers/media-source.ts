@@ -43,6 +43,36 @@ export function colourClip(colour: string, size = "320x180"): IvfFrame[] {
   return frames;
 }
 
+/**
+ * 60 frames, black but for a white flash on the first 3 frames of each second (keyframes there):
+ * with beepPackets, a source whose picture and sound change together, for A/V sync checks.
+ */
+export function flashClip(size = "320x180"): IvfFrame[] {
+  const key = `flash-${size}`;
+  let frames = clips.get(key);
+  if (!frames) {
+    const ivf = encodeOnce([
+      "-f", "lavfi", "-i", `color=c=black:s=${size}:r=30:d=2`,
+      "-vf", "drawbox=c=white:t=fill:enable='lt(mod(n,30),3)'",
+      "-c:v", "libvpx", "-deadline", "realtime", "-b:v", "300k", "-g", "30", "-keyint_min", "30", "-f", "ivf",
+    ], "ivf");
+    const parsed: IvfFrame[] = [];
+    new IvfReader((f) => parsed.push(f)).push(ivf);
+    frames = parsed;
+    clips.set(key, frames);
+  }
+  return frames;
+}
+
+/** One second of silence but for a 100 ms tone at its start (50 Opus packets); see flashClip. */
+export function beepPackets(frequency: number, amplitude = 0.3): Buffer[] {
+  const tone = tonePackets(frequency, amplitude);
+  const enc = new opus.OpusEncoder(48000, 1);
+  enc.setBitrate(48000);
+  const silence = enc.encode(Buffer.alloc(960 * 2));
+  return tone.map((p, i) => (i < 5 ? p : silence));
+}
+
 /** One second of a sine at a whole number of Hz, as 50 Opus packets: loops without a click. */
 export function tonePackets(frequency: number, amplitude = 0.3): Buffer[] {
   let packets = tones.get(frequency);

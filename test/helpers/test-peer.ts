@@ -16,7 +16,7 @@ import { RawFrameReader, i420Size } from "../../src/media/raw-frames.js";
 import { VideoIngest } from "../../src/media/video-ingest.js";
 import { type Rgb, sampleRgb } from "./i420.js";
 import { vp8KeyframeSize } from "./media-analysis.js";
-import { ClipSender, H264ClipSender, ToneSender, colourClip, h264ColourClip, tonePackets } from "./media-source.js";
+import { ClipSender, H264ClipSender, ToneSender, beepPackets, colourClip, flashClip, h264ColourClip, tonePackets } from "./media-source.js";
 
 const log = pino({ level: process.env.TEST_LOG ?? "silent" });
 
@@ -46,6 +46,11 @@ export interface TestPeerOptions {
   h264?: boolean;
   /** Frequency of the tone sent, Hz; no audio when absent. */
   tone?: number;
+  /**
+   * Instead of a steady colour and tone: black with a white flash, and silence with a 100 ms
+   * beep at `tone` Hz, both at the start of every second (flashClip, beepPackets).
+   */
+  sync?: boolean;
   /**
    * Size the composite is decoded to for inspection (default 320x180, a quarter of 720p: the
    * colours are the same and the test process spends far less time copying pictures).
@@ -393,6 +398,13 @@ export class TestPeer {
     const send = (p: Buffer): void => {
       if (this.sending) this.videoTrack.writeRtp(p);
     };
+    if (this.opts.sync) {
+      // Both clocks start here together: the flash goes out on the video clock's first tick
+      // (33 ms), the beep on the audio clock's (20 ms), a fixed 13 ms apart.
+      this.clip = new ClipSender(flashClip(), send);
+      this.tone = new ToneSender(beepPackets(this.opts.tone ?? 1000), (p) => this.audioTrack.writeRtp(p));
+      return;
+    }
     if (this.opts.colour && (this.opts.h264 || this.signal === "whip")) {
       // werift stamps packets with the sender's codec: make that H.264 for this peer.
       const t = this.videoTransceiver!;
