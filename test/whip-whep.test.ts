@@ -179,13 +179,25 @@ describe("WHIP and WHEP over HTTP", () => {
     }
   });
 
-  it("refuses what it cannot take: 415, 400 with a JSON error, 404 for an unknown session", async () => {
+  it("refuses what it cannot take: 413, 415, 400 with a JSON error, 404 for an unknown session", async () => {
     const offer = await realOffer();
     for (const kind of ["whip", "whep"]) {
       const url = `${httpBase(server)}/${kind}/errors`;
       const wrongType = await postOffer(url, offer, { "Content-Type": "text/plain" });
       expect(wrongType.status).toBe(415);
       expect(await wrongType.json()).toEqual({ error: "the offer must be sent as application/sdp" });
+
+      // Too large, said up front or only found out while reading: answered, not cut off.
+      const huge = `${offer}${"a=x-padding\r\n".repeat(6000)}`;
+      expect((await postOffer(url, huge)).status).toBe(413);
+      const chunked = await fetch(url, {
+        method: "POST",
+        headers: { "Content-Type": "application/sdp" },
+        body: new Blob([huge]).stream(),
+        duplex: "half",
+      } as RequestInit & { duplex: "half" });
+      expect(chunked.status).toBe(413);
+      expect(await chunked.json()).toEqual({ error: "the body may be at most 65536 bytes" });
 
       const notSdp = await postOffer(url, "hello, I am not SDP");
       expect(notSdp.status).toBe(400);

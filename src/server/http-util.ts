@@ -18,18 +18,26 @@ export function sendJson(res: ServerResponse, head: boolean, status: number, bod
   res.end(head ? undefined : text);
 }
 
-/** The request body, refused (413) beyond `limit` bytes. */
-export async function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
-  const declared = Number(req.headers["content-length"] ?? 0);
-  if (declared > limit) throw new HttpError(413, `the body may be at most ${limit} bytes`);
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > limit) throw new HttpError(413, `the body may be at most ${limit} bytes`);
-    chunks.push(chunk);
+/**
+ * The request body, refused (413) beyond `limit` bytes. An oversized body is read to its end
+ * and dropped rather than cut off, so the client still gets the 413.
+ */
+export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
+  const tooLarge = new HttpError(413, `the body may be at most ${limit} bytes`);
+  if (Number(req.headers["content-length"] ?? 0) > limit) {
+    req.resume();
+    return Promise.reject(tooLarge);
   }
-  return Buffer.concat(chunks);
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on("data", (chunk: Buffer) => {
+      size += chunk.length;
+      if (size <= limit) chunks.push(chunk);
+    });
+    req.once("end", () => (size > limit ? reject(tooLarge) : resolve(Buffer.concat(chunks))));
+    req.once("error", reject);
+  });
 }
 
 /** An error with the HTTP status to answer it with. */
