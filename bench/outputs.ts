@@ -5,6 +5,7 @@ import { readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { classifyServer, OUTPUT_MUXER_ROLES } from "./monitor.js";
 import { cmdline, processTree } from "./procfs.js";
+import type { OutputStatus } from "../src/output/output.js";
 
 export interface OutputSpec {
   /** The format, as the report names it. */
@@ -29,18 +30,8 @@ export const OUTPUT_PHASES: ReadonlyArray<{ phase: string; outputs: readonly Out
   { phase: "d", outputs: [WEBM, MP4, HLS] },
 ];
 
-/** The part of an output's status (src/output/output.ts) the bench reads. */
-export interface OutputStatusLite {
-  id: string;
-  kind: "recording" | "stream";
-  format: string;
-  state: string;
-  durationS: number;
-  bytes: number;
-  restarts: number;
-  errors: Array<{ at: string; message: string }>;
-  files?: string[];
-}
+/** The part of an output's status (the server's own type) the bench reads. */
+export type OutputStatusLite = Pick<OutputStatus, "id" | "kind" | "format" | "state" | "durationS" | "bytes" | "restarts" | "errors" | "files">;
 
 export interface StartedOutput {
   spec: OutputSpec;

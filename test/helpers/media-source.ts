@@ -26,14 +26,12 @@ function encodeOnce(args: string[], ext: string): Buffer {
 const clips = new Map<string, IvfFrame[]>();
 const tones = new Map<number, Buffer[]>();
 
-/** 60 frames (2 s at 30 fps) of one colour, a keyframe every 30: loops cleanly. */
-export function colourClip(colour: string, size = "320x180"): IvfFrame[] {
-  const key = `${colour}-${size}`;
+/** A 2 s, 30 fps VP8 clip of an FFmpeg test source, a keyframe every 30 frames, made once per key. */
+function vp8Clip(key: string, source: string[], bitrate: string): IvfFrame[] {
   let frames = clips.get(key);
   if (!frames) {
     const ivf = encodeOnce([
-      "-f", "lavfi", "-i", `color=c=${colour}:s=${size}:r=30:d=2`,
-      "-c:v", "libvpx", "-deadline", "realtime", "-b:v", "200k", "-g", "30", "-keyint_min", "30", "-f", "ivf",
+      ...source, "-c:v", "libvpx", "-deadline", "realtime", "-b:v", bitrate, "-g", "30", "-keyint_min", "30", "-f", "ivf",
     ], "ivf");
     const parsed: IvfFrame[] = [];
     new IvfReader((f) => parsed.push(f)).push(ivf);
@@ -43,25 +41,19 @@ export function colourClip(colour: string, size = "320x180"): IvfFrame[] {
   return frames;
 }
 
+/** 60 frames (2 s at 30 fps) of one colour, a keyframe every 30: loops cleanly. */
+export function colourClip(colour: string, size = "320x180"): IvfFrame[] {
+  return vp8Clip(`${colour}-${size}`, ["-f", "lavfi", "-i", `color=c=${colour}:s=${size}:r=30:d=2`], "200k");
+}
+
 /**
  * 60 frames, black but for a white flash on the first 3 frames of each second (keyframes there):
  * with beepPackets, a source whose picture and sound change together, for A/V sync checks.
  */
 export function flashClip(size = "320x180"): IvfFrame[] {
-  const key = `flash-${size}`;
-  let frames = clips.get(key);
-  if (!frames) {
-    const ivf = encodeOnce([
-      "-f", "lavfi", "-i", `color=c=black:s=${size}:r=30:d=2`,
-      "-vf", "drawbox=c=white:t=fill:enable='lt(mod(n,30),3)'",
-      "-c:v", "libvpx", "-deadline", "realtime", "-b:v", "300k", "-g", "30", "-keyint_min", "30", "-f", "ivf",
-    ], "ivf");
-    const parsed: IvfFrame[] = [];
-    new IvfReader((f) => parsed.push(f)).push(ivf);
-    frames = parsed;
-    clips.set(key, frames);
-  }
-  return frames;
+  return vp8Clip(`flash-${size}`, [
+    "-f", "lavfi", "-i", `color=c=black:s=${size}:r=30:d=2`, "-vf", "drawbox=c=white:t=fill:enable='lt(mod(n,30),3)'",
+  ], "300k");
 }
 
 /** One second of silence but for a 100 ms tone at its start (50 Opus packets); see flashClip. */
