@@ -25,6 +25,8 @@ export class PcmFeed {
   ) {
     server.once("connection", (socket) => {
       server.close();
+      // Connected: the socket's name has served its purpose (and a crash cannot leave it behind).
+      rmSync(dir, { recursive: true, force: true });
       if (this.closed) {
         socket.destroy();
         return;
