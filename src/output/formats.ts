@@ -17,10 +17,17 @@ export interface MuxSettings {
   outputOptions: string[];
   /** File extension of a recording. */
   extension?: string;
+  /**
+   * Samples of silence the audio encoder puts before the sound (AAC's priming) that nothing
+   * downstream removes: fragmented MP4 has no edit list for it, FLV and MPEG-TS no field. The
+   * muxer starts the sound that much earlier. (WebM signals Opus' pre-skip, and players honour it.)
+   */
+  audioEncoderDelay?: number;
 }
 
 const MAP = ["-map", "0:v:0", "-map", "1:a:0", "-c:v", "copy"];
 const AAC = ["-c:a", "aac", "-b:a", "128k", "-ar", "48000", "-ac", "2"];
+const AAC_PRIMING = 1024;
 
 export function muxSettings(format: OutputFormat): MuxSettings {
   switch (format) {
@@ -36,21 +43,23 @@ export function muxSettings(format: OutputFormat): MuxSettings {
       return {
         videoCodec: "h264",
         extension: "mp4",
+        audioEncoderDelay: AAC_PRIMING,
         outputOptions: [
           ...MAP, ...AAC, "-f", "mp4",
           "-movflags", "+frag_keyframe+empty_moov+default_base_moof", "-frag_duration", "1000000",
         ],
       };
     case "rtmp":
-      return { videoCodec: "h264", outputOptions: [...MAP, ...AAC, "-f", "flv", "-flvflags", "no_duration_filesize"] };
+      return { videoCodec: "h264", audioEncoderDelay: AAC_PRIMING, outputOptions: [...MAP, ...AAC, "-f", "flv", "-flvflags", "no_duration_filesize"] };
     case "srt":
-      return { videoCodec: "h264", outputOptions: [...MAP, ...AAC, "-f", "mpegts", "-mpegts_flags", "resend_headers"] };
+      return { videoCodec: "h264", audioEncoderDelay: AAC_PRIMING, outputOptions: [...MAP, ...AAC, "-f", "mpegts", "-mpegts_flags", "resend_headers"] };
     case "hls":
       // Low latency as plain HLS goes: one-second segments (one GOP each), a short playlist. A
       // retry appends to the playlist players already have, after a discontinuity tag, and its
       // old segments still rotate out.
       return {
         videoCodec: "h264",
+        audioEncoderDelay: AAC_PRIMING,
         outputOptions: [
           ...MAP, ...AAC, "-f", "hls", "-hls_time", "1", "-hls_list_size", "6", "-hls_allow_cache", "0",
           "-hls_flags", "delete_segments+independent_segments+temp_file+program_date_time+append_list+discont_start",

@@ -43,6 +43,14 @@ const MAX_EARLY_FRAMES = 60;
 /** Media time not advancing this long means the destination (or the disk) has stalled. */
 const STALL_MS = 15_000;
 const SAMPLES_PER_MS = 48;
+/**
+ * How much later than it was mixed the sound is placed. A camera's picture reaches the canvas a
+ * little later than its voice reaches the mix (jitter buffer, decoder process and the next
+ * compose tick against a 40-60 ms playout delay): sound led the picture by 14-111 ms, 49 on
+ * average, in the A/V test (test/recording.test.ts). A recording can afford to wait for the
+ * picture, as a live call cannot.
+ */
+const AUDIO_DELAY_MS = 40;
 /** A gap in the mix (the start, or the event loop held up) is filled with silence, up to 5 s at once. */
 const MAX_FILL_SAMPLES = 5 * 48000;
 
@@ -108,7 +116,7 @@ export class Muxer extends EventEmitter<MuxerEvents> {
   audio(pcm: Buffer, mixedAt: number): void {
     if (this.closed || this.videoStart === undefined || mixedAt < this.videoStart) return;
     if (!this.proc) {
-      this.audioStart = this.videoStart;
+      this.audioStart = this.videoStart - AUDIO_DELAY_MS + (this.opts.settings.audioEncoderDelay ?? 0) / SAMPLES_PER_MS;
       this.spawn();
     }
     // The mix's timeline is its sample count: time it has no sound for (before its first frame,
