@@ -91,6 +91,7 @@ describe("npm run bench", () => {
     expect(phases[2]!.h264EncoderCores).toBeGreaterThan(0);
     expect(phases[3]!.muxerCores).toBeGreaterThan(phases[1]!.muxerCores);
     for (const p of phases.slice(1)) {
+      expect(p.outputFigures).toHaveLength(p.outputs.length);
       for (const f of p.outputFigures) expect([f.stateInWindow, f.restarts, f.bytes > 0]).toEqual(["running", 0, true]);
       expect(p.leftAfterStop).toEqual([]);
     }

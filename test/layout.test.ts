@@ -9,6 +9,10 @@ describe("grid layout", () => {
     expect(tiles).toHaveLength(n);
     expect(new Set(tiles.map((t) => t.x)).size).toBeLessThanOrEqual(cols * 2);
     expect(new Set(tiles.map((t) => t.y)).size).toBe(rows);
+    // The fullest row holds exactly `cols` tiles (4 people are 2 + 2, never 3 + 1).
+    const perRow = new Map<number, number>();
+    for (const t of tiles) perRow.set(t.y, (perRow.get(t.y) ?? 0) + 1);
+    expect(Math.max(...perRow.values())).toBe(cols);
   });
 
   it("keeps every tile inside the canvas, even-aligned and without overlap", () => {

@@ -2,6 +2,7 @@
 // files hold (codecs, size, length, each participant's colour, everyone's tone), that they
 // survive people coming and going and the room's encoders dying, and that a recorder killed
 // mid-way leaves a file that still plays.
+import { statSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -158,7 +159,12 @@ describe("recordings", () => {
     const mp4 = await startRecording("studio", "mp4");
     await recorded("studio", webm.id, 4);
     await recorded("studio", mp4.id, 4);
-    for (const s of [webm, mp4]) process.kill(server.outputs.get("studio", "recording", s.id)!.pid!, "SIGKILL");
+    // Media written by the kill, as last reported (progress comes every half second).
+    const atKill = new Map<string, number>();
+    for (const s of [webm, mp4]) {
+      atKill.set(s.id, (await statusOf("studio", s.id)).durationS);
+      process.kill(server.outputs.get("studio", "recording", s.id)!.pid!, "SIGKILL");
+    }
 
     for (const s of [webm, mp4]) {
       const after = await waitFor("the recording running again in a second part", async () => {
@@ -171,7 +177,8 @@ describe("recordings", () => {
       const cut = join(dir, after.files![0]!);
       const p = await probe(cut);
       const frames = Number(p.streams.find((x) => x.codec_type === "video")!.nb_read_frames);
-      expect(frames, `frames in ${cut}`).toBeGreaterThan(2 * 30);
+      // All but the last second or so (a cluster or fragment) of what was written is there.
+      expect(frames / 30, `seconds in ${cut}`).toBeGreaterThan(atKill.get(s.id)! - 1.5);
       await expectColours(cut, 1, [PEOPLE[0]!, PEOPLE[1]!], tileCentres());
     }
     const stopped = [(await call("DELETE", `studio/recordings/${webm.id}`)).json, (await call("DELETE", `studio/recordings/${mp4.id}`)).json];
@@ -203,8 +210,14 @@ describe("recordings", () => {
     // While a recording grows, a download is what was there when it began, exactly as long as it says.
     const growing = await startRecording("studio", "webm");
     await recorded("studio", growing.id, 1);
+    const growingFile = join(dir, growing.files![0]!);
+    const sizeBefore = statSync(growingFile).size;
     const partial = await fetch(`${api}/studio/recordings/${growing.id}/files/${growing.files![0]!}`);
-    expect((await partial.arrayBuffer()).byteLength).toBe(Number(partial.headers.get("content-length")));
+    expect(partial.status).toBe(200);
+    const got = (await partial.arrayBuffer()).byteLength;
+    expect(got).toBe(Number(partial.headers.get("content-length")));
+    expect(got).toBeGreaterThanOrEqual(sizeBefore);
+    expect(got).toBeLessThanOrEqual(statSync(growingFile).size);
     await call("DELETE", `studio/recordings/${growing.id}`);
     const res = await fetch(`${api}/studio/recordings/${rec.id}/files/${name}`);
     expect(res.status).toBe(200);
@@ -232,14 +245,17 @@ describe("recordings", () => {
         const offsets = flashes
           .map((f) => beeps.reduce((best, b) => (Math.abs(f - b) < Math.abs(f - best) ? b : best), Infinity))
           .map((b, i) => flashes[i]! - b - 0.0133)
-          .filter((o) => Math.abs(o) < 0.5);
+          // Beeps repeat each second: an offset near half a second cannot be told from its
+          // opposite, so such pairs are refused (the MP4 bug's 0.4 s left none).
+          .filter((o) => Math.abs(o) < 0.3);
         expect(offsets.length, `flash/beep pairs in ${status.format}: ${JSON.stringify({ flashes, beeps })}`).toBeGreaterThanOrEqual(4);
         const median = [...offsets].sort((a, b) => a - b)[Math.floor(offsets.length / 2)]!;
         // Positive: the sound comes first. The camera's path (jitter buffer, decoder process, the
         // next compose tick) is a little longer than the voice's (playout 40-60 ms); outputs place
         // the sound 40 ms later to make up for it (muxer.ts). Measured over six runs here: -42 to
         // +78 ms. Broadcast accepts up to 90 ms of sound first and 185 ms of sound late (ITU-R
-        // BT.1359); the fragmented-MP4 bug this guards against put the sound 400 ms first.
+        // BT.1359); this bound is wider than the first, for the run-to-run spread. The
+        // fragmented-MP4 bug this guards against put the sound 400 ms first.
         console.log(`A/V offset in ${status.format}: sound leads the picture by ${(median * 1000).toFixed(0)} ms (median of ${offsets.length} flashes)`);
         expect(median).toBeGreaterThan(-0.185);
         expect(median).toBeLessThan(0.12);
