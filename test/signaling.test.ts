@@ -21,11 +21,11 @@ import { MAX_MESSAGE_BYTES } from "../src/server/protocol.js";
 import {
   attachSignaling,
   MAX_BAD_MESSAGES,
-  tokenMatches,
   WS_MAX_PAYLOAD_BYTES,
   type SignalingHandle,
   type SignalingOptions,
 } from "../src/server/signaling.js";
+import { tokenMatches } from "../src/server/auth.js";
 
 // ---------------------------------------------------------------------------------------------
 // An in-memory RoomService: rooms are lists of members; joins and leaves notify the others.

@@ -1,7 +1,10 @@
 // Small pieces every HTTP route shares: JSON replies, bounded request bodies, bearer tokens, CORS.
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { MixroomError } from "../errors.js";
-import { tokenMatches } from "./signaling.js";
+import { tokenMatches } from "./auth.js";
+
+/** A resource id the server made (randomUUID), in a route pattern. */
+export const UUID = "[0-9a-f-]{36}";
 
 /** A route: handles the request and returns true, or returns false to let the next one try. */
 export type Route = (req: IncomingMessage, res: ServerResponse, path: string) => Promise<boolean>;
@@ -78,10 +81,27 @@ export function requireBearer(req: IncomingMessage, token: string | undefined): 
   }
 }
 
-/** Lets pages on other origins (WHEP/WHIP players, HLS players) use a route. */
-export function allowCors(res: ServerResponse, methods: string): void {
+/**
+ * Lets pages on other origins (WHEP/WHIP players, HLS players) use a route, and answers their
+ * preflight: true when the request was one (and is answered).
+ */
+export function allowCors(req: IncomingMessage, res: ServerResponse, methods: string, preflightHeaders: Record<string, string> = {}): boolean {
   res.setHeader("Access-Control-Allow-Origin", "*");
   res.setHeader("Access-Control-Allow-Methods", methods);
   res.setHeader("Access-Control-Allow-Headers", "Authorization, Content-Type, If-Match");
   res.setHeader("Access-Control-Expose-Headers", "Location, Link, ETag, Accept-Patch");
+  if (req.method !== "OPTIONS") return false;
+  res.writeHead(204, preflightHeaders).end();
+  return true;
+}
+
+/** Throws 405 unless the method is one of `methods` ("GET, HEAD"). */
+export function allowMethods(req: IncomingMessage, methods: string): void {
+  if (!methods.split(", ").includes(req.method ?? "")) throw new HttpError(405, "method not allowed", { Allow: methods });
+}
+
+/** Throws 415 unless the body is declared as `type`; `what` names the body in the error. */
+export function requireContentType(req: IncomingMessage, type: string, what = "the body"): void {
+  const given = (req.headers["content-type"] ?? "").split(";")[0]!.trim().toLowerCase();
+  if (given !== type) throw new HttpError(415, `${what} must be sent as ${type}`);
 }

@@ -18,14 +18,13 @@ import { RECORDING_FORMATS, STREAM_TYPES, type RecordingFormat, type StreamType 
 import type { OutputManager } from "../output/output-manager.js";
 import type { OutputKind } from "../output/output.js";
 import { serveFile } from "./http.js";
-import { HttpError, type Route, allowCors, readBody, requireBearer, sendJson } from "./http-util.js";
+import { HttpError, type Route, UUID, allowCors, allowMethods as allow, readBody, requireBearer, requireContentType, sendJson } from "./http-util.js";
+import { ROOM_NAME } from "./protocol.js";
 
-const ROOM = "[A-Za-z0-9_-]{1,64}";
-const ID = "[0-9a-f-]{36}";
-const COLLECTION = new RegExp(`^/api/rooms/(${ROOM})/(recordings|streams)$`);
-const ITEM = new RegExp(`^/api/rooms/(${ROOM})/(recordings|streams)/(${ID})$`);
-const FILE = new RegExp(`^/api/rooms/(${ROOM})/recordings/(${ID})/files/([A-Za-z0-9_.-]{1,200})$`);
-const HLS = new RegExp(`^/hls/(${ID})/(index\\.m3u8|seg\\d{1,20}\\.ts)$`);
+const COLLECTION = new RegExp(`^/api/rooms/(${ROOM_NAME})/(recordings|streams)$`);
+const ITEM = new RegExp(`^/api/rooms/(${ROOM_NAME})/(recordings|streams)/(${UUID})$`);
+const FILE = new RegExp(`^/api/rooms/(${ROOM_NAME})/recordings/(${UUID})/files/([A-Za-z0-9_.-]{1,200})$`);
+const HLS = new RegExp(`^/hls/(${UUID})/(index\\.m3u8|seg\\d{1,20}\\.ts)$`);
 const MAX_BODY = 16 * 1024;
 
 export function outputApiRoute(outputs: OutputManager, token: string | undefined, log: Logger): Route {
@@ -80,11 +79,7 @@ export function outputApiRoute(outputs: OutputManager, token: string | undefined
 export function hlsRoute(outputs: OutputManager, log: Logger): Route {
   return async (req, res, path) => {
     if (!path.startsWith("/hls/")) return false;
-    allowCors(res, "GET, HEAD, OPTIONS");
-    if (req.method === "OPTIONS") {
-      res.writeHead(204).end();
-      return true;
-    }
+    if (allowCors(req, res, "GET, HEAD, OPTIONS")) return true;
     allow(req, "GET, HEAD, OPTIONS");
     const m = HLS.exec(path);
     const dir = m && outputs.hlsDirectory(m[1]!);
@@ -97,15 +92,9 @@ export function hlsRoute(outputs: OutputManager, log: Logger): Route {
   };
 }
 
-/** Throws 405 unless the method is one of `methods`. */
-function allow(req: IncomingMessage, methods: string): void {
-  if (!methods.split(", ").includes(req.method ?? "")) throw new HttpError(405, "method not allowed", { Allow: methods });
-}
-
 async function jsonBody(req: IncomingMessage): Promise<Record<string, unknown>> {
   // Only JSON: a cross-site form or text/plain POST (no CORS preflight) cannot start anything.
-  const type = (req.headers["content-type"] ?? "").split(";")[0]!.trim().toLowerCase();
-  if (type !== "application/json") throw new HttpError(415, "the body must be sent as application/json");
+  requireContentType(req, "application/json");
   const raw = await readBody(req, MAX_BODY);
   if (raw.length === 0) return {};
   let body: unknown;

@@ -54,7 +54,9 @@ interface FieldSpec {
   fallback?: unknown;
 }
 
-const ROOM_PATTERN = /^[A-Za-z0-9_-]+$/;
+/** A room name, as a pattern to build others from (HTTP routes name rooms too). */
+export const ROOM_NAME = `[A-Za-z0-9_-]{1,${MAX_ROOM_LENGTH}}`;
+const ROOM_PATTERN = new RegExp(`^${ROOM_NAME}$`);
 // C0, DEL and C1 controls: they break tile rendering and log lines.
 const CONTROL_CHARS = /[\u0000-\u001f\u007f-\u009f]/;
 

@@ -2,13 +2,13 @@
 // client messages into RoomService / RoomMember calls and RoomEvents into server messages.
 // Signaling never touches media; rooms never see a socket.
 
-import { createHash, timingSafeEqual } from "node:crypto";
 import type { IncomingMessage } from "node:http";
 import type { Logger } from "pino";
 import { WebSocket, type RawData, type WebSocketServer } from "ws";
 import { MixroomError, errorCode, type ErrorCode } from "../errors.js";
 import type { JoinResult, ParticipantInfo, RoomEvent, RoomMember, RoomService } from "../room/contract.js";
 import { MAX_MESSAGE_BYTES, parseClientMessage, type ClientMessage, type MessageId, type ServerMessage } from "./protocol.js";
+import { tokenMatches } from "./auth.js";
 import { TokenBucket } from "./rate-limit.js";
 
 /*
@@ -94,13 +94,6 @@ interface Membership {
   leaveReason: string;
 }
 
-/** Constant-time token check; hashing first makes lengths equal and hides the expected length. */
-export function tokenMatches(expected: string, given: string | undefined): boolean {
-  if (given === undefined) return false;
-  const a = createHash("sha256").update(expected).digest();
-  const b = createHash("sha256").update(given).digest();
-  return timingSafeEqual(a, b);
-}
 
 /**
  * Serves protocol v1 on every connection of `wss`. The caller owns `wss` (and closes it after

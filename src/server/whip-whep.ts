@@ -15,11 +15,11 @@ import type { Logger } from "pino";
 import { MixroomError } from "../errors.js";
 import type { RoomMember, RoomService } from "../room/contract.js";
 import { checkOffer } from "../webrtc/sdp.js";
-import { HttpError, type Route, allowCors, readBody, requireBearer } from "./http-util.js";
+import { HttpError, type Route, UUID, allowCors, allowMethods, readBody, requireBearer, requireContentType } from "./http-util.js";
+import { ROOM_NAME } from "./protocol.js";
 
-const ROOM = "[A-Za-z0-9_-]{1,64}";
-const COLLECTION = new RegExp(`^/(whip|whep)/(${ROOM})$`);
-const SESSION = new RegExp(`^/(whip|whep)/(${ROOM})/([0-9a-f-]{36})$`);
+const COLLECTION = new RegExp(`^/(whip|whep)/(${ROOM_NAME})$`);
+const SESSION = new RegExp(`^/(whip|whep)/(${ROOM_NAME})/(${UUID})$`);
 const MAX_SDP_BYTES = 64 * 1024;
 const NAME = /^[^\x00-\x1f\x7f]{1,64}$/u;
 
@@ -41,8 +41,7 @@ export function whipWhepRoute(rooms: RoomService, token: string | undefined, log
 
   async function create(req: IncomingMessage, res: ServerResponse, kind: "whip" | "whep", room: string): Promise<void> {
     requireBearer(req, token);
-    const type = (req.headers["content-type"] ?? "").split(";")[0]!.trim().toLowerCase();
-    if (type !== "application/sdp") throw new HttpError(415, "the offer must be sent as application/sdp");
+    requireContentType(req, "application/sdp", "the offer");
     const offer = (await readBody(req, MAX_SDP_BYTES)).toString("utf8");
     const name = new URL(req.url ?? "/", "http://x").searchParams.get("name") ?? undefined;
     if (name !== undefined && !NAME.test(name)) throw new MixroomError("bad-request", "name must be 1-64 printable characters");
@@ -83,14 +82,10 @@ export function whipWhepRoute(rooms: RoomService, token: string | undefined, log
 
   const route: Route = async (req, res, path) => {
     if (!path.startsWith("/whip/") && !path.startsWith("/whep/")) return false;
-    allowCors(res, "POST, DELETE, PATCH, OPTIONS");
-    if (req.method === "OPTIONS") {
-      res.writeHead(204, { "Accept-Post": "application/sdp" }).end();
-      return true;
-    }
+    if (allowCors(req, res, "POST, DELETE, PATCH, OPTIONS", { "Accept-Post": "application/sdp" })) return true;
     let m: RegExpExecArray | null;
     if ((m = COLLECTION.exec(path))) {
-      if (req.method !== "POST") throw new HttpError(405, "method not allowed", { Allow: "POST, OPTIONS" });
+      allowMethods(req, "POST, OPTIONS");
       await create(req, res, m[1] as "whip" | "whep", m[2]!);
       return true;
     }
@@ -98,7 +93,7 @@ export function whipWhepRoute(rooms: RoomService, token: string | undefined, log
       const session = sessions.get(m[3]!);
       requireBearer(req, token);
       if (req.method === "PATCH") throw new HttpError(405, "trickle ICE is not supported: send candidates in the offer", { Allow: "DELETE, OPTIONS" });
-      if (req.method !== "DELETE") throw new HttpError(405, "method not allowed", { Allow: "DELETE, OPTIONS" });
+      allowMethods(req, "DELETE, OPTIONS");
       if (!session || session.kind !== m[1] || session.room !== m[2]) throw new HttpError(404, "no such session");
       sessions.delete(m[3]!);
       session.member.leave(`${session.kind} session deleted`);
