@@ -118,7 +118,8 @@ export class Peer {
     } catch (err) {
       throw new MixroomError("bad-request", "the offer could not be applied", { cause: err });
     }
-    for (const t of this.pc.getTransceivers()) {
+    const transceivers = this.pc.getTransceivers();
+    for (const t of transceivers) {
       // werift makes transceivers from an offer recvonly: we send on both m-lines too.
       t.setDirection(this.mode);
       if (this.mode !== "recvonly") {
@@ -126,17 +127,11 @@ export class Peer {
         // Without a stream id the answer has no a=msid and browsers hand over a track with no stream.
         t.sender.streamId = "mixroom";
       }
-      // Media can flow once DTLS is up. werift's connectionState only says "connected" after
-      // every ICE check has settled, which can take many seconds after media already flows.
-      t.dtlsTransport.onStateChange.subscribe((state) => {
-        if (state === "connected") this.markConnected();
-        else if (state === "closed" || state === "failed") this.fail(`dtls ${state}`);
-      });
-      t.dtlsTransport.onRtcp.subscribe(() => {
-        this.lastHeard = Date.now();
-      });
-      if (t.kind === "video") this.wireVideo(t);
+      if (t.kind === "video") this.videoTransceiver = t;
     }
+    // With BUNDLE (every browser) both m-lines share one transport: watch each transport once,
+    // or every RTCP packet would be handled twice.
+    for (const transport of new Set(transceivers.map((t) => t.dtlsTransport))) this.watchTransport(transport);
     const video = this.videoTransceiver;
     if (!video) throw new MixroomError("bad-request", "the offer has no video m-line");
     const vp8 = video.codecs.find((c) => c.name.toLowerCase() === "vp8");
@@ -204,13 +199,19 @@ export class Peer {
     return this.pc.close().catch((err: unknown) => this.log.debug({ err }, "peer close failed"));
   }
 
-  private wireVideo(t: RTCRtpTransceiver): void {
-    this.videoTransceiver = t;
-    // werift routes a PLI by its sender SSRC, which on a sendrecv m-line is the client's own
-    // stream, so RTCRtpSender never hears it. Watch all RTCP and match our media SSRC instead.
-    t.dtlsTransport.onRtcp.subscribe((p) => {
-      if (p.type !== RTCP_PSFB) return;
-      const ours = t.sender.ssrc;
+  private watchTransport(transport: RTCRtpTransceiver["dtlsTransport"]): void {
+    // Media can flow once DTLS is up. werift's connectionState only says "connected" after
+    // every ICE check has settled, which can take many seconds after media already flows.
+    transport.onStateChange.subscribe((state) => {
+      if (state === "connected") this.markConnected();
+      else if (state === "closed" || state === "failed") this.fail(`dtls ${state}`);
+    });
+    transport.onRtcp.subscribe((p) => {
+      this.lastHeard = Date.now();
+      // werift routes a PLI by its sender SSRC, which on a sendrecv m-line is the client's own
+      // stream, so RTCRtpSender never hears it. Match our composite's SSRC instead.
+      if (p.type !== RTCP_PSFB || !this.videoTransceiver) return;
+      const ours = this.videoTransceiver.sender.ssrc;
       const fb = p.feedback as { count: number; mediaSsrc?: number; fir?: Array<{ ssrc: number }> };
       if ((fb.count === FMT_PLI && fb.mediaSsrc === ours) || (fb.count === FMT_FIR && fb.fir?.some((f) => f.ssrc === ours))) {
         this.handlers.onKeyframeRequest();
