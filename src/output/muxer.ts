@@ -38,8 +38,6 @@ interface MuxerEvents {
   exit: [FfmpegExit];
 }
 
-/** Video frames kept while waiting for the mix to start the process (about 2 s at 30 fps). */
-const MAX_EARLY_FRAMES = 60;
 /** Media time not advancing this long means the destination (or the disk) has stalled. */
 const STALL_MS = 15_000;
 const SAMPLES_PER_MS = 48;
@@ -64,7 +62,6 @@ export class Muxer extends EventEmitter<MuxerEvents> {
   private lastAdvance = 0;
   private watchdog: NodeJS.Timeout | undefined;
   private abortReason: string | undefined;
-  private readonly early: Buffer[] = [];
   private closed = false;
   private exited = false;
   readonly progress: MuxProgress = { bytes: 0, mediaSeconds: 0 };
@@ -85,7 +82,7 @@ export class Muxer extends EventEmitter<MuxerEvents> {
     return this.proc?.pid;
   }
 
-  /** Whether the process has started (a keyframe and the mix arrived). */
+  /** Whether the process has started (the first keyframe arrived). */
   get started(): boolean {
     return this.proc !== undefined;
   }
@@ -96,29 +93,24 @@ export class Muxer extends EventEmitter<MuxerEvents> {
     if (this.videoStart === undefined) {
       if (!keyframe) return;
       this.videoStart = composedAt;
-      this.early.push(ivfFileHeader(this.opts.width, this.opts.height, 90000, this.opts.settings.videoCodec === "vp8" ? "VP80" : "H264"));
+      this.audioStart = composedAt - AUDIO_DELAY_MS + (this.opts.settings.audioEncoderDelay ?? 0) / SAMPLES_PER_MS;
+      this.spawn();
+      this.proc!.write(ivfFileHeader(this.opts.width, this.opts.height, 90000, this.opts.settings.videoCodec === "vp8" ? "VP80" : "H264"));
     }
     // Strictly increasing, whatever the source does: muxers refuse a timestamp twice.
     const pts = Math.max(this.lastPts + 1, Math.round((composedAt - this.videoStart) * 90));
     this.lastPts = pts;
     const chunk = Buffer.concat([ivfFrameHeader(frame.length, pts), frame]);
     this.framesWritten++;
-    if (this.proc) {
-      // A dropped frame would corrupt the picture until the next keyframe: a destination this far
-      // behind is restarted instead (the output retries it).
-      if (!this.proc.write(chunk) && this.proc.running) this.abort("the destination is not keeping up (video backlog)");
-    } else if (this.early.length < MAX_EARLY_FRAMES) {
-      this.early.push(chunk);
-    }
+    // A dropped frame would corrupt the picture until the next keyframe: a destination this far
+    // behind is restarted instead (the output retries it).
+    const proc = this.proc!;
+    if (!proc.write(chunk) && proc.running) this.abort("the destination is not keeping up (video backlog)");
   }
 
   /** 20 ms of the full mix. */
   audio(pcm: Buffer, mixedAt: number): void {
     if (this.closed || this.videoStart === undefined || mixedAt < this.videoStart) return;
-    if (!this.proc) {
-      this.audioStart = this.videoStart - AUDIO_DELAY_MS + (this.opts.settings.audioEncoderDelay ?? 0) / SAMPLES_PER_MS;
-      this.spawn();
-    }
     // The mix's timeline is its sample count: time it has no sound for (before its first frame,
     // or frames the mixer never made when its clock was held up) becomes silence, or the sound
     // would run ahead of the picture. A millisecond's rounding is left alone.
@@ -179,8 +171,6 @@ export class Muxer extends EventEmitter<MuxerEvents> {
         outputOptions: [...settings.outputOptions, "-flush_packets", "1", "-progress", "pipe:1", "-stats_period", "0.5", ...targetOptions],
         output: target,
         redact: this.opts.redact,
-        // Generous: a destination may take a while to answer, and the first report needs output.
-        readyTimeoutMs: 20_000,
         // About ten seconds of the composite at broadcast bitrates: FFmpeg (or what it writes
         // to) is stuck, and abort() restarts it.
         maxQueuedBytes: 3 * 1024 * 1024,
@@ -210,7 +200,6 @@ export class Muxer extends EventEmitter<MuxerEvents> {
       if (performance.now() - this.lastAdvance > STALL_MS) this.abort(`no media written for ${STALL_MS / 1000} s: the destination stalled`);
     }, 1000);
     this.watchdog.unref();
-    for (const chunk of this.early.splice(0)) proc.write(chunk);
   }
 
   private onProgressLine(line: string): void {

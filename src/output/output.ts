@@ -193,9 +193,9 @@ export class Output {
     muxer.on("exit", (exit) => this.onExit(muxer, exit));
     clearTimeout(this.slowStartTimer);
     this.slowStartTimer = setTimeout(() => {
-      if (this.muxer !== muxer || this.state === "running" || this.stopping) return;
       // Not a failure yet (it keeps waiting), but whoever looks should know what it waits for.
-      this.error = muxer.started ? "the destination has not taken the stream yet" : "no picture from the room's encoder yet";
+      // (Once the muxer runs, its own watchdog ends an attempt that writes nothing.)
+      if (this.muxer === muxer && !muxer.started && !this.stopping) this.error = "no picture from the room's encoder yet";
     }, SLOW_START_MS);
     this.slowStartTimer.unref();
     const counter = this.opts.byteCounter;
