@@ -40,6 +40,8 @@ export interface FfmpegExit {
   signal: string | null;
   /** Why it ended: "closed" when its owner stopped it, otherwise what went wrong. */
   reason: string;
+  /** It was ended on purpose (its owner closed it, or it missed its ready deadline): `reason` says why. */
+  ended: boolean;
   stderrTail: string[];
 }
 
@@ -232,6 +234,7 @@ export class FfmpegProcess extends EventEmitter<FfmpegEvents> {
       code: proc?.exitCode ?? null,
       signal: proc?.signalCode ?? null,
       reason: this.closeReason ?? this.failure ?? (err ? this.redact(firstLine(err.message)) : "exited"),
+      ended: this.closeReason !== undefined || this.failure !== undefined,
       stderrTail: [...this.stderrTail],
     };
     // fluent-ffmpeg reports "Output stream closed" when stdout ends first; exit 0 is a success.

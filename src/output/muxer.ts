@@ -192,8 +192,7 @@ export class Muxer extends EventEmitter<MuxerEvents> {
       this.closed = true;
       clearInterval(this.watchdog);
       this.feed.destroy();
-      const reason = this.abortReason;
-      this.emit("exit", reason === undefined ? exit : { ...exit, code: null, signal: null, reason, stderrTail: [] });
+      this.emit("exit", exit);
     });
     this.lastAdvance = performance.now();
     this.watchdog = setInterval(() => {

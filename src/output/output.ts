@@ -243,6 +243,8 @@ function describeExit(exit: FfmpegExit): string {
   const lines = exit.stderrTail
     .map((l) => l.trim().replace(/ @ 0x[0-9a-f]+\]/, "]"))
     .filter((l) => l.length > 0 && !/^(Last message|frame=|Guessed Channel Layout)/.test(l));
+  // Ended on purpose (a stalled destination, a missed deadline): the reason is the news.
+  if (exit.ended) return exit.reason;
   const how = exit.signal ? `killed by ${exit.signal}` : exit.code !== null ? `exited with code ${exit.code}` : exit.reason;
   const said = [...new Set(lines.slice(-3))];
   return said.length > 0 ? `${how}: ${said.join(" | ")}` : how;
