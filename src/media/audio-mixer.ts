@@ -103,16 +103,27 @@ export class AudioMixer {
       for (let i = 0; i < FRAME_SAMPLES; i++) sum[i]! += f[i]!;
       m.talkingTicks = (m.input?.level ?? 0) > TALK_LEVEL ? TALK_HANGOVER : Math.max(0, m.talkingTicks - 1);
     }
+    // The full mix, made at most once a tick: for listeners' shared encode and for outputs. With
+    // outputs it needs a buffer of its own (sinks hand it to a socket, which keeps it).
+    let fullPcm: Buffer | undefined;
+    const fullMix = (): Buffer => {
+      if (!fullPcm) {
+        fullPcm = this.pcmSinks.size > 0 ? Buffer.allocUnsafe(FRAME_SAMPLES * 2) : this.pcm;
+        this.mixInto(fullPcm, undefined);
+      }
+      return fullPcm;
+    };
     let full: Buffer | undefined;
     for (const m of this.members.values()) {
       if (!m.sink) continue;
       try {
         if (m.talkingTicks > 0) {
           m.encoder ??= this.newEncoder();
-          m.sink(this.encode(m.encoder, m.hasFrame ? m.frame : undefined));
+          this.mixInto(this.pcm, m.hasFrame ? m.frame : undefined);
+          m.sink(this.encode(m.encoder, this.pcm));
         } else {
           m.encoder = undefined;
-          full ??= this.encode(this.fullEncoder, undefined);
+          full ??= this.encode(this.fullEncoder, fullMix());
           m.sink(full);
         }
       } catch (err) {
@@ -121,9 +132,7 @@ export class AudioMixer {
       }
     }
     if (this.pcmSinks.size > 0) {
-      // A buffer of its own: sinks hand it to a socket, which keeps it until it is written.
-      const pcm = Buffer.allocUnsafe(FRAME_SAMPLES * 2);
-      this.mixInto(pcm, undefined);
+      const pcm = fullMix();
       for (const sink of this.pcmSinks) {
         try {
           sink(pcm, mixedAt);
@@ -134,11 +143,9 @@ export class AudioMixer {
     }
   }
 
-  /** Encodes the current sum, minus `own` when given. */
-  private encode(encoder: opus.OpusEncoder, own: Int16Array | undefined): Buffer {
-    this.mixInto(this.pcm, own);
+  private encode(encoder: opus.OpusEncoder, pcm: Buffer): Buffer {
     this.stats.encodes++;
-    return encoder.encode(this.pcm);
+    return encoder.encode(pcm);
   }
 
   /** Writes the current sum, minus `own` when given, clamped to 16 bits, as s16le. */
