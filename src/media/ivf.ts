@@ -28,10 +28,12 @@ export function ivfFileHeader(width: number, height: number, timebaseDen: number
   return h;
 }
 
+/** A frame's 12-byte header (made per frame: the 64-bit pts is written as two halves, no BigInt). */
 export function ivfFrameHeader(size: number, pts: number): Buffer {
-  const h = Buffer.alloc(FRAME_HEADER);
+  const h = Buffer.allocUnsafe(FRAME_HEADER);
   h.writeUInt32LE(size, 0);
-  h.writeBigUInt64LE(BigInt(pts), 4);
+  h.writeUInt32LE(pts % 0x1_0000_0000, 4);
+  h.writeUInt32LE(Math.floor(pts / 0x1_0000_0000), 8);
   return h;
 }
 

@@ -45,7 +45,8 @@ export class VideoIngest {
 
   push(rtp: RtpPacket): void {
     this.stats.packets++;
-    // The jitter buffer keeps packets: give it its own copy, not werift's reused object.
-    this.jitter.input({ rtp: rtp.clone() });
+    // The jitter buffer keeps packets. werift hands each delivery a fresh clone (RTCRtpReceiver,
+    // werift 0.24) and nothing here changes it, so no copy of our own: recheck on a werift upgrade.
+    this.jitter.input({ rtp });
   }
 }
