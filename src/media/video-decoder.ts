@@ -38,7 +38,6 @@ export class VideoDecoder {
   private needKeyframe = true;
   private frameCount = 0;
   private closed = false;
-  private restartTimer: NodeJS.Timeout | undefined;
   private readonly backoff = new Backoff(200, 5000);
   /** Processes still stopping after a resize; close() waits for them too. */
   private readonly retiring = new Set<Promise<void>>();
@@ -91,7 +90,7 @@ export class VideoDecoder {
     this.width = width;
     this.height = height;
     // A restart may be pending after a crash: this start replaces it.
-    clearTimeout(this.restartTimer);
+    this.backoff.cancel();
     const old = this.proc;
     this.proc = undefined;
     if (old) {
@@ -104,7 +103,7 @@ export class VideoDecoder {
 
   close(): Promise<void> {
     this.closed = true;
-    clearTimeout(this.restartTimer);
+    this.backoff.cancel();
     const proc = this.proc;
     this.proc = undefined;
     return Promise.all([proc?.close("decoder closed", 300), ...this.retiring]).then(() => undefined);
@@ -148,9 +147,8 @@ export class VideoDecoder {
       if (this.proc !== proc || this.closed) return;
       this.proc = undefined;
       this.stats.restarts++;
-      const delay = this.backoff.next();
+      const delay = this.backoff.schedule(() => this.start());
       log.warn({ reason: exit.reason, stderr: exit.stderrTail.slice(-3), delayMs: delay }, "decoder died, restarting");
-      this.restartTimer = setTimeout(() => this.start(), delay);
     });
     this.opts.onKeyframeNeeded();
   }

@@ -91,7 +91,6 @@ export class VideoEncoder {
   private lastSwapAt = -Infinity;
   private pendingKeyframe = false;
   private swapTimer: NodeJS.Timeout | undefined;
-  private restartTimer: NodeJS.Timeout | undefined;
   private closed = false;
   private readonly backoff = new Backoff(100, 5000);
   /** Every process not yet exited, including retired ones still stopping. */
@@ -138,7 +137,7 @@ export class VideoEncoder {
   close(): Promise<void> {
     this.closed = true;
     clearTimeout(this.swapTimer);
-    clearTimeout(this.restartTimer);
+    this.backoff.cancel();
     this.current = undefined;
     this.next = undefined;
     return Promise.all([...this.procs].map((p) => p.proc.close("encoder closed", 300))).then(() => undefined);
@@ -201,11 +200,9 @@ export class VideoEncoder {
   }
 
   private scheduleRestart(reason: string): void {
-    clearTimeout(this.restartTimer);
-    const delay = this.backoff.next();
-    this.opts.log.warn({ reason, delayMs: delay }, "encoder died, restarting");
-    this.restartTimer = setTimeout(() => {
+    const delay = this.backoff.schedule(() => {
       if (!this.closed && !this.current && !this.next) this.next = this.spawn();
-    }, delay);
+    });
+    this.opts.log.warn({ reason, delayMs: delay }, "encoder died, restarting");
   }
 }

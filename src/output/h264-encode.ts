@@ -33,7 +33,6 @@ export class H264Encode {
   private readonly times = new Float64Array(TIME_RING);
   private inputs = 0;
   private outputs = 0;
-  private restartTimer: NodeJS.Timeout | undefined;
   private readonly backoff = new Backoff(200, 5000);
   private readonly stopping = new Set<Promise<void>>();
   readonly stats = { framesIn: 0, framesDropped: 0, framesOut: 0, restarts: 0 };
@@ -71,7 +70,7 @@ export class H264Encode {
   private stop(): void {
     this.canvasOff?.();
     this.canvasOff = undefined;
-    clearTimeout(this.restartTimer);
+    this.backoff.cancel();
     const proc = this.proc;
     this.proc = undefined;
     if (proc) this.track(proc.close("no h264 outputs", 500));
@@ -120,11 +119,10 @@ export class H264Encode {
       if (this.proc !== proc) return;
       this.proc = undefined;
       this.stats.restarts++;
-      const delay = this.backoff.next();
-      this.opts.log.warn({ reason: exit.reason, stderr: exit.stderrTail.slice(-3), delayMs: delay }, "h264 encoder died, restarting");
-      this.restartTimer = setTimeout(() => {
+      const delay = this.backoff.schedule(() => {
         if (this.canvasOff && !this.proc) this.start();
-      }, delay);
+      });
+      this.opts.log.warn({ reason: exit.reason, stderr: exit.stderrTail.slice(-3), delayMs: delay }, "h264 encoder died, restarting");
     });
     this.proc = proc;
   }

@@ -87,7 +87,6 @@ export class Output {
   private readonly errors: Array<{ at: string; message: string }> = [];
   private readonly files: string[] = [];
   private readonly backoff = new Backoff(1000, 30_000);
-  private retryTimer: NodeJS.Timeout | undefined;
   private healthyTimer: NodeJS.Timeout | undefined;
   private slowStartTimer: NodeJS.Timeout | undefined;
   private stopping: Promise<void> | undefined;
@@ -146,7 +145,7 @@ export class Output {
   /** Stops and finalises (a file gets its index; a stream its end). Idempotent. */
   stop(): Promise<void> {
     this.stopping ??= (async () => {
-      clearTimeout(this.retryTimer);
+      this.backoff.cancel();
       clearTimeout(this.healthyTimer);
       clearTimeout(this.slowStartTimer);
       this.state = "stopping";
@@ -224,14 +223,13 @@ export class Output {
     if (this.errors.length > MAX_ERRORS) this.errors.shift();
     this.restarts++;
     this.state = "retrying";
-    const delay = this.backoff.next();
-    this.log.warn({ error: message, delayMs: delay }, "output failed, retrying");
-    this.retryTimer = setTimeout(() => {
+    const delay = this.backoff.schedule(() => {
       this.run().catch((err: unknown) => {
         // Setting up failed (the directory vanished): report it and keep trying.
         if (!this.stopping) this.retry(err instanceof Error ? err.message : String(err));
       });
-    }, delay);
+    });
+    this.log.warn({ error: message, delayMs: delay }, "output failed, retrying");
   }
 }
 
