@@ -35,10 +35,10 @@ els.name.value = readName();
 const broadcast = attachBroadcast({
   room: els.room,
   token: els.token,
-  recordButtons: [...document.querySelectorAll<HTMLButtonElement>("button[data-format]")],
-  hlsButton: document.querySelector<HTMLButtonElement>("#start-hls")!,
-  list: document.querySelector<HTMLUListElement>("#outputs")!,
-  error: document.querySelector<HTMLElement>("#broadcast-error")!,
+  recordButtons: [els.recordWebm, els.recordMp4],
+  hlsButton: els.startHls,
+  list: els.outputs,
+  error: els.broadcastError,
   onUnauthorized: () => {
     els.tokenField.hidden = false;
   },
@@ -158,8 +158,7 @@ function view(room: string, sentToken: boolean): SessionView {
       resetStage(els);
       renderParticipants(els, [], "");
       setBusy(false);
-      setPill(els.mediaState, "idle", mediaText("closed"));
-      setPill(els.signalingState, "idle", "Not connected");
+      setIdle();
       if (problem) {
         showNotice(els, describeProblem(problem, { room, sentToken }), onNoticeAction);
         if (problem.kind === "protocol" && problem.code === "unauthorized") showToken();

@@ -27,6 +27,11 @@ export interface Elements {
   people: HTMLUListElement;
   peopleCount: HTMLElement;
   copyLink: HTMLButtonElement;
+  recordWebm: HTMLButtonElement;
+  recordMp4: HTMLButtonElement;
+  startHls: HTMLButtonElement;
+  outputs: HTMLUListElement;
+  broadcastError: HTMLElement;
 }
 
 function byId<T extends HTMLElement>(id: string, type: { new (): T; prototype: T }): T {
@@ -60,6 +65,11 @@ export function findElements(): Elements {
     people: byId("participants", HTMLUListElement),
     peopleCount: byId("people-count", HTMLElement),
     copyLink: byId("copy-link", HTMLButtonElement),
+    recordWebm: byId("record-webm", HTMLButtonElement),
+    recordMp4: byId("record-mp4", HTMLButtonElement),
+    startHls: byId("start-hls", HTMLButtonElement),
+    outputs: byId("outputs", HTMLUListElement),
+    broadcastError: byId("broadcast-error", HTMLElement),
   };
 }
 
