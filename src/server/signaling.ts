@@ -88,7 +88,8 @@ interface Reply {
 interface Membership {
   state: "joining" | "joined";
   member: RoomMember | undefined;
-  offer: "none" | "pending" | "answered";
+  /** An offer is being answered or was: another is refused (the server does not renegotiate). */
+  offered: boolean;
   /** Events that arrive before `joined` is sent, so the client sees them in order. */
   pending: ForwardedEvent[];
   leaveReason: string;
@@ -250,7 +251,7 @@ class Connection {
       return;
     }
     this.badMessages = 0;
-    const m: Membership = { state: "joining", member: undefined, offer: "none", pending: [], leaveReason: "" };
+    const m: Membership = { state: "joining", member: undefined, offered: false, pending: [], leaveReason: "" };
     this.membership = m;
 
     let result: JoinResult;
@@ -288,22 +289,21 @@ class Connection {
       this.reject({ code: "bad-request", message: "offer before joined", id: msg.id });
       return;
     }
-    if (m.offer !== "none") {
+    if (m.offered) {
       this.reject({ code: "bad-request", message: "offer already received", id: msg.id });
       return;
     }
     this.badMessages = 0;
-    m.offer = "pending";
+    m.offered = true;
     const started = performance.now();
     try {
       const sdp = await m.member.offer(msg.sdp);
       if (this.membership !== m) return; // left meanwhile: nobody to answer
-      m.offer = "answered";
       this.log.info({ offerBytes: msg.sdp.length, answerBytes: sdp.length, ms: Math.round(performance.now() - started) }, "answered offer");
       this.send({ type: "answer", id: msg.id, sdp });
     } catch (err) {
       if (this.membership !== m) return;
-      m.offer = "none"; // the offer was refused, so the client may try another
+      m.offered = false; // the offer was refused, so the client may try another
       this.replyError(err, msg.id);
     }
   }
