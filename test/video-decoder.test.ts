@@ -1,33 +1,16 @@
-import { execFileSync } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import pino from "pino";
-import { afterAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { liveFfmpegPids } from "../src/ffmpeg/ffmpeg-process.js";
-import { IvfReader, type IvfFrame } from "../src/media/ivf.js";
 import { removeLabelFile, writeLabelFile } from "../src/media/tile-label.js";
 import { VideoDecoder } from "../src/media/video-decoder.js";
 import { colourDistance, parseHex, sampleRgb } from "./helpers/i420.js";
+import { colourClip } from "./helpers/media-source.js";
 
 const log = pino({ level: "silent" });
-const dir = mkdtempSync(join(tmpdir(), "mixroom-dec-"));
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
-
-function vp8Frames(colour: string, size: string, seconds: number): IvfFrame[] {
-  const file = join(dir, `${colour}-${size}.ivf`);
-  execFileSync("ffmpeg", [
-    "-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi", "-i", `color=c=${colour}:s=${size}:r=30:d=${seconds}`,
-    "-c:v", "libvpx", "-b:v", "300k", "-g", "30", "-f", "ivf", file,
-  ]);
-  const frames: IvfFrame[] = [];
-  new IvfReader((f) => frames.push(f)).push(readFileSync(file));
-  return frames;
-}
 
 describe("video decoder", () => {
   it("decodes VP8 into letterboxed tile-sized pictures of the sender's colour", async () => {
-    const frames = vp8Frames("0x3070e0", "640x480", 1);
+    const frames = colourClip("0x3070e0", "640x480").slice(0, 30);
     expect(frames[0]?.keyframe).toBe(true);
     const label = writeLabelFile("Alice");
     const pictures: Array<{ buf: Buffer; w: number; h: number }> = [];
@@ -57,7 +40,7 @@ describe("video decoder", () => {
   });
 
   it("waits for a keyframe and asks for one when a stream starts mid-way", async () => {
-    const frames = vp8Frames("red", "320x240", 2).slice(5);
+    const frames = colourClip("red", "320x240").slice(5);
     const label = writeLabelFile("Bob");
     let pictures = 0;
     let keyframeRequests = 0;
