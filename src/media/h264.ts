@@ -107,16 +107,16 @@ export class AnnexBReader {
   push(chunk: Buffer): void {
     const buf = this.pending.length === 0 ? chunk : Buffer.concat([this.pending, chunk]);
     let consumed = 0;
-    for (let i = Math.max(0, this.scanned - 3); i + 4 <= buf.length; i++) {
-      if (buf[i] !== 0 || buf[i + 1] !== 0 || buf[i + 2] !== 1 || ((buf[i + 3] ?? 0) & 0x1f) !== NAL_AUD) continue;
+    // Start codes are found with indexOf (native), not byte by byte: this runs on every encoded frame.
+    for (let i = buf.indexOf(START_CODE, Math.max(0, this.scanned - 3)); i >= 0 && i + 4 <= buf.length; i = buf.indexOf(START_CODE, i + 3)) {
+      if (((buf[i + 3] ?? 0) & 0x1f) !== NAL_AUD) continue;
       const start = i > 0 && buf[i - 1] === 0 ? i - 1 : i;
       if (this.unitStart >= 0 && start > this.unitStart) {
         const unit = buf.subarray(this.unitStart, start);
-        this.onUnit(unit, splitAccessUnits(unit).some((u) => u.keyframe));
+        this.onUnit(unit, hasIdr(unit));
       }
       this.unitStart = start;
       consumed = start;
-      i += 3;
     }
     // Keep only the unit in progress (or, before the first delimiter, nothing worth keeping).
     const keepFrom = this.unitStart >= 0 ? consumed : Math.max(0, buf.length - 4);
@@ -124,4 +124,14 @@ export class AnnexBReader {
     if (this.unitStart >= 0) this.unitStart -= keepFrom;
     this.scanned = this.pending.length;
   }
+}
+
+const START_CODE = Buffer.from([0, 0, 1]);
+
+/** Whether an Annex-B access unit holds an IDR slice (a keyframe). */
+function hasIdr(unit: Buffer): boolean {
+  for (let i = unit.indexOf(START_CODE); i >= 0; i = unit.indexOf(START_CODE, i + 3)) {
+    if (((unit[i + 3] ?? 0) & 0x1f) === NAL_IDR) return true;
+  }
+  return false;
 }
