@@ -9,7 +9,7 @@ import type { BrowserContext, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { liveFfmpegPids } from "../src/ffmpeg/ffmpeg-process.js";
 import { gridLayout } from "../src/room/layout.js";
-import { ensureClientBuilt, launchChromium, makeFakeMedia, recordPeerConnections } from "./helpers/browser.js";
+import { ensureClientBuilt, launchChromium, makeFakeMedia, readState, recordPeerConnections } from "./helpers/browser.js";
 import { waitFor } from "./helpers/wait.js";
 import { parseHex, type Rgb } from "./helpers/i420.js";
 import { probe } from "./helpers/media-file.js";
@@ -22,63 +22,6 @@ const PEOPLE = [
   { name: "Blue", colour: "0x2040e0", tone: 990 },
 ];
 const ARTIFACTS = join(dirname(fileURLToPath(import.meta.url)), "..", "test-artifacts");
-
-/** What a page shows and its peer connection reports, read in one evaluate. */
-interface PageState {
-  signaling: string;
-  media: string;
-  width: number;
-  height: number;
-  /** requestVideoFrameCallback calls on the composite since the probe was first run. */
-  presented: number;
-  framesDecoded: number;
-  audioSamples: number;
-  audioLevel: number;
-  audioEnergy: number;
-  people: string[];
-}
-
-function readState(page: Page): Promise<PageState> {
-  return page.evaluate(async () => {
-    const video = document.getElementById("composite") as HTMLVideoElement;
-    const w = window as unknown as { __presented?: { n: number }; __pcs?: RTCPeerConnection[] };
-    if (!w.__presented) {
-      const counter = { n: 0 };
-      w.__presented = counter;
-      const onFrame = (): void => {
-        counter.n++;
-        video.requestVideoFrameCallback(onFrame);
-      };
-      video.requestVideoFrameCallback(onFrame);
-    }
-    const state = {
-      signaling: document.getElementById("signaling-state")?.dataset.state ?? "",
-      media: document.getElementById("media-state")?.dataset.state ?? "",
-      width: video.videoWidth,
-      height: video.videoHeight,
-      presented: w.__presented.n,
-      framesDecoded: 0,
-      audioSamples: 0,
-      audioLevel: 0,
-      audioEnergy: 0,
-      people: [...document.querySelectorAll("#participants .person-name")].map((el) => el.textContent ?? ""),
-    };
-    const pc = w.__pcs?.at(-1);
-    if (pc && pc.connectionState !== "closed") {
-      (await pc.getStats()).forEach((s: RTCStats) => {
-        if (s.type !== "inbound-rtp") return;
-        const r = s as RTCInboundRtpStreamStats;
-        if (r.kind === "video") state.framesDecoded = r.framesDecoded ?? 0;
-        if (r.kind === "audio") {
-          state.audioSamples = r.totalSamplesReceived ?? 0;
-          state.audioLevel = r.audioLevel ?? 0;
-          state.audioEnergy = r.totalAudioEnergy ?? 0;
-        }
-      });
-    }
-    return state;
-  });
-}
 
 interface ColourSpot {
   /** Share of the picture (0-1) within reach of the colour. */

@@ -201,10 +201,30 @@ describe("help", () => {
       "--rtc-max-port", "RTC_MAX_PORT", "VIDEO_WIDTH", "VIDEO_HEIGHT", "VIDEO_FPS", "VIDEO_BITRATE",
       "AUDIO_BITRATE", "MAX_PARTICIPANTS", "MAX_ROOMS", "AUTH_TOKEN", "LOG_LEVEL", "LOG_PRETTY", "--pretty",
       "MAX_VIEWERS", "API_TOKEN", "TLS_CA_FILE", "RECORDINGS_DIR", "HLS_DIR", "BROADCAST_BITRATE", "MAX_OUTPUTS",
+      "--video-ladder", "VIDEO_LADDER",
     ];
     for (const name of names) expect(text).toContain(`\`${name}\``);
     expect(text).toContain("`8080`");
     expect(text).toContain("`0.0.0.0`");
     expect(text).toContain("| Flag");
+  });
+});
+
+describe("the rendition ladder setting", () => {
+  it("takes a list of lower rungs, or none", () => {
+    expect(loadConfig(["--video-ladder", "960x540@30:800,480x270@15:200"], {}).videoLadder).toEqual([
+      { width: 960, height: 540, fps: 30, bitrateKbps: 800 },
+      { width: 480, height: 270, fps: 15, bitrateKbps: 200 },
+    ]);
+    expect(loadConfig([], { VIDEO_LADDER: "none" }).videoLadder).toEqual([]);
+    expect(loadConfig([], {}).videoLadder).toBeUndefined();
+  });
+
+  it("refuses rungs that do not fit under the composite", () => {
+    expect(problemsOf([], { VIDEO_LADDER: "640x360" })[0]).toMatch(/^VIDEO_LADDER must be "none" or a list/);
+    expect(problemsOf(["--video-bitrate", "300"], { VIDEO_LADDER: "640x360@30:400" })).toEqual([
+      "VIDEO_LADDER (--video-ladder): rung 640x360@30:400 must have a lower bitrate than the rung above it",
+    ]);
+    expect(problemsOf(["--width", "640", "--height", "360"], { VIDEO_LADDER: "1280x720@30:400" })[0]).toMatch(/larger than the composite/);
   });
 });

@@ -9,7 +9,7 @@ import { MAX_NAME_LENGTH, ROOM_PATTERN, type Role } from "./protocol.js";
 import { Session, type SessionView, type SignalingPhase } from "./session.js";
 import { signalingUrl } from "./signaling.js";
 import { watchStats } from "./stats.js";
-import { findElements, hideNotice, playComposite, renderParticipants, resetStage, setPill, showNotice } from "./ui.js";
+import { findElements, hideNotice, playComposite, renderParticipants, resetStage, setPill, showLinkQuality, showNotice } from "./ui.js";
 
 const NAME_KEY = "mixroom.name";
 const DEFAULT_ROOM = "lobby";
@@ -26,6 +26,8 @@ const voiceProcessing = params.get("processing") !== "off";
 let session: Session | undefined;
 let local: MediaStream | undefined;
 let statsWatch: AbortController | undefined;
+/** The widest rung the server has sent this session: less than that is a thinner link. */
+let bestWidth = 0;
 let lastChoice: JoinChoice = {};
 /** Bumped on every join and leave, so a slow getUserMedia cannot resurrect a cancelled join. */
 let attempt = 0;
@@ -148,6 +150,10 @@ function view(room: string, sentToken: boolean): SessionView {
       els.screenEmpty.hidden = true;
       void playComposite(els);
     },
+    quality: (q) => {
+      bestWidth = Math.max(bestWidth, Number.parseInt(q.rung, 10) || 0);
+      showLinkQuality(els.linkQuality, q, bestWidth);
+    },
     warning: (text) => console.warn(`mixroom: ${text}`),
     ended: (problem) => {
       session = undefined;
@@ -197,6 +203,8 @@ function setBusy(busy: boolean): void {
 function setIdle(): void {
   setPill(els.signalingState, "idle", "Not connected");
   setPill(els.mediaState, "idle", mediaText("closed"));
+  els.linkQuality.hidden = true;
+  bestWidth = 0;
 }
 
 function signalingText(phase: SignalingPhase, room: string): string {

@@ -33,7 +33,19 @@ export type ServerMessage =
   | { type: "candidate"; candidate: RTCIceCandidateInit | null }
   | { type: "participant-joined"; participant: ParticipantInfo }
   | { type: "participant-left"; participantId: string }
+  | ({ type: "quality" } & LinkQuality)
   | { type: "error"; code: ErrorCode; message: string; id?: MessageId };
+
+/** Extension `quality`: what the server sends this client and why (docs/PROTOCOL.md). */
+export interface LinkQuality {
+  /** "1280x720", or "audio-only" while the link carries too little for any video. */
+  rung: string;
+  codec: string;
+  bitrateKbps: number;
+  estimateKbps: number;
+  lossPct: number;
+  rttMs: number | null;
+}
 
 /** Room names the server accepts; checked before joining so the user gets a field-level hint. */
 export const ROOM_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
@@ -88,6 +100,15 @@ export function parseServerMessage(text: string): ServerMessage | undefined {
       return isParticipant(raw.participant) ? (raw as ServerMessage) : undefined;
     case "participant-left":
       return typeof raw.participantId === "string" ? (raw as ServerMessage) : undefined;
+    case "quality":
+      return typeof raw.rung === "string" &&
+        typeof raw.codec === "string" &&
+        typeof raw.bitrateKbps === "number" &&
+        typeof raw.estimateKbps === "number" &&
+        typeof raw.lossPct === "number" &&
+        (raw.rttMs === null || typeof raw.rttMs === "number")
+        ? (raw as ServerMessage)
+        : undefined;
     case "error":
       // An unknown code from a newer server still reads as an error; treat it as internal.
       return {

@@ -2,7 +2,7 @@
 // The page creates a Session per Join click and drops it when `ended` fires.
 
 import { PeerSession } from "./peer.js";
-import type { ErrorCode, MessageId, ParticipantInfo, Role, ServerMessage } from "./protocol.js";
+import type { ErrorCode, LinkQuality, MessageId, ParticipantInfo, Role, ServerMessage } from "./protocol.js";
 import { SignalingClient } from "./signaling.js";
 
 export interface SessionRequest {
@@ -32,6 +32,8 @@ export interface SessionView {
   media(state: RTCPeerConnectionState): void;
   participants(list: readonly ParticipantInfo[], selfId: string): void;
   remoteStream(stream: MediaStream): void;
+  /** What the server sends us changed: the rung of the composite, the link's estimate. */
+  quality(q: LinkQuality): void;
   /** Something went wrong that does not end the session. */
   warning(text: string): void;
   /** Called once; `problem` is undefined after leave(). */
@@ -121,6 +123,9 @@ export class Session {
       case "participant-left":
         this.participants = this.participants.filter((p) => p.id !== message.participantId);
         this.view.participants(this.participants, this.selfId);
+        return;
+      case "quality":
+        this.view.quality(message);
         return;
       case "error":
         this.onError(message.code, message.message, message.id);

@@ -1,7 +1,7 @@
 // The page's elements and how state is drawn on them. No protocol or WebRTC logic here.
 
 import type { Notice, NoticeAction } from "./messages.js";
-import type { ParticipantInfo } from "./protocol.js";
+import type { LinkQuality, ParticipantInfo } from "./protocol.js";
 
 export interface Elements {
   form: HTMLFormElement;
@@ -20,6 +20,7 @@ export interface Elements {
   stats: HTMLElement;
   signalingState: HTMLElement;
   mediaState: HTMLElement;
+  linkQuality: HTMLElement;
   notice: HTMLElement;
   noticeTitle: HTMLElement;
   noticeDetail: HTMLElement;
@@ -58,6 +59,7 @@ export function findElements(): Elements {
     stats: byId("stats", HTMLElement),
     signalingState: byId("signaling-state", HTMLElement),
     mediaState: byId("media-state", HTMLElement),
+    linkQuality: byId("link-quality", HTMLElement),
     notice: byId("notice", HTMLElement),
     noticeTitle: byId("notice-title", HTMLElement),
     noticeDetail: byId("notice-detail", HTMLElement),
@@ -71,6 +73,20 @@ export function findElements(): Elements {
     outputs: byId("outputs", HTMLUListElement),
     broadcastError: byId("broadcast-error", HTMLElement),
   };
+}
+
+/**
+ * The link indicator: the rung the server sends this page and why. Good on the best rung seen
+ * in this session without loss, fair on a smaller one or with some loss, poor with audio only.
+ */
+export function showLinkQuality(el: HTMLElement, q: LinkQuality, bestWidth: number): void {
+  const width = Number.parseInt(q.rung, 10);
+  const state = q.rung === "audio-only" || q.lossPct >= 10 ? "poor" : width < bestWidth || q.lossPct >= 2 ? "fair" : "good";
+  const label = { good: "Link: good", fair: "Link: fair", poor: "Link: poor" }[state];
+  el.hidden = false;
+  setPill(el, state, q.rung === "audio-only" ? `${label} · audio only` : `${label} · ${q.rung.replace("x", "×")}`);
+  const rtt = q.rttMs === null ? "" : `, ${q.rttMs} ms round trip`;
+  el.title = `Receiving ${q.rung} at ${q.bitrateKbps} kbit/s; the link carries about ${q.estimateKbps} kbit/s, ${q.lossPct}% lost${rtt}`;
 }
 
 /** A status pill: `data-state` drives its colour (and lets tests wait on it), text says it. */

@@ -1,5 +1,6 @@
-// H.264 as the tests and the benchmark send it: an Annex-B stream cut into access units, and
-// RTP packetization mode 1 (RFC 6184: single NAL units, FU-A for large ones).
+// H.264 as the tests and the benchmark send it, and as receivers that take only H.264 get the
+// composite: an Annex-B stream cut into access units, and RTP packetization mode 1 (RFC 6184:
+// single NAL units, FU-A for large ones).
 
 /** One access unit: its NAL units without start codes. */
 export interface H264AccessUnit {
@@ -46,6 +47,31 @@ function trimTrailingZeros(b: Buffer): Buffer {
   return b.subarray(0, end);
 }
 
+/**
+ * The RTP payloads of one access unit (single NAL units, FU-A for large ones), without RTP
+ * headers: made once per rung and shared by every receiver on it.
+ */
+export function h264Payloads(nals: readonly Buffer[]): Buffer[] {
+  const payloads: Buffer[] = [];
+  for (const nal of nals) {
+    if (nal.length <= MAX_PAYLOAD) {
+      payloads.push(nal);
+      continue;
+    }
+    const header = nal[0] ?? 0;
+    const body = nal.subarray(1);
+    for (let off = 0; off < body.length; off += MAX_PAYLOAD) {
+      const chunk = body.subarray(off, off + MAX_PAYLOAD);
+      const fu = Buffer.allocUnsafe(2 + chunk.length);
+      fu[0] = (header & 0xe0) | FU_A;
+      fu[1] = (off === 0 ? 0x80 : 0) | (off + MAX_PAYLOAD >= body.length ? 0x40 : 0) | (header & 0x1f);
+      chunk.copy(fu, 2);
+      payloads.push(fu);
+    }
+  }
+  return payloads;
+}
+
 export class H264Packetizer {
   private seq: number;
 
@@ -59,23 +85,7 @@ export class H264Packetizer {
 
   /** Packets for one access unit at `timestamp` (90 kHz); the marker is on the last. */
   packetize(nals: readonly Buffer[], timestamp: number): Buffer[] {
-    const payloads: Buffer[] = [];
-    for (const nal of nals) {
-      if (nal.length <= MAX_PAYLOAD) {
-        payloads.push(nal);
-        continue;
-      }
-      const header = nal[0] ?? 0;
-      const body = nal.subarray(1);
-      for (let off = 0; off < body.length; off += MAX_PAYLOAD) {
-        const chunk = body.subarray(off, off + MAX_PAYLOAD);
-        const fu = Buffer.allocUnsafe(2 + chunk.length);
-        fu[0] = (header & 0xe0) | FU_A;
-        fu[1] = (off === 0 ? 0x80 : 0) | (off + MAX_PAYLOAD >= body.length ? 0x40 : 0) | (header & 0x1f);
-        chunk.copy(fu, 2);
-        payloads.push(fu);
-      }
-    }
+    const payloads = h264Payloads(nals);
     return payloads.map((payload, i) => {
       const p = Buffer.allocUnsafe(12 + payload.length);
       p[0] = 0x80;

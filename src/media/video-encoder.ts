@@ -1,5 +1,6 @@
-// The one encode of a room's composite (invariant 2). Raw I420 frames go in on the room clock;
-// VP8 frames come out tagged with the clock tick they were composed at.
+// One encode of a room's composite (invariant 2): a rung of the ladder. Raw I420 frames go in on
+// the room clock; VP8 frames (or H.264 access units, for receivers that take only H.264) come
+// out tagged with the clock tick they were composed at.
 //
 // FFmpeg cannot be told "keyframe now" from outside, so a keyframe on demand is made by starting
 // a second encoder (whose first frame is a keyframe) beside the running one, feeding both, and
@@ -8,9 +9,14 @@
 import type { Logger } from "pino";
 import { Backoff } from "../ffmpeg/backoff.js";
 import { FfmpegProcess } from "../ffmpeg/ffmpeg-process.js";
+import { AnnexBReader } from "./h264.js";
 import { IvfReader } from "./ivf.js";
 
+export type EncoderCodec = "vp8" | "h264";
+
 export interface VideoEncoderOptions {
+  /** VP8 (default), or constrained-baseline H.264 in Annex B with a delimiter per access unit. */
+  codec?: EncoderCodec;
   width: number;
   height: number;
   fps: number;
@@ -19,6 +25,11 @@ export interface VideoEncoderOptions {
   keyframeIntervalS: number;
   /** Least time between two keyframes made on demand. */
   minKeyframeGapMs: number;
+  /**
+   * Largest keyframe, in percent of an average frame (libvpx's max-intra-rate). A keyframe many
+   * times the average is a burst that a thin link's queue drops, voice packets with it.
+   */
+  maxKeyframePct?: number;
   log: Logger;
   onFrame: (frame: Buffer, keyframe: boolean, tick: number) => void;
 }
@@ -39,37 +50,32 @@ class EncoderProcess {
   firstTick: number | undefined;
 
   constructor(opts: VideoEncoderOptions, onFrame: (self: EncoderProcess, data: Buffer, keyframe: boolean, tick: number) => void) {
-    const { width, height, fps, bitrateKbps } = opts;
+    const { width, height, fps } = opts;
+    const h264 = opts.codec === "h264";
     this.proc = new FfmpegProcess(
       {
-        role: "encoder-vp8",
+        role: h264 ? "encoder-h264-rung" : "encoder-vp8",
         input: "stdin",
         inputOptions: ["-f", "rawvideo", "-pix_fmt", "yuv420p", "-video_size", `${width}x${height}`, "-framerate", String(fps)],
-        outputOptions: [
-          "-c:v", "libvpx", "-deadline", "realtime",
-          // A negative speed is fixed; a positive one adapts to wall-clock time and its cost wanders.
-          "-cpu-used", "-6", "-threads", "1", "-lag-in-frames", "0", "-auto-alt-ref", "0",
-          "-error-resilient", "1",
-          "-b:v", `${bitrateKbps}k`, "-maxrate", `${bitrateKbps}k`, "-bufsize", `${Math.round(bitrateKbps / 2)}k`,
-          "-qmin", "4", "-qmax", "56",
-          "-g", String(Math.round(opts.keyframeIntervalS * fps)),
-          "-fps_mode", "passthrough",
-          "-f", "ivf", "-flush_packets", "1",
-        ],
+        outputOptions: [...(h264 ? h264Options(opts) : vp8Options(opts)), "-fps_mode", "passthrough", "-flush_packets", "1"],
         readyTimeoutMs: 10_000,
         // Three frames: more than that means FFmpeg is behind, and waiting would only add latency.
         maxQueuedBytes: 3 * width * height * 1.5,
       },
       opts.log,
     );
-    const reader = new IvfReader((f) => {
-      onFrame(this, f.data, f.keyframe, this.ticks[f.pts % TICK_RING] ?? 0);
-    });
+    let outputs = 0;
+    // H.264 has no B-frames here: the n-th access unit out is the n-th frame in. (A unit is whole
+    // when the next one's delimiter arrives: one frame later than VP8's IVF.)
+    const reader = h264
+      ? new AnnexBReader((unit, keyframe) => onFrame(this, unit, keyframe, this.ticks[outputs++ % TICK_RING] ?? 0))
+      : new IvfReader((f) => onFrame(this, f.data, f.keyframe, this.ticks[f.pts % TICK_RING] ?? 0));
+    const onData = (chunk: Buffer): void => reader.push(chunk);
     this.proc.stdout.on("data", (chunk: Buffer) => {
       try {
-        reader.push(chunk);
+        onData(chunk);
       } catch (err) {
-        // Not IVF: this process is unusable; its exit makes the owner start another.
+        // Unreadable: this process is unusable; its exit makes the owner start another.
         opts.log.error({ err }, "encoder output unreadable");
         void this.proc.close("unreadable output", 200);
       }
@@ -83,6 +89,35 @@ class EncoderProcess {
     this.inputs++;
     return true;
   }
+}
+
+function vp8Options(opts: VideoEncoderOptions): string[] {
+  const { fps, bitrateKbps } = opts;
+  return [
+    "-c:v", "libvpx", "-deadline", "realtime",
+    // A negative speed is fixed; a positive one adapts to wall-clock time and its cost wanders.
+    "-cpu-used", "-6", "-threads", "1", "-lag-in-frames", "0", "-auto-alt-ref", "0",
+    "-error-resilient", "1",
+    "-b:v", `${bitrateKbps}k`, "-maxrate", `${bitrateKbps}k`, "-bufsize", `${Math.round(bitrateKbps / 2)}k`,
+    "-qmin", "4", "-qmax", "56",
+    ...(opts.maxKeyframePct ? ["-max-intra-rate", String(opts.maxKeyframePct)] : []),
+    "-g", String(Math.round(opts.keyframeIntervalS * fps)),
+    "-f", "ivf",
+  ];
+}
+
+/** What browsers that take only H.264 decode: constrained baseline (42e01f), packetization mode 1. */
+function h264Options(opts: VideoEncoderOptions): string[] {
+  const { fps, bitrateKbps } = opts;
+  const gop = String(Math.round(opts.keyframeIntervalS * fps));
+  return [
+    "-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency", "-profile:v", "baseline", "-level", "3.1",
+    "-pix_fmt", "yuv420p", "-threads", "1", "-bf", "0", "-g", gop, "-keyint_min", gop, "-sc_threshold", "0",
+    "-b:v", `${bitrateKbps}k`, "-maxrate", `${bitrateKbps}k`, "-bufsize", `${Math.round(bitrateKbps / 2)}k`,
+    // A delimiter per access unit (the reader cuts on them); SPS/PPS before every keyframe.
+    "-x264-params", "aud=1:repeat-headers=1",
+    "-f", "h264",
+  ];
 }
 
 export class VideoEncoder {

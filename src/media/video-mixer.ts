@@ -1,12 +1,12 @@
 // A room's video mix: on every tick of the room clock, the latest picture of each participant is
-// placed on the canvas and the canvas is encoded once; the packets go to every receiver. Nothing
-// here waits for an input: a participant who stalls simply keeps the picture they last had.
+// placed on the canvas and the canvas is encoded once at full size (the ladder's top rung, which
+// recordings copy too); canvas sinks make the other encodes (lower rungs, H.264). Nothing here
+// waits for an input: a participant who stalls simply keeps the picture they last had.
 import type { Logger } from "pino";
 import { RoomClock } from "../room/clock.js";
 import { gridLayout, type Tile } from "../room/layout.js";
 import { Compositor, type TilePicture } from "./compositor.js";
 import { VideoEncoder } from "./video-encoder.js";
-import { Vp8Packetizer } from "./vp8-packetizer.js";
 
 /** What the mixer asks of each participant's video. */
 export interface VideoSource {
@@ -16,14 +16,16 @@ export interface VideoSource {
   setTileSize(width: number, height: number): void;
 }
 
-export type PacketSink = (packet: Buffer, keyframeStart: boolean) => void;
-/** A whole encoded VP8 frame and when (performance.now() time) its picture was composed. */
-export type FrameSink = (frame: Buffer, keyframe: boolean, composedAt: number) => void;
+/**
+ * A whole encoded VP8 frame, when (performance.now() time) its picture was composed, and the
+ * room clock's tick it was composed at.
+ */
+export type FrameSink = (frame: Buffer, keyframe: boolean, composedAt: number, tick: number) => void;
 /**
  * A composed I420 canvas before encoding. The buffer is the mixer's: `done` must be called once
  * the sink no longer needs it (after a pipe write), and it must not be kept after that.
  */
-export type CanvasSink = (canvas: Buffer, composedAt: number, done: () => void) => void;
+export type CanvasSink = (canvas: Buffer, composedAt: number, done: () => void, tick: number) => void;
 
 export interface VideoMixerOptions {
   width: number;
@@ -35,41 +37,48 @@ export interface VideoMixerOptions {
   log: Logger;
 }
 
-/** Payload type written into packets; werift rewrites it to what each receiver negotiated. */
-const VP8_PT = 96;
 const CANVAS_POOL = 4;
-/** Canvases added for each canvas sink: as many as it may hold queued (h264-encode.ts). */
+/**
+ * Seconds between periodic keyframes. Short enough that a receiver moving up to this rung waits
+ * for one instead of asking (asking would cost everyone here a keyframe), and that a receiver
+ * which never asks recovers from loss.
+ */
+export const KEYFRAME_INTERVAL_S = 4;
+/**
+ * Keyframes at most three average frames: receivers on thin links (and the rungs made for them)
+ * get no burst their link's queue cannot hold. The pictures after a keyframe sharpen it again.
+ */
+export const MAX_KEYFRAME_PCT = 300;
+/** Canvases a canvas sink may hold queued, unless it says otherwise (h264-encode.ts). */
 const CANVASES_PER_SINK = 2;
 
 export class VideoMixer {
   private readonly compositor: Compositor;
   private readonly encoder: VideoEncoder;
-  private readonly packetizer: Vp8Packetizer;
   private readonly clock: RoomClock;
   private readonly free: Buffer[] = [];
   /** Canvases in existence, free or in use. */
   private canvases = CANVAS_POOL;
-  private readonly sinks = new Set<PacketSink>();
+  /** Canvases the canvas sinks may hold queued, together. */
+  private held = 0;
   private readonly frameSinks = new Set<FrameSink>();
   private readonly canvasSinks = new Set<CanvasSink>();
   private sources: VideoSource[] = [];
   private tiles: Tile[] = [];
   private readonly tilePictures: TilePicture[] = [];
-  private readonly tickStep: number;
   readonly stats = { ticks: 0, framesComposed: 0, framesSkipped: 0 };
 
   constructor(private readonly opts: VideoMixerOptions) {
     this.compositor = new Compositor(opts.width, opts.height);
     for (let i = 0; i < CANVAS_POOL; i++) this.free.push(Buffer.alloc(this.compositor.frameSize));
-    this.packetizer = new Vp8Packetizer(VP8_PT, 0x1234_5678, opts.fps);
-    this.tickStep = 90000 / opts.fps;
     this.encoder = new VideoEncoder({
       width: opts.width,
       height: opts.height,
       fps: opts.fps,
       bitrateKbps: opts.bitrateKbps,
-      keyframeIntervalS: opts.keyframeIntervalS ?? 10,
+      keyframeIntervalS: opts.keyframeIntervalS ?? KEYFRAME_INTERVAL_S,
       minKeyframeGapMs: opts.minKeyframeGapMs ?? 1000,
+      maxKeyframePct: MAX_KEYFRAME_PCT,
       log: opts.log,
       onFrame: (frame, keyframe, tick) => this.send(frame, keyframe, tick),
     });
@@ -93,26 +102,35 @@ export class VideoMixer {
     return this.tiles;
   }
 
-  addSink(sink: PacketSink): () => void {
-    this.sinks.add(sink);
-    return () => this.sinks.delete(sink);
-  }
-
-  /** Encoded frames of the composite, for recorders and streams (the same encode receivers get). */
+  /** Encoded frames of the composite (the top rung), for receivers, recorders and streams. */
   addFrameSink(sink: FrameSink): () => void {
     this.frameSinks.add(sink);
     return () => this.frameSinks.delete(sink);
   }
 
-  /** Raw composed frames, for an encode in another codec (H.264 for broadcast outputs). */
-  addCanvasSink(sink: CanvasSink): () => void {
+  /**
+   * Raw composed frames, for other encodes (lower rungs, H.264 for broadcast outputs). `holds`:
+   * how many canvases the sink may keep queued at once (0 if it calls `done` before returning).
+   */
+  addCanvasSink(sink: CanvasSink, holds = CANVASES_PER_SINK): () => void {
     this.canvasSinks.add(sink);
-    // Sized for the most sinks there have been at once (never shrunk: a sink comes and goes).
-    while (this.canvases < CANVAS_POOL + CANVASES_PER_SINK * this.canvasSinks.size) {
+    this.held += holds;
+    // Sized for the most canvases held at once (never shrunk: a sink comes and goes).
+    while (this.canvases < CANVAS_POOL + this.held) {
       this.free.push(Buffer.alloc(this.compositor.frameSize));
       this.canvases++;
     }
-    return () => this.canvasSinks.delete(sink);
+    return () => {
+      if (this.canvasSinks.delete(sink)) this.held -= holds;
+    };
+  }
+
+  get size(): { width: number; height: number } {
+    return { width: this.opts.width, height: this.opts.height };
+  }
+
+  get fps(): number {
+    return this.opts.fps;
   }
 
   get frameSize(): number {
@@ -133,7 +151,6 @@ export class VideoMixer {
 
   close(): Promise<void> {
     this.clock.stop();
-    this.sinks.clear();
     this.frameSinks.clear();
     this.canvasSinks.clear();
     return this.encoder.close();
@@ -175,7 +192,7 @@ export class VideoMixer {
           if (released) return;
           released = true;
           release();
-        });
+        }, tick);
       } catch (err) {
         this.opts.log.warn({ err }, "canvas sink failed");
         if (!released) {
@@ -191,22 +208,10 @@ export class VideoMixer {
     const composedAt = this.clock.timeOf(tick);
     for (const sink of this.frameSinks) {
       try {
-        sink(frame, keyframe, composedAt);
+        sink(frame, keyframe, composedAt, tick);
       } catch (err) {
+        // One receiver's failure must not cost everyone after it their picture.
         this.opts.log.warn({ err }, "frame sink failed");
-      }
-    }
-    const packets = this.packetizer.packetize(frame, Math.round(tick * this.tickStep));
-    for (let i = 0; i < packets.length; i++) {
-      const p = packets[i]!;
-      const start = keyframe && i === 0;
-      for (const sink of this.sinks) {
-        try {
-          sink(p, start);
-        } catch (err) {
-          // One receiver's failure must not cost everyone after it their picture.
-          this.opts.log.warn({ err }, "video send failed");
-        }
       }
     }
   }

@@ -3,9 +3,45 @@
 // (a restart, or a fresh encoder swapped in for a keyframe).
 
 const RTP_HEADER = 12;
-const VP8_DESCRIPTOR = 4;
+export const VP8_DESCRIPTOR = 4;
 /** Payload bytes per packet: leaves room for SRTP, header extensions and a TURN hop. */
 export const MAX_PAYLOAD = 1100;
+
+/** X=1, S on the first packet of a frame, partition 0; I=1; M=1 with a 15-bit picture ID. */
+function writeDescriptor(p: Buffer, at: number, first: boolean, pictureId: number): void {
+  p[at] = 0x80 | (first ? 0x10 : 0);
+  p[at + 1] = 0x80;
+  setPictureId(p, at, pictureId);
+}
+
+/** Rewrites the picture ID of a payload made by vp8Payloads. */
+export function setPictureId(payload: Buffer, at: number, pictureId: number): void {
+  payload[at + 2] = 0x80 | ((pictureId >> 8) & 0x7f);
+  payload[at + 3] = pictureId & 0xff;
+}
+
+/** How a frame is split: the same for whole packets and for payloads. */
+function split(length: number): { count: number; chunk: number } {
+  const count = Math.max(1, Math.ceil(length / MAX_PAYLOAD));
+  return { count, chunk: Math.ceil(length / count) };
+}
+
+/**
+ * The RTP payloads (descriptor and data) of one frame, without RTP headers: made once per rung
+ * and shared by every receiver on it, each of which puts its own header in front.
+ */
+export function vp8Payloads(frame: Buffer, pictureId: number): Buffer[] {
+  const { count, chunk } = split(frame.length);
+  const out: Buffer[] = [];
+  for (let i = 0; i < count; i++) {
+    const body = frame.subarray(i * chunk, Math.min(frame.length, (i + 1) * chunk));
+    const p = Buffer.allocUnsafe(VP8_DESCRIPTOR + body.length);
+    writeDescriptor(p, 0, i === 0, pictureId);
+    body.copy(p, VP8_DESCRIPTOR);
+    out.push(p);
+  }
+  return out;
+}
 
 export class Vp8Packetizer {
   private seq: number;
@@ -37,8 +73,7 @@ export class Vp8Packetizer {
     }
     this.lastTimestamp = ts;
     const packets: Buffer[] = [];
-    const count = Math.max(1, Math.ceil(frame.length / MAX_PAYLOAD));
-    const chunk = Math.ceil(frame.length / count);
+    const { count, chunk } = split(frame.length);
     const pid = this.pictureId;
     this.pictureId = (this.pictureId + 1) & 0x7fff;
     for (let i = 0; i < count; i++) {
@@ -50,11 +85,7 @@ export class Vp8Packetizer {
       p.writeUInt32BE(ts, 4);
       p.writeUInt32BE(this.ssrc >>> 0, 8);
       this.seq = (this.seq + 1) & 0xffff;
-      // X=1, S on the first packet of the frame, partition 0; I=1; M=1 with a 15-bit picture ID.
-      p[12] = 0x80 | (i === 0 ? 0x10 : 0);
-      p[13] = 0x80;
-      p[14] = 0x80 | (pid >> 8);
-      p[15] = pid & 0xff;
+      writeDescriptor(p, RTP_HEADER, i === 0, pid);
       body.copy(p, RTP_HEADER + VP8_DESCRIPTOR);
       packets.push(p);
     }

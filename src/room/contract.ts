@@ -1,5 +1,6 @@
 // What signaling needs from rooms, and what rooms need from signaling. Signaling owns the
 // WebSocket and the protocol; rooms own media. Neither sees the other's internals.
+import type { Quality } from "../egress/video-egress.js";
 
 export type Role = "participant" | "viewer";
 
@@ -20,6 +21,8 @@ export type RoomEvent =
   | { type: "participant-joined"; participant: ParticipantInfo }
   | { type: "participant-left"; participantId: string }
   | { type: "candidate"; candidate: IceCandidateInit | null }
+  /** What this client is sent of the composite changed (rung, estimate, loss). */
+  | { type: "quality"; quality: Quality }
   /** The room ends this member (shutdown, media failure). Signaling reports it and closes. */
   | { type: "ended"; code: "internal" | "overloaded"; message: string };
 

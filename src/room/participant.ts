@@ -3,20 +3,22 @@
 // signaling drives.
 import type { Logger } from "pino";
 import type { RtpPacket } from "werift";
+import { type Quality, VideoEgress } from "../egress/video-egress.js";
+import type { RenditionLadder } from "../egress/rendition-ladder.js";
 import { MixroomError } from "../errors.js";
 import { AudioInput } from "../media/audio-input.js";
 import { OpusRtpWriter } from "../media/opus-rtp.js";
 import type { VideoCodec } from "../media/video-decoder.js";
 import { VideoIngest } from "../media/video-ingest.js";
 import { VideoInput } from "../media/video-input.js";
-import { Peer, type PeerNetwork } from "../webrtc/peer.js";
+import { Peer, type PeerNetwork, type SendFeedback } from "../webrtc/peer.js";
 import type { IceCandidateInit, ParticipantInfo, RoomEvent, RoomMember } from "./contract.js";
 
 /** What a participant needs from its room. */
 export interface ParticipantHost {
   readonly network: PeerNetwork;
-  /** The client wants a keyframe of the composite. */
-  requestCompositeKeyframe(): void;
+  /** The composite's renditions, for what this client receives. */
+  readonly ladder: RenditionLadder;
   /** The participant is gone (left, socket closed, or media failed). */
   removeParticipant(p: Participant, reason: string): void;
 }
@@ -25,14 +27,15 @@ export class Participant implements RoomMember {
   readonly peer: Peer;
   readonly video: VideoInput | undefined;
   readonly audio: AudioInput | undefined;
+  /** What this client receives of the composite, once negotiated; never for a publisher. */
+  private egress: VideoEgress | undefined;
   private ingest: VideoIngest | undefined;
   private readonly audioRtp = new OpusRtpWriter();
   private offered = false;
   private connected = false;
-  private sentKeyframe = false;
   private closed = false;
-  /** Set by the room: unsubscribes this client from the composite. */
-  videoSinkOff: (() => void) | undefined;
+  /** A publisher (WHIP) receives nothing back. */
+  private readonly receives: boolean;
 
   constructor(
     readonly info: ParticipantInfo,
@@ -47,12 +50,12 @@ export class Participant implements RoomMember {
     this.peer = new Peer(publishOnly ? "recvonly" : sends ? "sendrecv" : "sendonly", host.network, {
       onVideoRtp: (rtp, codec) => this.onVideoRtp(rtp, codec),
       onAudioRtp: (rtp) => this.audio?.push(rtp.header.sequenceNumber, rtp.payload),
-      onKeyframeRequest: () => host.requestCompositeKeyframe(),
+      onFeedback: (fb) => this.onFeedback(fb),
       onConnected: () => {
         this.connected = true;
         log.info("media connected");
         // A keyframe to start its composite on (a publisher receives none).
-        if (!publishOnly) host.requestCompositeKeyframe();
+        this.egress?.start();
       },
       onFailed: (reason) => {
         if (this.closed) return;
@@ -61,6 +64,7 @@ export class Participant implements RoomMember {
       },
       onCandidate: (candidate) => notify({ type: "candidate", candidate }),
     }, log);
+    this.receives = !publishOnly;
   }
 
   async offer(sdp: string): Promise<string> {
@@ -68,7 +72,12 @@ export class Participant implements RoomMember {
     if (this.offered) throw new MixroomError("bad-request", "already negotiated: the server does not renegotiate");
     this.offered = true;
     try {
-      return await this.peer.answer(sdp);
+      const answer = await this.peer.answer(sdp);
+      // What it receives starts now, in the codec it takes (nothing costly before negotiation).
+      if (this.receives && !this.closed) {
+        this.egress = new VideoEgress(this.host.ladder, this.peer.sendCodec, this.peer, this.log, (quality: Quality) => this.notify({ type: "quality", quality }));
+      }
+      return answer;
     } catch (err) {
       // An offer refused before werift applied it may be corrected and sent again.
       if (!this.peer.offerApplied) this.offered = false;
@@ -85,19 +94,11 @@ export class Participant implements RoomMember {
     if (!this.closed) this.host.removeParticipant(this, reason);
   }
 
-  /** A composite packet; nothing reaches the client before the start of a keyframe. */
-  sendVideo(packet: Buffer, keyframeStart: boolean): void {
-    if (!this.connected) return;
-    if (!this.sentKeyframe) {
-      if (!keyframeStart) return;
-      this.sentKeyframe = true;
-    }
-    this.peer.sendVideo(packet);
-  }
-
   /** This receiver's 20 ms of mix. */
   sendAudio(payload: Buffer): void {
-    if (this.connected) this.peer.sendAudio(this.audioRtp.packet(payload));
+    if (!this.connected) return;
+    this.peer.sendAudio(this.audioRtp.packet(payload));
+    this.egress?.audioSent(payload.length);
   }
 
   /** The codec this participant's camera arrives in, once it has sent any. */
@@ -112,6 +113,7 @@ export class Participant implements RoomMember {
       video: this.ingest && { ...this.ingest.stats },
       decoder: this.video?.decoderStats && { ...this.video.decoderStats, pid: this.video.decoderPid },
       audio: audio && { ...audio.stats, delayMs: audio.delayMs, queuedMs: Math.round(audio.queuedMs) },
+      receiving: this.egress?.toJSON(),
     };
   }
 
@@ -119,7 +121,27 @@ export class Participant implements RoomMember {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    this.egress?.close();
     await Promise.all([this.peer.close(), this.video?.close()]);
+  }
+
+  private onFeedback(fb: SendFeedback): void {
+    const egress = this.egress;
+    if (!egress) return;
+    switch (fb.kind) {
+      case "report":
+        egress.onReport(fb.media, fb.fractionLost);
+        break;
+      case "nack":
+        egress.onNack(fb.seqs);
+        break;
+      case "remb":
+        egress.onRemb(fb.bps);
+        break;
+      case "keyframe":
+        egress.onKeyframeRequest();
+        break;
+    }
   }
 
   private onVideoRtp(rtp: RtpPacket, codec: VideoCodec): void {

@@ -3,6 +3,8 @@
 // encoder or renegotiate anyone, so every receiver's stream simply continues.
 import { randomUUID } from "node:crypto";
 import type { Logger } from "pino";
+import type { Rendition } from "../egress/ladder.js";
+import { RenditionLadder } from "../egress/rendition-ladder.js";
 import { MixroomError } from "../errors.js";
 import { AudioMixer } from "../media/audio-mixer.js";
 import { VideoMixer } from "../media/video-mixer.js";
@@ -17,6 +19,8 @@ export interface RoomSettings {
   height: number;
   fps: number;
   videoBitrateKbps: number;
+  /** The composite's renditions, top (width x height at fps and videoBitrateKbps) first. */
+  ladder: readonly Rendition[];
   audioBitrateKbps: number;
   /** Bitrate of the H.264 encode made for broadcast outputs (only while one runs). */
   broadcastBitrateKbps: number;
@@ -28,6 +32,7 @@ export interface RoomSettings {
 export class Room implements ParticipantHost, OutputSource {
   readonly members = new Map<string, Participant>();
   readonly video: VideoMixer;
+  readonly ladder: RenditionLadder;
   readonly audio: AudioMixer;
   readonly log: Logger;
   private closed = false;
@@ -51,8 +56,9 @@ export class Room implements ParticipantHost, OutputSource {
       bitrateKbps: settings.videoBitrateKbps,
       log: this.log,
     });
+    this.ladder = new RenditionLadder(settings.ladder, this.video, settings.audioBitrateKbps, this.log);
     this.audio = new AudioMixer({ bitrateKbps: settings.audioBitrateKbps, log: this.log });
-    this.log.info({ settings: { ...settings, network: undefined } }, "room opened");
+    this.log.info({ settings: { ...settings, network: undefined, ladder: settings.ladder.map((r) => `${r.name}@${r.fps}:${r.bitrateKbps}`) } }, "room opened");
   }
 
   get network(): PeerNetwork {
@@ -79,7 +85,6 @@ export class Room implements ParticipantHost, OutputSource {
       this.audio.add(id, p.audio, undefined);
     } else {
       this.audio.add(id, p.audio, (payload) => p.sendAudio(payload));
-      p.videoSinkOff = this.video.addSink((packet, start) => p.sendVideo(packet, start));
     }
     if (info.role === "participant") this.updateLayout();
     this.broadcast({ type: "participant-joined", participant: info }, id);
@@ -138,15 +143,10 @@ export class Room implements ParticipantHost, OutputSource {
     return this.h264;
   }
 
-  requestCompositeKeyframe(): void {
-    this.video.requestKeyframe();
-  }
-
   removeParticipant(p: Participant, reason: string): void {
     if (this.members.get(p.info.id) !== p) return;
     this.members.delete(p.info.id);
     this.audio.remove(p.info.id);
-    p.videoSinkOff?.();
     if (p.info.role === "participant") this.updateLayout();
     this.broadcast({ type: "participant-left", participantId: p.info.id });
     p.log.info({ reason }, "left");
@@ -166,13 +166,13 @@ export class Room implements ParticipantHost, OutputSource {
       this.track(p.close());
     }
     this.audio.close();
-    await Promise.all([this.video.close(), this.h264?.close(), ...this.closing]);
+    await Promise.all([this.ladder.close(), this.video.close(), this.h264?.close(), ...this.closing]);
     this.log.info({ reason }, "room closed");
   }
 
   stats(): {
     id: string;
-    video: VideoMixer["stats"] & { encoder: VideoMixer["encoderStats"]; tiles: number; h264?: object };
+    video: VideoMixer["stats"] & { encoder: VideoMixer["encoderStats"]; tiles: number; rungs: Array<Record<string, unknown>>; h264?: object };
     audio: AudioMixer["stats"] & { encoders: number };
     members: Array<ParticipantInfo & Record<string, unknown>>;
   } {
@@ -182,6 +182,7 @@ export class Room implements ParticipantHost, OutputSource {
         ...this.video.stats,
         encoder: { ...this.video.encoderStats },
         tiles: this.video.layout.length,
+        rungs: this.ladder.stats(),
         ...(this.h264?.running && { h264: { ...this.h264.stats, pid: this.h264.pid } }),
       },
       audio: { ...this.audio.stats, encoders: this.audio.encoderCount },

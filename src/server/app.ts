@@ -1,5 +1,6 @@
 // Wires the server together: HTTP (demo page, probes) and WebSocket signaling on one port, and
 // the room manager behind them. main.ts runs it; tests start it on port 0.
+import { buildLadder } from "../egress/ladder.js";
 import { mkdtemp } from "node:fs/promises";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
@@ -35,6 +36,10 @@ export async function startServer(config: Config, log: Logger, publicDir = PUBLI
       height: config.videoHeight,
       fps: config.fps,
       videoBitrateKbps: config.videoBitrateKbps,
+      ladder: buildLadder(
+        { width: config.videoWidth, height: config.videoHeight, fps: config.fps, bitrateKbps: config.videoBitrateKbps },
+        config.videoLadder,
+      ),
       audioBitrateKbps: config.audioBitrateKbps,
       broadcastBitrateKbps: config.broadcastBitrateKbps,
       maxParticipants: config.maxParticipants,

@@ -2,6 +2,7 @@
 // drives parsing, validation and the --help text, so they cannot disagree.
 
 import { isIPv4 } from "node:net";
+import { type LadderStep, ladderProblems, parseLadderSteps } from "../egress/ladder.js";
 
 export type LogLevel = "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent";
 
@@ -17,6 +18,8 @@ export interface Config {
   readonly videoHeight: number;
   readonly fps: number;
   readonly videoBitrateKbps: number;
+  /** The composite's lower renditions for receivers on thinner links; undefined: the default ladder. */
+  readonly videoLadder: readonly LadderStep[] | undefined;
   readonly audioBitrateKbps: number;
   readonly maxParticipants: number;
   /** Viewers (WebSocket "watch only" and WHEP) per room: each costs the server its own SRTP. */
@@ -101,6 +104,7 @@ const OPTIONS: readonly Option[] = [
   { key: "videoHeight", env: "VIDEO_HEIGHT", flag: "--height", default: 720, description: "composite height in pixels, even, 160-2160", parse: integer(160, 2160, { even: true }) },
   { key: "fps", env: "VIDEO_FPS", flag: "--fps", default: 30, description: "composite frame rate, 5-60", parse: integer(5, 60) },
   { key: "videoBitrateKbps", env: "VIDEO_BITRATE", flag: "--video-bitrate", default: 1500, description: "composite video bitrate in kbit/s, 100-20000", parse: integer(100, 20000) },
+  { key: "videoLadder", env: "VIDEO_LADDER", flag: "--video-ladder", description: "lower renditions for thin links, WxH@fps:kbit/s list or none (default: half size at 4/15 of the bitrate, quarter size at half the frame rate and 2/25)", parse: parseLadderSteps },
   { key: "audioBitrateKbps", env: "AUDIO_BITRATE", flag: "--audio-bitrate", default: 48, description: "Opus bitrate per mix in kbit/s, 8-256", parse: integer(8, 256) },
   { key: "maxParticipants", env: "MAX_PARTICIPANTS", flag: "--max-participants", default: 16, description: "participants per room, 1-25", parse: integer(1, 25) },
   { key: "maxViewers", env: "MAX_VIEWERS", flag: "--max-viewers", default: 50, description: "viewers per room (watch only, WHEP), 0-1000", parse: integer(0, 1000) },
@@ -167,6 +171,12 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Con
   }
   if (min !== undefined && max !== undefined && min > max) {
     problems.push(`RTC_MIN_PORT (${min}) must not be greater than RTC_MAX_PORT (${max})`);
+  }
+
+  const steps = values.videoLadder as LadderStep[] | undefined;
+  if (steps && !["videoWidth", "videoHeight", "fps", "videoBitrateKbps"].some((k) => invalid.has(k as keyof Config))) {
+    const top = { width: values.videoWidth as number, height: values.videoHeight as number, fps: values.fps as number, bitrateKbps: values.videoBitrateKbps as number };
+    for (const p of ladderProblems(top, steps)) problems.push(`VIDEO_LADDER (--video-ladder): ${p}`);
   }
 
   if (problems.length > 0) throw new ConfigError(problems);

@@ -1,6 +1,7 @@
 // Signaling protocol v1 (docs/PROTOCOL.md): message types and the one place where untrusted
 // client text becomes a typed message. Pure: no sockets, no logging.
 
+import type { Quality } from "../egress/video-egress.js";
 import type { ErrorCode } from "../errors.js";
 import type { IceCandidateInit, ParticipantInfo, Role } from "../room/contract.js";
 
@@ -34,6 +35,8 @@ export type ServerMessage =
   | { type: "candidate"; candidate: IceCandidateInit | null }
   | { type: "participant-joined"; participant: ParticipantInfo }
   | { type: "participant-left"; participantId: string }
+  /** Version 1 extension: what this receiver is sent of the composite, and why. */
+  | ({ type: "quality" } & Quality)
   | { type: "error"; code: ErrorCode; message: string; id?: MessageId };
 
 export interface ProtocolError {

@@ -360,6 +360,9 @@ class Connection {
       case "candidate":
         this.send({ type: "candidate", candidate: event.candidate });
         return;
+      case "quality":
+        this.send({ type: "quality", ...event.quality });
+        return;
     }
   }
 

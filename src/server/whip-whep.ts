@@ -46,7 +46,7 @@ export function whipWhepRoute(rooms: RoomService, token: string | undefined, log
     const name = new URL(req.url ?? "/", "http://x").searchParams.get("name") ?? undefined;
     if (name !== undefined && !NAME.test(name)) throw new MixroomError("bad-request", "name must be 1-64 printable characters");
     // Refused before joining, so the room never sees a member come and go for a bad offer.
-    const problem = checkOffer(offer, { needsVp8: kind === "whep" });
+    const problem = checkOffer(offer, { receives: kind === "whep" });
     if (problem) throw new MixroomError(problem.code, problem.message);
     const id = randomUUID();
     const { member } = await rooms.join(

@@ -7,7 +7,9 @@ import {
   RTCPeerConnection,
   ReceiverEstimatedMaxBitrate,
   RtcpPayloadSpecificFeedback,
+  type RTCRtpSender,
   type RTCRtpTransceiver,
+  type RtcpPacket,
   type RtpPacket,
 } from "werift";
 import { MixroomError } from "../errors.js";
@@ -31,8 +33,8 @@ export type PeerMode = "sendrecv" | "sendonly" | "recvonly";
 export interface PeerHandlers {
   onVideoRtp: (rtp: RtpPacket, codec: VideoCodec) => void;
   onAudioRtp: (rtp: RtpPacket) => void;
-  /** The client asked for a keyframe of what we send it (PLI or FIR). */
-  onKeyframeRequest: () => void;
+  /** What the client's RTCP says of the media we send it. */
+  onFeedback: (feedback: SendFeedback) => void;
   /** Media can flow to the client (DTLS up): a good moment for a keyframe. */
   onConnected: () => void;
   /** The connection is gone for good (ICE failed, consent lost, or closed by the client). */
@@ -40,9 +42,39 @@ export interface PeerHandlers {
   onCandidate: (candidate: IceCandidateInit | null) => void;
 }
 
+/** The client's RTCP about what we send it, for the egress (src/egress/). */
+export type SendFeedback =
+  /** A report block: `fractionLost` 0-1 since its previous report. */
+  | { kind: "report"; media: "video" | "audio"; fractionLost: number }
+  | { kind: "nack"; seqs: number[] }
+  | { kind: "remb"; bps: number }
+  /** PLI or FIR for our video. */
+  | { kind: "keyframe" };
+
+/** H.264 a browser decodes when it sends us profile 42 (constrained baseline) in mode 1. */
+function isConstrainedBaselineMode1(parameters: string | undefined): boolean {
+  const p = parameters ?? "";
+  return /packetization-mode=1/.test(p) && /profile-level-id=42[a-f0-9]{2}/i.test(p);
+}
+
+const RTCP_SR = 200;
+const RTCP_RR = 201;
+const RTCP_RTPFB = 205;
 const RTCP_PSFB = 206;
+const FMT_NACK = 1;
 const FMT_PLI = 1;
 const FMT_FIR = 4;
+const FMT_REMB = 15;
+
+/**
+ * werift answers every NACK from a cache of what a sender sent, with no budget: to a thin link
+ * that is a flood of resends it cannot carry. Our egress keeps its own history and budget, so the
+ * sender's cache is kept empty (it stores into this and finds nothing).
+ */
+const NO_CACHE = new Proxy([] as unknown[], { set: () => true, get: (t, k) => (k === "length" ? 0 : Reflect.get(t, k)) });
+function disableResendCache(sender: RTCRtpSender): void {
+  Object.defineProperty(sender, "rtpCache", { get: () => NO_CACHE, set: () => undefined, configurable: true });
+}
 /** Least time between two PLIs we send to one client's camera. */
 const PLI_GAP_MS = 300;
 /**
@@ -64,6 +96,7 @@ export class Peer {
   private readonly videoOut = new MediaStreamTrack({ kind: "video" });
   private readonly audioOut = new MediaStreamTrack({ kind: "audio" });
   private videoTransceiver: RTCRtpTransceiver | undefined;
+  private audioTransceiver: RTCRtpTransceiver | undefined;
   private lastPli = 0;
   private remoteVideoSsrc: number | undefined;
   private inactivityTimer: NodeJS.Timeout | undefined;
@@ -78,6 +111,8 @@ export class Peer {
   private readonly videoCodecByPt = new Map<number, VideoCodec>();
   /** An offer reached werift (a refused one did not, and may be corrected and retried). */
   offerApplied = false;
+  /** The codec the composite is sent in, once the offer is answered. */
+  sendCodec: VideoCodec = "vp8";
 
   constructor(
     private readonly mode: PeerMode,
@@ -110,7 +145,7 @@ export class Peer {
 
   /** Answers the client's offer (one audio and one video m-line); the answer carries our candidates. */
   async answer(offerSdp: string): Promise<string> {
-    const problem = checkOffer(offerSdp, { needsVp8: this.mode !== "recvonly" });
+    const problem = checkOffer(offerSdp, { receives: this.mode !== "recvonly" });
     if (problem) throw new MixroomError(problem.code, problem.message);
     this.offerApplied = true;
     try {
@@ -124,21 +159,29 @@ export class Peer {
       t.setDirection(this.mode);
       if (this.mode !== "recvonly") {
         await t.sender.replaceTrack(t.kind === "video" ? this.videoOut : this.audioOut);
+        if (t.kind === "video") disableResendCache(t.sender);
         // Without a stream id the answer has no a=msid and browsers hand over a track with no stream.
         t.sender.streamId = "mixroom";
       }
       if (t.kind === "video") this.videoTransceiver = t;
+      else this.audioTransceiver = t;
     }
     // With BUNDLE (every browser) both m-lines share one transport: watch each transport once,
     // or every RTCP packet would be handled twice.
     for (const transport of new Set(transceivers.map((t) => t.dtlsTransport))) this.watchTransport(transport);
     const video = this.videoTransceiver;
     if (!video) throw new MixroomError("bad-request", "the offer has no video m-line");
-    const vp8 = video.codecs.find((c) => c.name.toLowerCase() === "vp8");
     if (this.mode !== "recvonly") {
-      if (!vp8) throw new MixroomError("unsupported", "the composite is VP8: the video m-line must offer VP8");
-      // Send the composite as VP8 even if the client listed H.264 first.
-      video.sender.codec = vp8;
+      // The composite as VP8 even if the client listed H.264 first (VP8 is the room's own encode);
+      // as H.264 to a client that takes nothing else (some Safari, H.264-only WHEP players).
+      const vp8 = video.codecs.find((c) => c.name.toLowerCase() === "vp8");
+      const h264 = video.codecs.find((c) => c.name.toLowerCase() === "h264" && isConstrainedBaselineMode1(c.parameters));
+      const send = vp8 ?? h264;
+      if (!send) {
+        throw new MixroomError("unsupported", "the video m-line must offer VP8 or H.264 constrained baseline with packetization-mode=1 to receive the composite");
+      }
+      video.sender.codec = send;
+      this.sendCodec = send === vp8 ? "vp8" : "h264";
     }
     for (const c of video.codecs) {
       const name = c.name.toLowerCase();
@@ -164,8 +207,15 @@ export class Peer {
     }
   }
 
-  sendVideo(packet: Buffer): void {
+  sendVideo(packet: RtpPacket): void {
     if (this.connected) this.videoOut.writeRtp(packet);
+  }
+
+  /** Round-trip time to the client from its reports on our video, ms (werift measures it). */
+  get rttMs(): number | undefined {
+    // werift keeps it private; it is the smoothed RTT from the receiver's LSR/DLSR, in seconds.
+    const rtt = (this.videoTransceiver?.sender as unknown as { rtt?: number } | undefined)?.rtt;
+    return rtt === undefined ? undefined : rtt * 1000;
   }
 
   sendAudio(packet: Buffer): void {
@@ -208,15 +258,40 @@ export class Peer {
     });
     transport.onRtcp.subscribe((p) => {
       this.lastHeard = Date.now();
-      // werift routes a PLI by its sender SSRC, which on a sendrecv m-line is the client's own
-      // stream, so RTCRtpSender never hears it. Match our composite's SSRC instead.
-      if (p.type !== RTCP_PSFB || !this.videoTransceiver) return;
-      const ours = this.videoTransceiver.sender.ssrc;
-      const fb = p.feedback as { count: number; mediaSsrc?: number; fir?: Array<{ ssrc: number }> };
-      if ((fb.count === FMT_PLI && fb.mediaSsrc === ours) || (fb.count === FMT_FIR && fb.fir?.some((f) => f.ssrc === ours))) {
-        this.handlers.onKeyframeRequest();
-      }
+      if (this.mode !== "recvonly") this.onRtcp(p);
     });
+  }
+
+  /**
+   * Feedback on what we send, matched by our senders' SSRCs. werift routes a PLI by its sender
+   * SSRC, which on a sendrecv m-line is the client's own stream, so RTCRtpSender never hears it:
+   * every kind is read here instead.
+   */
+  private onRtcp(p: RtcpPacket): void {
+    const video = this.videoTransceiver?.sender.ssrc;
+    const audio = this.audioTransceiver?.sender.ssrc;
+    const emit = this.handlers.onFeedback;
+    if (p.type === RTCP_RR || p.type === RTCP_SR) {
+      for (const r of (p as { reports: Array<{ ssrc: number; fractionLost: number }> }).reports) {
+        if (r.ssrc === video) emit({ kind: "report", media: "video", fractionLost: r.fractionLost / 256 });
+        else if (r.ssrc === audio) emit({ kind: "report", media: "audio", fractionLost: r.fractionLost / 256 });
+      }
+      return;
+    }
+    const fb = (p as {
+      feedback?: { count: number; mediaSsrc?: number; mediaSourceSsrc?: number; lost?: number[]; bitrate?: bigint; ssrcFeedbacks?: number[]; fir?: Array<{ ssrc: number }> };
+    }).feedback;
+    if (!fb || video === undefined) return;
+    if (p.type === RTCP_RTPFB && fb.count === FMT_NACK && fb.mediaSourceSsrc === video && fb.lost) {
+      emit({ kind: "nack", seqs: fb.lost });
+    } else if (p.type === RTCP_PSFB) {
+      if (fb.count === FMT_REMB && fb.bitrate !== undefined) {
+        if (fb.ssrcFeedbacks?.includes(video)) emit({ kind: "remb", bps: Number(fb.bitrate) });
+      }
+      else if ((fb.count === FMT_PLI && fb.mediaSsrc === video) || (fb.count === FMT_FIR && fb.fir?.some((f) => f.ssrc === video))) {
+        emit({ kind: "keyframe" });
+      }
+    }
   }
 
   private sendRemb(): void {

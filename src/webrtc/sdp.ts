@@ -10,20 +10,35 @@ export interface OfferProblem {
 interface MediaSection {
   kind: string;
   codecs: string[];
+  /** Payload types of H.264 in constrained baseline (profile 42) with packetization mode 1. */
+  receivableH264: boolean;
 }
 
 function sections(sdp: string): MediaSection[] {
   const out: MediaSection[] = [];
+  let h264Pts = new Set<string>();
   for (const line of sdp.split(/\r?\n/)) {
-    if (line.startsWith("m=")) out.push({ kind: line.slice(2).split(" ")[0] ?? "", codecs: [] });
-    const rtpmap = /^a=rtpmap:\d+ ([^/\s]+)\//.exec(line);
-    if (rtpmap?.[1] && out.length > 0) out[out.length - 1]!.codecs.push(rtpmap[1].toLowerCase());
+    if (line.startsWith("m=")) {
+      out.push({ kind: line.slice(2).split(" ")[0] ?? "", codecs: [], receivableH264: false });
+      h264Pts = new Set();
+    }
+    const section = out.at(-1);
+    if (!section) continue;
+    const rtpmap = /^a=rtpmap:(\d+) ([^/\s]+)\//.exec(line);
+    if (rtpmap?.[2]) {
+      section.codecs.push(rtpmap[2].toLowerCase());
+      if (rtpmap[2].toLowerCase() === "h264") h264Pts.add(rtpmap[1]!);
+    }
+    const fmtp = /^a=fmtp:(\d+) (.*)$/.exec(line);
+    if (fmtp && h264Pts.has(fmtp[1]!) && /packetization-mode=1/.test(fmtp[2]!) && /profile-level-id=42[0-9a-f]{4}/i.test(fmtp[2]!)) {
+      section.receivableH264 = true;
+    }
   }
   return out;
 }
 
 /** Why this offer cannot be answered, or undefined when it can. */
-export function checkOffer(sdp: string, opts: { needsVp8: boolean } = { needsVp8: true }): OfferProblem | undefined {
+export function checkOffer(sdp: string, opts: { receives: boolean } = { receives: true }): OfferProblem | undefined {
   if (!sdp.startsWith("v=0")) return { code: "bad-request", message: "the offer is not SDP" };
   const media = sections(sdp);
   const audio = media.filter((m) => m.kind === "audio");
@@ -35,8 +50,10 @@ export function checkOffer(sdp: string, opts: { needsVp8: boolean } = { needsVp8
   if (!video[0]!.codecs.includes("vp8") && !video[0]!.codecs.includes("h264")) {
     return { code: "unsupported", message: "the video m-line must offer VP8 or H.264" };
   }
-  if (opts.needsVp8 && !video[0]!.codecs.includes("vp8")) {
-    return { code: "unsupported", message: "the video m-line must offer VP8 (the composite is VP8; H.264 is accepted in addition)" };
+  // The composite goes out as VP8, or as H.264 to a client that takes only that: in what every
+  // H.264 decoder takes (a publish-only WHIP client receives nothing, and may send any H.264).
+  if (opts.receives && !video[0]!.codecs.includes("vp8") && !video[0]!.receivableH264) {
+    return { code: "unsupported", message: "to receive the composite the video m-line must offer VP8, or H.264 constrained baseline (profile-level-id 42xxxx) with packetization-mode=1" };
   }
   if (!/^a=fingerprint:/m.test(sdp) || !/^a=ice-ufrag:/m.test(sdp)) {
     return { code: "bad-request", message: "the offer has no ICE credentials or DTLS fingerprint" };

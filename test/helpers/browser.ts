@@ -39,7 +39,11 @@ export async function makeFakeMedia(dir: string, label: string, colour: string, 
  * One Chromium with its own fresh profile. A browser can have only one fake camera file, so a
  * test launches one per participant; a viewer page can share any of them.
  */
-export async function launchChromium(userDataDir: string, media?: FakeMedia): Promise<BrowserContext> {
+export async function launchChromium(
+  userDataDir: string,
+  media?: FakeMedia,
+  opts: { executablePath?: string; args?: string[] } = {},
+): Promise<BrowserContext> {
   const args = [
     "--headless=new",
     "--no-sandbox",
@@ -54,8 +58,9 @@ export async function launchChromium(userDataDir: string, media?: FakeMedia): Pr
     "--use-fake-device-for-media-stream",
   ];
   if (media) args.push(`--use-file-for-fake-video-capture=${media.video}`, `--use-file-for-fake-audio-capture=${media.audio}`);
+  args.push(...(opts.args ?? []));
   return chromium.launchPersistentContext(userDataDir, {
-    executablePath: CHROMIUM_PATH,
+    executablePath: opts.executablePath ?? CHROMIUM_PATH,
     headless: true,
     args,
     // Playwright mutes headless audio; the page should play the mix as a person would hear it.
@@ -92,4 +97,66 @@ export async function ensureClientBuilt(): Promise<void> {
   }
   if (built >= newest(join(ROOT, "src", "client"), ".ts")) return;
   await run(join(ROOT, "node_modules", ".bin", "tsc"), ["-p", join(ROOT, "tsconfig.client.json")], { cwd: ROOT });
+}
+
+/** What a page shows and its peer connection reports, read in one evaluate. */
+export interface PageState {
+  signaling: string;
+  media: string;
+  width: number;
+  height: number;
+  /** requestVideoFrameCallback calls on the composite since the probe was first run. */
+  presented: number;
+  framesDecoded: number;
+  audioSamples: number;
+  audioLevel: number;
+  audioEnergy: number;
+  people: string[];
+  /** The "Link" pill's text and state (good, fair, poor; idle before any `quality`). */
+  link: string;
+  linkState: string;
+}
+
+export function readState(page: Page): Promise<PageState> {
+  return page.evaluate(async () => {
+    const video = document.getElementById("composite") as HTMLVideoElement;
+    const w = window as unknown as { __presented?: { n: number }; __pcs?: RTCPeerConnection[] };
+    if (!w.__presented) {
+      const counter = { n: 0 };
+      w.__presented = counter;
+      const onFrame = (): void => {
+        counter.n++;
+        video.requestVideoFrameCallback(onFrame);
+      };
+      video.requestVideoFrameCallback(onFrame);
+    }
+    const state = {
+      signaling: document.getElementById("signaling-state")?.dataset.state ?? "",
+      media: document.getElementById("media-state")?.dataset.state ?? "",
+      width: video.videoWidth,
+      height: video.videoHeight,
+      presented: w.__presented.n,
+      framesDecoded: 0,
+      audioSamples: 0,
+      audioLevel: 0,
+      audioEnergy: 0,
+      people: [...document.querySelectorAll("#participants .person-name")].map((el) => el.textContent ?? ""),
+      link: document.getElementById("link-quality")?.textContent ?? "",
+      linkState: document.getElementById("link-quality")?.dataset.state ?? "",
+    };
+    const pc = w.__pcs?.at(-1);
+    if (pc && pc.connectionState !== "closed") {
+      (await pc.getStats()).forEach((s: RTCStats) => {
+        if (s.type !== "inbound-rtp") return;
+        const r = s as RTCInboundRtpStreamStats;
+        if (r.kind === "video") state.framesDecoded = r.framesDecoded ?? 0;
+        if (r.kind === "audio") {
+          state.audioSamples = r.totalSamplesReceived ?? 0;
+          state.audioLevel = r.audioLevel ?? 0;
+          state.audioEnergy = r.totalAudioEnergy ?? 0;
+        }
+      });
+    }
+    return state;
+  });
 }

@@ -47,6 +47,16 @@ export function colourClip(colour: string, size = "320x180"): IvfFrame[] {
 }
 
 /**
+ * 60 frames of one colour under moving grain (every frame differs), 640x360: a camera whose
+ * picture costs real bitrate, as a person's does, so the composite costs its full bitrate too.
+ */
+export function texturedColourClip(colour: string, size = "640x360"): IvfFrame[] {
+  return vp8Clip(`${colour}-${size}-textured`, [
+    "-f", "lavfi", "-i", `color=c=${colour}:s=${size}:r=30:d=2`, "-vf", "noise=alls=12:allf=t+u",
+  ], "600k");
+}
+
+/**
  * 60 frames, black but for a white flash on the first 3 frames of each second (keyframes there):
  * with beepPackets, a source whose picture and sound change together, for A/V sync checks.
  */

@@ -7,9 +7,16 @@ export interface TestServer extends RunningServer {
   url: string;
 }
 
-/** `log` replaces the silent logger (a test that checks what the server logs). */
-export async function startTestServer(env: Record<string, string> = {}, log: Logger = pino({ level: process.env.TEST_LOG ?? "silent" })): Promise<TestServer> {
-  const config = loadConfig(["--port", "0", "--host", "127.0.0.1"], env);
+/**
+ * `log` replaces the silent logger (a test that checks what the server logs); `host` is where
+ * it listens (every address for peers in network namespaces of their own).
+ */
+export async function startTestServer(
+  env: Record<string, string> = {},
+  log: Logger = pino({ level: process.env.TEST_LOG ?? "silent" }),
+  host = "127.0.0.1",
+): Promise<TestServer> {
+  const config = loadConfig(["--port", "0", "--host", host], env);
   const server = await startServer(config, log);
   return { ...server, url: `ws://127.0.0.1:${server.port}/ws` };
 }

@@ -6,6 +6,8 @@ import pino from "pino";
 import {
   MediaStreamTrack,
   RTCPeerConnection,
+  RtcpReceiverInfo,
+  RtcpRrPacket,
   type RTCRtpTransceiver,
 } from "werift";
 import WebSocket from "ws";
@@ -16,7 +18,7 @@ import { RawFrameReader, i420Size } from "../../src/media/raw-frames.js";
 import { VideoIngest } from "../../src/media/video-ingest.js";
 import { type Rgb, sampleRgb } from "./i420.js";
 import { vp8KeyframeSize } from "./media-analysis.js";
-import { ClipSender, H264ClipSender, ToneSender, beepPackets, colourClip, flashClip, h264ColourClip, tonePackets } from "./media-source.js";
+import { ClipSender, H264ClipSender, ToneSender, beepPackets, colourClip, flashClip, h264ColourClip, texturedColourClip, tonePackets } from "./media-source.js";
 
 const log = pino({ level: process.env.TEST_LOG ?? "silent" });
 
@@ -44,6 +46,18 @@ export interface TestPeerOptions {
    * receive. Always so for WHIP.
    */
   h264?: boolean;
+  /** The colour under moving grain (texturedColourClip): a camera that costs real bitrate. */
+  texture?: boolean;
+  /**
+   * Send a PLI when the composite loses a packet (at most every 500 ms), as a browser does:
+   * a receiver on a lossy link.
+   */
+  askForKeyframes?: boolean;
+  /**
+   * Offer only H.264 (constrained baseline) for video, as some Safari and WHEP players do: the
+   * composite arrives in H.264 and is decoded as such.
+   */
+  receiveH264?: boolean;
   /** Frequency of the tone sent, Hz; no audio when absent. */
   tone?: number;
   /**
@@ -66,6 +80,16 @@ export interface RtpRecord {
   ssrc: number;
   seq: number;
   timestamp: number;
+  /** performance.now() at arrival. */
+  at: number;
+  /** Video: the VP8 picture ID, on the first packet of a frame. */
+  pictureId?: number;
+}
+
+/** The 15-bit picture ID of a VP8 payload that starts a frame, as the server writes them. */
+function framePictureId(payload: Buffer): number | undefined {
+  if (payload.length < 4 || (payload[0]! & 0x90) !== 0x90 || !(payload[1]! & 0x80) || !(payload[2]! & 0x80)) return undefined;
+  return ((payload[2]! & 0x7f) << 8) | payload[3]!;
 }
 
 export class TestPeer {
@@ -79,10 +103,14 @@ export class TestPeer {
   readonly frameTimes: number[] = [];
   latestFrame: Buffer | undefined;
   compositeSize: { width: number; height: number } | undefined;
+  /** Each size the composite arrived in, from its keyframes, when it changed. */
+  readonly sizeChanges: Array<{ at: number; width: number; height: number }> = [];
   readonly videoRtp: RtpRecord[] = [];
   readonly audioRtp: RtpRecord[] = [];
   /** PLI/FIR the server sent about our camera. */
   keyframeRequests = 0;
+  /** PLIs this peer sent about the composite (askForKeyframes). */
+  pliSent = 0;
   /** The last bitrate the server asked of our camera (REMB), bit/s. */
   rembBitrate: number | undefined;
   readonly keyframeTimes: number[] = [];
@@ -120,7 +148,7 @@ export class TestPeer {
     }
     const codecs = mixroomCodecs("client");
     // OBS offers nothing but H.264 video over WHIP: the server must take that without VP8.
-    if (this.signal === "whip") codecs.video = codecs.video.filter((c) => c.name.toLowerCase() === "h264");
+    if (this.signal === "whip" || opts.receiveH264) codecs.video = codecs.video.filter((c) => c.name.toLowerCase() === "h264");
     this.pc = new RTCPeerConnection({
       iceServers: [],
       iceUseIpv6: false,
@@ -240,6 +268,20 @@ export class TestPeer {
     await t.receiver.sendRtcpPLI(mediaSsrc);
   }
 
+  /**
+   * Reports `fractionLost` (0-1) of the composite in a receiver report of its own, as a receiver
+   * behind a lossy link would (werift's own reports go on too, saying what really arrived).
+   */
+  async reportLoss(fractionLost: number): Promise<void> {
+    const t = this.videoTransceiver;
+    const last = this.videoRtp.at(-1);
+    if (!t || !last) throw new Error("no composite yet");
+    const report = new RtcpReceiverInfo({
+      ssrc: last.ssrc, fractionLost: Math.round(fractionLost * 256), packetsLost: 0, highestSequence: last.seq, jitter: 0, lsr: 0, dlsr: 0,
+    });
+    await t.dtlsTransport.sendRtcp([new RtcpRrPacket({ ssrc: t.receiver.rtcpSsrc, reports: [report] })]);
+  }
+
   /** Asks for a keyframe with a FIR (RFC 5104), as some clients do instead of PLI. */
   async sendFir(sequence: number): Promise<void> {
     const t = this.videoTransceiver;
@@ -342,7 +384,7 @@ export class TestPeer {
     video.onTrack.subscribe((track) => this.receiveVideo(track));
     audio.onTrack.subscribe((track) => {
       track.onReceiveRtp.subscribe((rtp) => {
-        this.audioRtp.push({ ssrc: rtp.header.ssrc, seq: rtp.header.sequenceNumber, timestamp: rtp.header.timestamp });
+        this.audioRtp.push({ ssrc: rtp.header.ssrc, seq: rtp.header.sequenceNumber, timestamp: rtp.header.timestamp, at: performance.now() });
         const pcm = this.opusDecoder.decode(rtp.payload);
         this.pcm.push(new Int16Array(pcm.buffer.slice(pcm.byteOffset, pcm.byteOffset + pcm.length)));
         if (this.pcm.length > 500) this.pcm.splice(0, 100);
@@ -359,36 +401,56 @@ export class TestPeer {
 
   private receiveVideo(track: MediaStreamTrack): void {
     const { width, height } = this.decodeSize;
+    const h264 = this.opts.receiveH264 === true;
     const decoder = new FfmpegProcess(
       {
         role: "test-receiver",
         input: "stdin",
-        inputOptions: ["-f", "ivf", "-probesize", "32", "-analyzeduration", "0", "-threads", "1"],
+        // H.264 arrives as Annex B with SPS/PPS before each keyframe; VP8 is wrapped in IVF.
+        inputOptions: ["-f", h264 ? "h264" : "ivf", "-probesize", "32", "-analyzeduration", "0", "-threads", "1"],
         outputOptions: ["-fps_mode", "passthrough", "-f", "rawvideo", "-pix_fmt", "yuv420p", "-s", `${width}x${height}`, "-threads", "1"],
       },
       log,
     );
     this.decoder = decoder;
-    decoder.write(ivfFileHeader(width, height, 30));
+    if (!h264) decoder.write(ivfFileHeader(width, height, 30));
     const reader = new RawFrameReader(i420Size(width, height), (frame) => {
       this.latestFrame = frame;
       this.frameTimes.push(performance.now());
     });
     decoder.stdout.on("data", (c: Buffer) => reader.push(c));
     let n = 0;
+    let lastPli = 0;
+    const onLoss = (): void => {
+      const now = performance.now();
+      if (!this.opts.askForKeyframes || now - lastPli < 500) return;
+      lastPli = now;
+      this.pliSent++;
+      this.sendPli().catch(() => undefined);
+    };
     const ingest = new VideoIngest(
-      "vp8",
+      h264 ? "h264" : "vp8",
       (frame) => {
+        if (frame.keyframe) this.keyframeTimes.push(performance.now());
+        if (h264) {
+          decoder.write(frame.data);
+          return;
+        }
         if (frame.keyframe) {
-          this.keyframeTimes.push(performance.now());
-          this.compositeSize = vp8KeyframeSize(frame.data) ?? this.compositeSize;
+          const size = vp8KeyframeSize(frame.data);
+          if (size && (size.width !== this.compositeSize?.width || size.height !== this.compositeSize.height)) {
+            this.sizeChanges.push({ at: performance.now(), ...size });
+          }
+          this.compositeSize = size ?? this.compositeSize;
         }
         decoder.write(Buffer.concat([ivfFrameHeader(frame.data.length, n++), frame.data]));
       },
-      () => {},
+      onLoss,
     );
     track.onReceiveRtp.subscribe((rtp) => {
-      this.videoRtp.push({ ssrc: rtp.header.ssrc, seq: rtp.header.sequenceNumber, timestamp: rtp.header.timestamp });
+      this.videoRtp.push({
+        ssrc: rtp.header.ssrc, seq: rtp.header.sequenceNumber, timestamp: rtp.header.timestamp, at: performance.now(), pictureId: framePictureId(rtp.payload),
+      });
       ingest.push(rtp);
     });
   }
@@ -405,7 +467,8 @@ export class TestPeer {
       this.tone = new ToneSender(beepPackets(this.opts.tone ?? 1000), (p) => this.audioTrack.writeRtp(p));
       return;
     }
-    if (this.opts.colour && (this.opts.h264 || this.signal === "whip")) {
+    // A peer whose m-line has only H.264 (WHIP, receiveH264) must send H.264 too.
+    if (this.opts.colour && (this.opts.h264 || this.signal === "whip" || this.opts.receiveH264)) {
       // werift stamps packets with the sender's codec: make that H.264 for this peer.
       const t = this.videoTransceiver!;
       const h264 = t.codecs.find((c) => c.name.toLowerCase() === "h264");
@@ -413,7 +476,7 @@ export class TestPeer {
       t.sender.codec = h264;
       this.clip = new H264ClipSender(h264ColourClip(this.opts.colour), send);
     } else if (this.opts.colour) {
-      this.clip = new ClipSender(colourClip(this.opts.colour), send);
+      this.clip = new ClipSender(this.opts.texture ? texturedColourClip(this.opts.colour) : colourClip(this.opts.colour), send);
     }
     if (this.opts.tone) this.tone = new ToneSender(tonePackets(this.opts.tone), (p) => this.audioTrack.writeRtp(p));
   }

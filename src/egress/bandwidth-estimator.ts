@@ -1,0 +1,103 @@
+// What one receiver's link can carry, from that receiver's own RTCP (see docs/BANDWIDTH.md).
+//
+// Loss-based, as libwebrtc's send-side loss controller: a receiver report with more than 10%
+// loss brings the estimate down by half the loss (x (1 - loss / 2)), and with heavy loss while
+// we sent about the estimate, to what actually got through (sent x (1 - loss)) with a margin;
+// less than 2% lets it grow slowly from what was sent, up to 1.5 times that; in between it holds. Nothing but sending more can
+// tell whether more would fit: that is the rung selector's probing.
+//
+// REMB is recorded, not obeyed. Without transport-cc or abs-send-time, Chromium's REMB comes
+// from its single-stream delay estimator on our RTP timestamps, which are composition times,
+// not send times, while our pacer spreads a frame over many milliseconds. Measured here
+// (Chromium 156 behind a 500 kbit/s link): its REMB was 58 kbit/s while it received 320x180 at
+// about 200 kbit/s, and it grows only with what it receives, so obeying it kept video paused.
+// Pure: time comes in as arguments, so it is unit-tested without sockets.
+
+/** Loss above this brings the estimate down; below CLEAN_LOSS it may grow. */
+export const HEAVY_LOSS = 0.1;
+export const CLEAN_LOSS = 0.02;
+/** Loss this heavy means the link is far thinner than what we send: go by what got through. */
+const SEVERE_LOSS = 0.25;
+/** Fraction of what got through that the estimate falls to: room for a queue to drain. */
+const DELIVERED_MARGIN = 0.9;
+/** Growth per second while clean: slow, since moving up is decided by probing, not by this. */
+const GROWTH_PER_S = 0.05;
+/** Growth stops at this many times what was sent. */
+const GROWTH_CEILING = 1.5;
+const MIN_BPS = 30_000;
+const DECREASE_GAP_MS = 500;
+
+export class BandwidthEstimator {
+  /** Bit/s. */
+  estimate: number;
+  /** Loss fraction of the last receiver report, 0-1. */
+  loss = 0;
+  /** Last time a report showed more than CLEAN_LOSS (or the start). */
+  troubleAt: number;
+  private lastReportAt: number | undefined;
+  private lastDecreaseAt = -Infinity;
+  /** The receiver's last REMB, bit/s. */
+  rembBps: number | undefined;
+
+  constructor(
+    initialBps: number,
+    private readonly maxBps: number,
+    now: number,
+  ) {
+    this.estimate = initialBps;
+    this.troubleAt = now;
+  }
+
+  /**
+   * A receiver report: `loss` is its fraction lost (0-1), `sentBps` what we sent it meanwhile.
+   * `fromNacks`: the loss was counted from NACKs, not reported: only roughly the link's (a NACK
+   * may be for a packet of the window before), so it never takes the estimate below what got
+   * through, only by half the loss.
+   */
+  onReport(now: number, loss: number, sentBps: number, fromNacks = false): void {
+    const dt = this.lastReportAt === undefined ? 1 : Math.min(5, Math.max(0, (now - this.lastReportAt) / 1000));
+    this.lastReportAt = now;
+    this.loss = loss;
+    if (loss > HEAVY_LOSS && now - this.lastDecreaseAt >= DECREASE_GAP_MS) {
+      // Chromium reports many times a second: one decrease per DECREASE_GAP_MS, or a burst of
+      // reports about the same loss would compound it.
+      this.lastDecreaseAt = now;
+      let next = this.estimate * (1 - 0.5 * loss);
+      // What got through is a measure of the link only when we were sending about the estimate
+      // (not while a rung was starting, or video was paused).
+      if (!fromNacks && loss > SEVERE_LOSS && sentBps > this.estimate * 0.5) next = Math.min(next, sentBps * (1 - loss) * DELIVERED_MARGIN);
+      this.estimate = next;
+    } else if (loss < CLEAN_LOSS) {
+      // Grow, but not past half again what was sent: an estimate far above anything the link was
+      // shown to carry would take several reports to come down when it thins.
+      const grown = Math.min(Math.max(this.estimate, sentBps) * (1 + GROWTH_PER_S * dt), sentBps * GROWTH_CEILING);
+      this.estimate = Math.max(this.estimate, grown);
+    }
+    if (loss >= CLEAN_LOSS) this.troubleAt = now;
+    this.estimate = Math.min(this.maxBps, Math.max(MIN_BPS, this.estimate));
+  }
+
+  /** A REMB (receiver estimated maximum bitrate): shown in stats, not obeyed (see above). */
+  onRemb(bps: number): void {
+    this.rembBps = bps;
+  }
+
+  /** What we send piled up unsent (our own queue): the link is thinner than estimated. */
+  overflowed(now: number): void {
+    this.estimate = Math.max(MIN_BPS, this.estimate * 0.85);
+    this.troubleAt = now;
+  }
+
+  /**
+   * The receiver was moved down to a rung needing `bps`: the link did not carry the rung above,
+   * so the estimate is at most a little over this one (it grows again from what is sent).
+   */
+  movedDown(bps: number): void {
+    this.estimate = Math.max(MIN_BPS, Math.min(this.estimate, bps * 1.2));
+  }
+
+  /** Moving up proved the link carries `bps`: the estimate is at least that. */
+  proven(bps: number): void {
+    this.estimate = Math.min(this.maxBps, Math.max(this.estimate, bps));
+  }
+}

@@ -1,0 +1,71 @@
+// A person on a thin link, in real headless Chromium running in a network namespace of its own
+// whose downlink is shaped to 500 kbit/s: the demo page plays a moving composite at a smaller
+// rung (Chromium decodes the size change at a keyframe) and shows the link as less than good.
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { BrowserContext } from "playwright-core";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { liveFfmpegPids } from "../src/ffmpeg/ffmpeg-process.js";
+import { CHROMIUM_PATH, ensureClientBuilt, launchChromium, makeFakeMedia, type PageState, readState } from "./helpers/browser.js";
+import { netnsUnavailable, ShapedHost } from "./helpers/netns.js";
+import { startTestServer, type TestServer } from "./helpers/server.js";
+import { TestPeer } from "./helpers/test-peer.js";
+import { waitFor } from "./helpers/wait.js";
+
+const unavailable = await netnsUnavailable();
+if (unavailable) console.warn(`thin-link browser test skipped: ${unavailable}`);
+
+describe.skipIf(unavailable !== undefined)("the demo page on a thin link", () => {
+  let server: TestServer;
+  let host: ShapedHost;
+  let dir: string;
+  let browser: BrowserContext | undefined;
+  const peers: TestPeer[] = [];
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), "mixroom-thin-browser-"));
+    host = await ShapedHost.create();
+    await host.shape(500);
+    server = await startTestServer({}, undefined, "0.0.0.0");
+    for (const [name, colour] of [["red", "0xe02020"], ["green", "0x20c040"]] as const) {
+      peers.push(await TestPeer.join({ url: server.url, room: "thin-page", name, colour, texture: true, tone: 500 }));
+    }
+    const [media] = await Promise.all([makeFakeMedia(dir, "thin", "0x2040e0", 900), ensureClientBuilt()]);
+    const origin = `http://${host.hostIp}:${server.port}`;
+    browser = await launchChromium(join(dir, "profile"), media, {
+      executablePath: host.chromiumLauncher(dir, CHROMIUM_PATH),
+      // The page is plain HTTP on an address that is not localhost: let it have the camera.
+      args: [`--unsafely-treat-insecure-origin-as-secure=${origin}`],
+    });
+    const page = browser.pages()[0] ?? (await browser.newPage());
+    await page.goto(`${origin}/?room=thin-page&processing=off`);
+    await page.getByLabel("Your name").fill("thin");
+    await page.getByRole("button", { name: "Join" }).click();
+  }, 60_000);
+
+  afterAll(async () => {
+    await browser?.close().catch(() => undefined);
+    await Promise.all(peers.map((p) => p.close()));
+    await server?.close();
+    await host?.close();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+    expect(liveFfmpegPids()).toEqual([]);
+  });
+
+  it("plays a moving composite at a smaller rung and shows the link as less than good", async () => {
+    const page = browser!.pages()[0]!;
+    let last: PageState | undefined;
+    await waitFor("a smaller rung on the page", async () => {
+      last = await readState(page);
+      return last.width > 0 && last.width < 1280 && last.linkState !== "good" && last.linkState !== "idle";
+    }, { timeoutMs: 30_000, last: () => last });
+    const before = await readState(page);
+    await new Promise((r) => setTimeout(r, 5000));
+    const after = await readState(page);
+    expect(after.presented - before.presented, "frames presented in 5 s").toBeGreaterThanOrEqual(50);
+    expect(after.link).toMatch(/Link: (fair|poor)/);
+    const member = server.rooms.rooms.get("thin-page")!.stats().members.find((m) => m.name === "thin")!;
+    expect((member.receiving as { rung: string }).rung).not.toBe("1280x720");
+  }, 60_000);
+});
