@@ -7,14 +7,15 @@ import { gridLayout } from "../src/room/layout.js";
 import { BOX_COLOURS, type BoxColour, chromaOf, type ClipFrame, readPackets, readVideo } from "./media.js";
 import { BenchPeer, type PeerOptions } from "./peer.js";
 import type { FromLoad, LoadConfig, ProbeReport, ReadyReport, ToLoad, WindowReport } from "./protocol.js";
+import { KEYFRAME_INTERVAL_S } from "../src/media/video-mixer.js";
 import { median, quantile, stdev } from "./stats.js";
 
 function send(msg: FromLoad): void {
   process.send?.(msg);
 }
 
-/** The server's encoder makes a keyframe every 10 s (src/media/video-mixer.ts, keyframeIntervalS). */
-const PERIODIC_KEYFRAME_MS = 10_000;
+/** The server's encoder makes a keyframe every few seconds (src/media/video-mixer.ts). */
+const PERIODIC_KEYFRAME_MS = KEYFRAME_INTERVAL_S * 1000;
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
@@ -234,7 +235,7 @@ class Load {
     for (let i = 0; i < pli; i++) {
       // The server makes at most one keyframe on demand per second.
       await sleep(1500);
-      // Its encoder also makes one every 10 s: when that one is due, let it pass first so that
+      // Its encoder also makes one every KEYFRAME_INTERVAL_S: when that one is due, let it pass first so that
       // it is not taken for the answer to the PLI.
       const sinceKey = performance.now() - (obs.keyframeArrivals.at(-1) ?? 0);
       if (sinceKey > PERIODIC_KEYFRAME_MS - 700 && sinceKey < PERIODIC_KEYFRAME_MS + 300) {

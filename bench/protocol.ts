@@ -45,7 +45,7 @@ export interface WindowReport {
     framesExpected: number;
     framesReceived: number;
     droppedFrames: number;
-    /** Keyframes that arrived (periodic every 10 s, plus any made on demand). */
+    /** Keyframes that arrived (periodic every 4 s, plus any made on demand). */
     keyframes: number;
     downKbps: number;
   };

@@ -73,7 +73,7 @@ export interface RunResult {
     framesExpected: number;
     framesReceived: number;
     droppedFrames: number;
-    /** Keyframes the observer received in the window (periodic every 10 s, or on demand). */
+    /** Keyframes the observer received in the window (periodic every 4 s, or on demand). */
     keyframes: number;
     latencyMs: Summary;
     unmatchedSwitches: number;

@@ -19,6 +19,8 @@ export interface ServerOptions {
   profileDir?: string;
   /** Environment on top of the bench's own (e.g. RECORDINGS_DIR, HLS_DIR). */
   env?: Record<string, string>;
+  /** Where it listens (default 127.0.0.1; every address for receivers in network namespaces). */
+  host?: string;
 }
 
 export class ServerProcess {
@@ -62,7 +64,7 @@ export class ServerProcess {
       // Every 5 ms rather than V8's 1 ms: a fifth of the profiler's overhead, samples enough.
       ...(opts.profileDir ? ["--cpu-prof", "--cpu-prof-interval", "5000", "--cpu-prof-dir", opts.profileDir] : []),
       SERVER_MAIN,
-      "--port", "0", "--host", "127.0.0.1", "--log-level", "warn",
+      "--port", "0", "--host", opts.host ?? "127.0.0.1", "--log-level", "warn",
       "--width", String(opts.width), "--height", String(opts.height), "--fps", String(opts.fps),
       "--video-bitrate", String(opts.videoBitrateKbps),
       "--max-participants", String(opts.maxParticipants),
