@@ -98,7 +98,9 @@ describe.skipIf(unavailable !== undefined)("a receiver on a thin link", () => {
     const fps = fpsPerSecond(reports);
     expect(median(fps), `thin fps per second: ${fps.join(",")}`).toBeGreaterThanOrEqual(15);
     const last = thin.latest!;
-    expect(last.size).toEqual({ width: 640, height: 360 });
+    // On 640x360 (a probe may move it up to try 1280x720 for a moment, and back).
+    const at360 = reports.filter((r) => r.size?.width === 640).length / reports.length;
+    expect(at360, "share of the window on 640x360").toBeGreaterThan(0.8);
     ALL.forEach((s, i) => {
       const got = last.colours[i];
       expect(got && colourDistance(got, parseHex(s.colour)), `${s.name}'s tile`).toBeLessThan(80);

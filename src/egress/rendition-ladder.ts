@@ -23,8 +23,8 @@ export class RenditionLadder {
   constructor(renditions: readonly Rendition[], mixer: VideoMixer, audioKbps: number, log: Logger) {
     const [top, ...lower] = renditions;
     if (!top) throw new Error("a ladder needs its top rung");
-    this.rungs = [Rung.top(top, mixer, mixer.fps, log), ...lower.map((r, i) => Rung.own("vp8", i + 1, r, mixer, mixer.fps, log))];
-    this.h264Rungs = renditions.map((r, i) => Rung.own("h264", i, r, mixer, mixer.fps, log));
+    this.rungs = [Rung.top(top, mixer, log), ...lower.map((r, i) => Rung.own("vp8", i + 1, r, mixer, log))];
+    this.h264Rungs = renditions.map((r, i) => Rung.own("h264", i, r, mixer, log));
     this.needs = renditions.map((r) => linkNeedBps(r, audioKbps));
   }
 

@@ -1,13 +1,12 @@
-// One rung of the ladder: an encode of the composite at one size, frame rate and bitrate, made
-// once and shared by every receiver on it. Its frames are split into RTP payloads once (with the
-// rung's own VP8 picture IDs); each receiver puts its own RTP header in front (video-egress.ts).
-// The top rung is the room's own encode; a lower one scales the room's canvases and runs its
-// own encoder, only while a receiver is on it.
+// One rung of the ladder: an encode of the composite at one size, frame rate and bitrate, in
+// VP8 or H.264, made once and shared by every receiver on it. Its frames are split into RTP
+// payloads once (with the rung's own VP8 picture IDs); each receiver puts its own RTP header in
+// front (video-egress.ts). The top VP8 rung is the room's own encode; every other rung scales
+// the room's canvases (if smaller) and runs its own encoder, only while a receiver is on it.
 import type { Logger } from "pino";
-import type { VideoMixer } from "../media/video-mixer.js";
-import { type EncoderCodec, VideoEncoder } from "../media/video-encoder.js";
 import { h264Payloads, splitAccessUnits } from "../media/h264.js";
-import { KEYFRAME_INTERVAL_S, MAX_KEYFRAME_PCT } from "../media/video-mixer.js";
+import { type EncoderCodec, VideoEncoder } from "../media/video-encoder.js";
+import { KEYFRAME_INTERVAL_S, MAX_KEYFRAME_PCT, type VideoMixer } from "../media/video-mixer.js";
 import { vp8Payloads } from "../media/vp8-packetizer.js";
 import { CanvasScaler } from "./canvas-scaler.js";
 import type { Rendition } from "./ladder.js";
@@ -44,15 +43,14 @@ export class Rung {
     readonly index: number,
     readonly rendition: Rendition,
     private readonly mixer: VideoMixer,
-    roomFps: number,
     private readonly log: Logger,
   ) {
-    this.tickToTs = 90000 / roomFps;
+    this.tickToTs = 90000 / mixer.fps;
   }
 
   /** The room's own encode, running for as long as the room. */
-  static top(rendition: Rendition, mixer: VideoMixer, roomFps: number, log: Logger): Rung {
-    const rung = new Rung("vp8", 0, rendition, mixer, roomFps, log);
+  static top(rendition: Rendition, mixer: VideoMixer, log: Logger): Rung {
+    const rung = new Rung("vp8", 0, rendition, mixer, log);
     rung.off = mixer.addFrameSink((frame, keyframe, _composedAt, tick) => rung.emit(frame, keyframe, tick));
     return rung;
   }
@@ -61,8 +59,8 @@ export class Rung {
    * A rung with an encoder of its own (every rung but the room's VP8 encode): encodes only
    * between start() and stop().
    */
-  static own(codec: EncoderCodec, index: number, rendition: Rendition, mixer: VideoMixer, roomFps: number, log: Logger): Rung {
-    return new Rung(codec, index, rendition, mixer, roomFps, log.child({ rung: `${rendition.name}${codec === "h264" ? " h264" : ""}` }));
+  static own(codec: EncoderCodec, index: number, rendition: Rendition, mixer: VideoMixer, log: Logger): Rung {
+    return new Rung(codec, index, rendition, mixer, log.child({ rung: `${rendition.name}${codec === "h264" ? " h264" : ""}` }));
   }
 
   /** The room's own encode, fed by the mixer rather than by this rung. */
