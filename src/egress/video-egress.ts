@@ -1,6 +1,6 @@
 // One receiver's video: which rung it gets, its own RTP stream, its packet history and its
 // keyframe gate. The receiver's own RTCP drives it (see docs/BANDWIDTH.md):
-// - receiver reports (and probes) feed its bandwidth estimate, which picks its rung;
+// - its receiver reports and NACKs feed its bandwidth estimate, which picks its rung;
 // - a move to another rung happens at a keyframe of that rung, and the stream stays one stream:
 //   the same SSRC, sequence numbers that go on counting, timestamps from the room clock (the
 //   same on every rung) and picture IDs that continue where the last rung left off;
