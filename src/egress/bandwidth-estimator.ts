@@ -9,8 +9,9 @@
 // REMB is recorded, not obeyed. Without transport-cc or abs-send-time, Chromium's REMB comes
 // from its single-stream delay estimator on our RTP timestamps, which are composition times,
 // not send times, while our pacer spreads a frame over many milliseconds. Measured here
-// (Chromium 156 behind a 500 kbit/s link): its REMB was 58 kbit/s while it received 320x180 at
-// about 200 kbit/s, and it grows only with what it receives, so obeying it kept video paused.
+// (Chromium 156 behind a 500 kbit/s link): its REMB was 58 kbit/s just after it was moved to
+// 320x180 (a rung that needs about 200 kbit/s) and 73 kbit/s seconds later on it, and it grows
+// only with what it receives, so obeying it kept video paused.
 // Pure: time comes in as arguments, so it is unit-tested without sockets.
 
 /** Loss above this brings the estimate down; below CLEAN_LOSS it may grow. */
