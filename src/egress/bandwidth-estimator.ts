@@ -1,10 +1,11 @@
 // What one receiver's link can carry, from that receiver's own RTCP (see docs/BANDWIDTH.md).
 //
-// Loss-based, as libwebrtc's send-side loss controller: a receiver report with more than 10%
-// loss brings the estimate down by half the loss (x (1 - loss / 2)), and with heavy loss while
-// we sent about the estimate, to what actually got through (sent x (1 - loss)) with a margin;
-// less than 2% lets it grow slowly from what was sent, up to 1.5 times that; in between it holds. Nothing but sending more can
-// tell whether more would fit: that is the rung selector's probing.
+// Loss-based, as libwebrtc's send-side loss controller: a window of at least 20 packets
+// (loss-window.ts) with more than 10% loss brings the estimate down by half the loss
+// (x (1 - loss / 2)), and with heavy loss while we sent about the estimate, to what actually got
+// through (the rate the window's packets were sent at x (1 - loss)) with a margin; less than 2%
+// lets it grow slowly from what was sent, up to 1.5 times that; in between it holds. Nothing but
+// sending more can tell whether more would fit: that is the rung selector's probing.
 //
 // REMB is recorded, not obeyed. Without transport-cc or abs-send-time, Chromium's REMB comes
 // from its single-stream delay estimator on our RTP timestamps, which are composition times,
@@ -50,23 +51,26 @@ export class BandwidthEstimator {
   }
 
   /**
-   * A receiver report: `loss` is its fraction lost (0-1), `sentBps` what we sent it meanwhile.
+   * Loss over a window of packets (loss-window.ts): `loss` is its fraction lost (0-1),
+   * `sentBps` what we sent this receiver lately. `windowBps`: the rate at which the window's own
+   * packets were sent, when known; only then is what got through a measure of the link.
    * `fromNacks`: the loss was counted from NACKs, not reported: only roughly the link's (a NACK
    * may be for a packet of the window before), so it never takes the estimate below what got
    * through, only by half the loss.
    */
-  onReport(now: number, loss: number, sentBps: number, fromNacks = false): void {
+  onReport(now: number, loss: number, sentBps: number, opts: { windowBps?: number; fromNacks?: boolean } = {}): void {
     const dt = this.lastReportAt === undefined ? 1 : Math.min(5, Math.max(0, (now - this.lastReportAt) / 1000));
     this.lastReportAt = now;
     this.loss = loss;
     if (loss > HEAVY_LOSS && now - this.lastDecreaseAt >= DECREASE_GAP_MS) {
-      // Chromium reports many times a second: one decrease per DECREASE_GAP_MS, or a burst of
-      // reports about the same loss would compound it.
+      // Windows can close many times a second: one decrease per DECREASE_GAP_MS, or a burst of
+      // them about the same loss would compound it.
       this.lastDecreaseAt = now;
       let next = this.estimate * (1 - 0.5 * loss);
       // What got through is a measure of the link only when we were sending about the estimate
       // (not while a rung was starting, or video was paused).
-      if (!fromNacks && loss > SEVERE_LOSS && sentBps > this.estimate * 0.5) next = Math.min(next, sentBps * (1 - loss) * DELIVERED_MARGIN);
+      const w = opts.windowBps;
+      if (!opts.fromNacks && loss > SEVERE_LOSS && w !== undefined && w > this.estimate * 0.5) next = Math.min(next, w * (1 - loss) * DELIVERED_MARGIN);
       this.estimate = next;
     } else if (loss < CLEAN_LOSS) {
       // Grow, but not past half again what was sent: an estimate far above anything the link was

@@ -15,6 +15,7 @@ import { RtpHeader, RtpPacket } from "werift";
 import type { EncoderCodec } from "../media/video-encoder.js";
 import { setPictureId } from "../media/vp8-packetizer.js";
 import { BandwidthEstimator, CLEAN_LOSS, HEAVY_LOSS } from "./bandwidth-estimator.js";
+import { LossWindow } from "./loss-window.js";
 import type { RenditionLadder } from "./rendition-ladder.js";
 import { Pacer } from "./pacer.js";
 import { type MoveReason, RungSelector } from "./rung-selector.js";
@@ -66,6 +67,8 @@ const PROBE_MIN_AGE_MS = 150;
  * there) for about this long: they are not held against the new rung.
  */
 const REPORT_LAG_MS = 1200;
+/** A loss window's send rate is read only from packets sent over at least this long. */
+const WINDOW_MIN_SPAN_MS = 200;
 /** NACKed packets are counted over windows this long, of at least this many packets sent. */
 const NACK_WINDOW_MS = 500;
 const NACK_WINDOW_MIN_PACKETS = 20;
@@ -108,8 +111,12 @@ export class VideoEgress implements RungSubscriber {
   private lastKeyframeRequest = -Infinity;
   /** Bytes sent (video, resends and audio), for the send rate between two reports. */
   private bytesSent = 0;
-  private lastReport = { at: 0, bytes: 0 };
+  private lastReport = { at: 0, bytes: 0, audioBytes: 0 };
   private sentBps = 0;
+  /** Audio bytes sent, and their rate between two reports. */
+  private audioBytesSent = 0;
+  private audioBps = 0;
+  private readonly lossWindows = { video: new LossWindow(), audio: new LossWindow() };
   /** Video packets sent and NACKed, and reports, since the last move: the verdict on probation. */
   private sinceMove = { sent: 0, nacked: 0, reports: 0, at: 0 };
   private lastMove = { down: false, at: -Infinity };
@@ -157,23 +164,56 @@ export class VideoEgress implements RungSubscriber {
   }
 
   /**
-   * A receiver report about what we send it: the video's, or while video is paused the audio's
-   * (the only stream still flowing). `fractionLost` is 0-1.
+   * A receiver report block about what we send it: the video's, or while video is paused the
+   * audio's (the only stream still flowing). Loss is counted over windows of packets (LossWindow).
    */
-  onReport(media: "video" | "audio", fractionLost: number): void {
-    if ((media === "audio") !== this.paused) return;
+  onReport(media: "video" | "audio", highestSeq: number, cumulativeLost: number): void {
+    const sample = this.lossWindows[media].add(highestSeq, cumulativeLost);
+    if (!sample || (media === "audio") !== this.paused) return;
     const now = performance.now();
     const dt = (now - this.lastReport.at) / 1000;
-    // Over half a second at least: Chromium reports several times a second.
+    // Over half a second at least: a window can close within milliseconds of the last.
     if (dt >= 0.5) {
       this.sentBps = ((this.bytesSent - this.lastReport.bytes) * 8) / dt;
-      this.lastReport = { at: now, bytes: this.bytesSent };
+      this.audioBps = ((this.audioBytesSent - this.lastReport.audioBytes) * 8) / dt;
+      this.lastReport = { at: now, bytes: this.bytesSent, audioBytes: this.audioBytesSent };
     }
     this.sinceMove.reports++;
     if (this.lastMove.down && now - this.lastMove.at < REPORT_LAG_MS) return;
-    this.estimator.onReport(now, fractionLost, this.sentBps);
-    if (this.log.isLevelEnabled("debug")) this.log.debug({ media, lossPct: fractionLost * 100, sentKbps: Math.round(this.sentBps / 1000), estimateKbps: Math.round(this.estimator.estimate / 1000) }, "link report");
+    // What we sent while the window's packets went, with the voice beside them.
+    const video = media === "video" ? this.sentBpsOver(sample.fromSeq, sample.toSeq) : undefined;
+    const windowBps = video === undefined ? undefined : video + this.audioBps;
+    this.estimator.onReport(now, sample.loss, this.sentBps, { windowBps });
+    if (this.log.isLevelEnabled("debug")) {
+      this.log.debug({ media, lossPct: Math.round(sample.loss * 1000) / 10, packets: sample.expected, sentKbps: Math.round(this.sentBps / 1000), windowKbps: windowBps && Math.round(windowBps / 1000), estimateKbps: Math.round(this.estimator.estimate / 1000) }, "link report");
+    }
     this.adapt(now);
+  }
+
+  /**
+   * Bit/s at which the video packets after `fromSeq` up to `toSeq` were sent, from the history;
+   * undefined when they went out in less than WINDOW_MIN_SPAN_MS (a keyframe's burst says
+   * nothing of a rate) or are no longer all in it.
+   */
+  private sentBpsOver(fromSeq: number, toSeq: number): number | undefined {
+    const count = (toSeq - fromSeq) & 0xffff;
+    if (count === 0 || count >= HISTORY) return undefined;
+    const entry = (seq: number): HistoryEntry | undefined => {
+      const e = this.history[seq % HISTORY];
+      return e && e.packet.header.sequenceNumber === seq ? e : undefined;
+    };
+    const first = entry(fromSeq);
+    const last = entry(toSeq);
+    if (!first || !last) return undefined;
+    const span = last.at - first.at;
+    if (span < WINDOW_MIN_SPAN_MS) return undefined;
+    let bytes = 0;
+    for (let i = 1, seq = (fromSeq + 1) & 0xffff; i <= count; i++, seq = (seq + 1) & 0xffff) {
+      const e = entry(seq);
+      if (!e) return undefined;
+      bytes += e.packet.payload.length + 12;
+    }
+    return (bytes * 8000) / span;
   }
 
   onRemb(bps: number): void {
@@ -214,6 +254,7 @@ export class VideoEgress implements RungSubscriber {
   /** An audio packet of `bytes` went to this receiver: it shares the link. */
   audioSent(bytes: number): void {
     this.bytesSent += bytes + 12;
+    this.audioBytesSent += bytes + 12;
   }
 
   onRungFrame(rung: Rung, frame: RungFrame): void {
@@ -387,7 +428,7 @@ export class VideoEgress implements RungSubscriber {
     this.nackWindow = { sent: 0, lost: 0, start: now };
     if (share <= HEAVY_LOSS || this.paused) return false;
     if (this.lastMove.down && now - this.lastMove.at < REPORT_LAG_MS) return false;
-    this.estimator.onReport(now, Math.min(1, share), this.sentBps, true);
+    this.estimator.onReport(now, Math.min(1, share), this.sentBps, { fromNacks: true });
     if (this.log.isLevelEnabled("debug")) this.log.debug({ nackedPct: share * 100, estimateKbps: Math.round(this.estimator.estimate / 1000) }, "link loss from nacks");
     return true;
   }

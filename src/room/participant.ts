@@ -130,7 +130,7 @@ export class Participant implements RoomMember {
     if (!egress) return;
     switch (fb.kind) {
       case "report":
-        egress.onReport(fb.media, fb.fractionLost);
+        egress.onReport(fb.media, fb.highestSeq, fb.cumulativeLost);
         break;
       case "nack":
         egress.onNack(fb.seqs);

@@ -44,8 +44,11 @@ export interface PeerHandlers {
 
 /** The client's RTCP about what we send it, for the egress (src/egress/). */
 export type SendFeedback =
-  /** A report block: `fractionLost` 0-1 since its previous report. */
-  | { kind: "report"; media: "video" | "audio"; fractionLost: number }
+  /**
+   * A report block: its extended highest sequence number received and cumulative packets lost
+   * (signed: duplicates lower it). Its own fraction lost is left out: see loss-window.ts.
+   */
+  | { kind: "report"; media: "video" | "audio"; highestSeq: number; cumulativeLost: number }
   | { kind: "nack"; seqs: number[] }
   | { kind: "remb"; bps: number }
   /** PLI or FIR for our video. */
@@ -272,9 +275,11 @@ export class Peer {
     const audio = this.audioTransceiver?.sender.ssrc;
     const emit = this.handlers.onFeedback;
     if (p.type === RTCP_RR || p.type === RTCP_SR) {
-      for (const r of (p as { reports: Array<{ ssrc: number; fractionLost: number }> }).reports) {
-        if (r.ssrc === video) emit({ kind: "report", media: "video", fractionLost: r.fractionLost / 256 });
-        else if (r.ssrc === audio) emit({ kind: "report", media: "audio", fractionLost: r.fractionLost / 256 });
+      for (const r of (p as { reports: Array<{ ssrc: number; packetsLost: number; highestSequence: number }> }).reports) {
+        const media = r.ssrc === video ? "video" : r.ssrc === audio ? "audio" : undefined;
+        // werift reads the 24-bit cumulative loss unsigned; RFC 3550 makes it signed.
+        const cumulativeLost = r.packetsLost >= 0x800000 ? r.packetsLost - 0x1000000 : r.packetsLost;
+        if (media) emit({ kind: "report", media, highestSeq: r.highestSequence, cumulativeLost });
       }
       return;
     }

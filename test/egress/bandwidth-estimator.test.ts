@@ -4,8 +4,8 @@ import { BandwidthEstimator } from "../../src/egress/bandwidth-estimator.js";
 describe("a receiver's bandwidth estimate", () => {
   it("falls to about what got through when most of what was sent is lost", () => {
     const e = new BandwidthEstimator(1_750_000, 2_600_000, 0);
-    // 1.7 Mbit/s sent into a 600 kbit/s link: about 65% lost.
-    e.onReport(1000, 0.65, 1_700_000);
+    // 1.7 Mbit/s sent into a 600 kbit/s link: about 65% of the window's packets lost.
+    e.onReport(1000, 0.65, 1_700_000, { windowBps: 1_700_000 });
     expect(e.estimate).toBeLessThan(600_000);
     expect(e.estimate).toBeGreaterThan(450_000);
     expect(e.troubleAt).toBe(1000);
@@ -13,8 +13,16 @@ describe("a receiver's bandwidth estimate", () => {
 
   it("falls by half the loss when what was sent says nothing of the link", () => {
     const e = new BandwidthEstimator(1_000_000, 2_600_000, 0);
-    e.onReport(1000, 0.3, 100_000); // a rung just started: little was sent
+    e.onReport(1000, 0.3, 100_000, { windowBps: 100_000 }); // a rung just started: little was sent
     expect(e.estimate).toBe(850_000);
+  });
+
+  it("falls only by half the loss when the window's packets went out too fast to give a rate", () => {
+    // As when the window is a keyframe's burst: 66% of it lost, and what was sent lately is far
+    // below the link, so sent x (1 - loss) would say the link carries a third of that.
+    const e = new BandwidthEstimator(680_000, 2_600_000, 0);
+    e.onReport(1000, 0.66, 490_000);
+    expect(e.estimate).toBeCloseTo(680_000 * 0.67, -3);
   });
 
   it("decreases at most once per 500 ms however often the receiver reports", () => {

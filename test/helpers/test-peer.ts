@@ -122,6 +122,8 @@ export class TestPeer {
   private decoder: FfmpegProcess | undefined;
   private readonly waiters: Array<{ test: (m: Msg) => boolean; resolve: (m: Msg) => void }> = [];
   private videoTransceiver: RTCRtpTransceiver | undefined;
+  /** What reportLoss last claimed: extended highest sequence number and cumulative loss. */
+  private claimedLoss: { highest: number; lost: number } | undefined;
   private readonly videoTrack = new MediaStreamTrack({ kind: "video" });
   private readonly audioTrack = new MediaStreamTrack({ kind: "audio" });
   private sending = true;
@@ -276,8 +278,14 @@ export class TestPeer {
     const t = this.videoTransceiver;
     const last = this.videoRtp.at(-1);
     if (!t || !last) throw new Error("no composite yet");
+    // The server counts loss from the cumulative figures: claim `fractionLost` of the packets
+    // since the previous claim as lost.
+    const claimed = this.claimedLoss;
+    const highest = claimed ? claimed.highest + ((last.seq - claimed.highest) & 0xffff) : 0x10000 + last.seq;
+    const lost = (claimed?.lost ?? 0) + Math.round(fractionLost * (highest - (claimed?.highest ?? highest)));
+    this.claimedLoss = { highest, lost };
     const report = new RtcpReceiverInfo({
-      ssrc: last.ssrc, fractionLost: Math.round(fractionLost * 256), packetsLost: 0, highestSequence: last.seq, jitter: 0, lsr: 0, dlsr: 0,
+      ssrc: last.ssrc, fractionLost: Math.round(fractionLost * 256), packetsLost: lost, highestSequence: highest, jitter: 0, lsr: 0, dlsr: 0,
     });
     await t.dtlsTransport.sendRtcp([new RtcpRrPacket({ ssrc: t.receiver.rtcpSsrc, reports: [report] })]);
   }
