@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // Installs what `npm start` / `npm test` need on a fresh Debian machine, and nothing when it is
-// already there: npm dependencies, Debian's ffmpeg, and (with --test) Debian's chromium.
+// already there: npm dependencies, Debian's ffmpeg, and (with --test) Debian's chromium, coturn
+// (a real TURN server for the relay test) and nftables (that test's firewall).
 // Plain Node with no dependencies, because it runs before node_modules exists.
 import { spawnSync } from "node:child_process";
 import { existsSync, statSync } from "node:fs";
@@ -16,7 +17,9 @@ function run(cmd, args, opts = {}) {
 }
 
 function has(cmd) {
-  return spawnSync("sh", ["-c", `command -v ${cmd}`], { stdio: "ignore" }).status === 0;
+  // nft lives in /usr/sbin, which a user's PATH may leave out.
+  const env = { ...process.env, PATH: `${process.env.PATH ?? ""}:/usr/sbin:/sbin` };
+  return spawnSync("sh", ["-c", `command -v ${cmd}`], { stdio: "ignore", env }).status === 0;
 }
 
 function fail(message) {
@@ -32,9 +35,10 @@ if (!existsSync(installed) || (existsSync(lock) && statSync(lock).mtimeMs > stat
   if (!run("npm", [existsSync(lock) ? "ci" : "install", "--no-audit", "--no-fund"])) fail("npm install failed");
 }
 
-// Debian packages: ffmpeg always, chromium for the browser tests.
+// Debian packages: ffmpeg always; chromium for the browser tests, coturn and nftables for the
+// TURN relay test.
 const wanted = [["ffmpeg", "ffmpeg"]];
-if (forTests) wanted.push(["chromium", "chromium"]);
+if (forTests) wanted.push(["chromium", "chromium"], ["turnserver", "coturn"], ["nft", "nftables"]);
 const missing = wanted.filter(([bin]) => !has(bin)).map(([, pkg]) => pkg);
 if (missing.length > 0) {
   const list = missing.join(" ");

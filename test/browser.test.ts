@@ -8,11 +8,12 @@ import { fileURLToPath } from "node:url";
 import type { BrowserContext, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { liveFfmpegPids } from "../src/ffmpeg/ffmpeg-process.js";
-import { gridLayout } from "../src/room/layout.js";
+import { mintAccessToken } from "../src/server/access-token.js";
 import { ensureClientBuilt, launchChromium, makeFakeMedia, readState, recordPeerConnections } from "./helpers/browser.js";
 import { waitFor } from "./helpers/wait.js";
-import { parseHex, type Rgb } from "./helpers/i420.js";
+import { parseHex } from "./helpers/i420.js";
 import { probe } from "./helpers/media-file.js";
+import { type ColourSpot, findColours, inJoinOrder, toneLevels } from "./helpers/page-media.js";
 import { startTestServer, type TestServer } from "./helpers/server.js";
 
 const ROOM = "browser-room";
@@ -22,86 +23,6 @@ const PEOPLE = [
   { name: "Blue", colour: "0x2040e0", tone: 990 },
 ];
 const ARTIFACTS = join(dirname(fileURLToPath(import.meta.url)), "..", "test-artifacts");
-
-interface ColourSpot {
-  /** Share of the picture (0-1) within reach of the colour. */
-  share: number;
-  /** Centroid of those pixels in composite coordinates. */
-  x: number;
-  y: number;
-}
-
-/** Draws the composite to a canvas and finds where each colour is. */
-function findColours(page: Page, colours: Rgb[]): Promise<ColourSpot[]> {
-  return page.evaluate((targets) => {
-    const video = document.getElementById("composite") as HTMLVideoElement;
-    const W = 320;
-    const H = 180;
-    const canvas = document.createElement("canvas");
-    canvas.width = W;
-    canvas.height = H;
-    const ctx = canvas.getContext("2d", { willReadFrequently: true });
-    if (!ctx || video.videoWidth === 0) return targets.map(() => ({ share: 0, x: -1, y: -1 }));
-    ctx.drawImage(video, 0, 0, W, H);
-    const px = ctx.getImageData(0, 0, W, H).data;
-    const sx = video.videoWidth / W;
-    const sy = video.videoHeight / H;
-    return targets.map((t) => {
-      let n = 0;
-      let x = 0;
-      let y = 0;
-      for (let i = 0; i < px.length; i += 4) {
-        const d = Math.hypot((px[i] ?? 0) - t.r, (px[i + 1] ?? 0) - t.g, (px[i + 2] ?? 0) - t.b);
-        if (d > 60) continue;
-        n++;
-        x += (i / 4) % W;
-        y += Math.floor(i / 4 / W);
-      }
-      return n === 0 ? { share: 0, x: -1, y: -1 } : { share: n / (W * H), x: (x / n + 0.5) * sx, y: (y / n + 0.5) * sy };
-    });
-  }, colours);
-}
-
-/**
- * Levels in dB of the composite's audio at each frequency, from an AnalyserNode the page keeps
- * between calls (one FFT of about 6 Hz bins; the peak of the bins around each frequency).
- */
-function toneLevels(page: Page, frequencies: number[]): Promise<number[]> {
-  return page.evaluate((freqs) => {
-    const w = window as unknown as { __analyser?: AnalyserNode };
-    if (!w.__analyser) {
-      const video = document.getElementById("composite") as HTMLVideoElement;
-      const tracks = (video.srcObject as MediaStream | null)?.getAudioTracks() ?? [];
-      if (tracks.length === 0) return freqs.map(() => -Infinity);
-      const ctx = new AudioContext();
-      const analyser = ctx.createAnalyser();
-      analyser.fftSize = 8192;
-      analyser.smoothingTimeConstant = 0.5;
-      ctx.createMediaStreamSource(new MediaStream(tracks)).connect(analyser);
-      w.__analyser = analyser;
-    }
-    const analyser = w.__analyser;
-    const bins = new Float32Array(analyser.frequencyBinCount);
-    analyser.getFloatFrequencyData(bins);
-    const hzPerBin = analyser.context.sampleRate / analyser.fftSize;
-    return freqs.map((f) => {
-      const centre = Math.round(f / hzPerBin);
-      let peak = -Infinity;
-      for (let b = centre - 2; b <= centre + 2; b++) peak = Math.max(peak, bins[b] ?? -Infinity);
-      return peak;
-    });
-  }, frequencies);
-}
-
-/** True when every colour covers most of its tile (in join order) of the grid for `colours.length`. */
-function inJoinOrder(spots: ColourSpot[]): boolean {
-  const tiles = gridLayout(spots.length, 1280, 720);
-  return spots.every((s, i) => {
-    const t = tiles[i]!;
-    const tileShare = (t.width * t.height) / (1280 * 720);
-    return s.share > tileShare * 0.6 && Math.abs(s.x - (t.x + t.width / 2)) < 60 && Math.abs(s.y - (t.y + t.height / 2)) < 60;
-  });
-}
 
 /** Fills the form and clicks Join, as a person would. */
 async function joinThroughUi(page: Page, url: string, name: string, watchOnly = false): Promise<void> {
@@ -364,6 +285,90 @@ describe("the demo page in headless Chromium", () => {
     }, { last: () => last });
     expect(await second.getByLabel(/Watch only/).isChecked()).toBe(true);
     await Promise.all([first.close(), second.close()]);
+    expect(pageErrors).toEqual([]);
+  });
+
+  it("records under AUTH_TOKEN and downloads the file without leaving the call", async () => {
+    guarded ??= await startTestServer({ AUTH_TOKEN: "let-me-in", MAX_PARTICIPANTS: "1" });
+    const page = await browsers[0]!.newPage();
+    watch(page, "recorder");
+    // The token comes in the link, and leaves the address bar once read.
+    await joinThroughUi(page, `http://127.0.0.1:${guarded.port}/?room=recorded&token=let-me-in`, "Recorder");
+    expect(new URL(page.url()).searchParams.has("token")).toBe(false);
+    await waitFor("the recorder in the call", async () => {
+      const s = await readState(page);
+      return s.signaling === "joined" && s.media === "connected";
+    });
+    await page.getByRole("button", { name: "Record WebM" }).click();
+    const item = page.locator("#outputs li").first();
+    let shown: unknown;
+    await waitFor("two seconds recorded", async () => {
+      shown = await page.locator("#broadcast-error, #outputs").allTextContents();
+      const m = / (\d+):(\d\d) · /.exec((await item.textContent()) ?? "");
+      return m !== null && Number(m[1]) * 60 + Number(m[2]) >= 2;
+    }, { last: () => shown });
+    await item.getByRole("button", { name: "Stop" }).click();
+    await waitFor("the recording stopped on the page", async () => (await item.getAttribute("data-state")) === "stopped");
+    const pageUrl = page.url();
+
+    // A plain link cannot carry the token: this one is signed by the server, and saves in place.
+    // A recorder that had to restart (a loaded machine) lists a part per attempt, and an attempt
+    // that never saw a keyframe has no file: take the first part that is there.
+    const links = item.getByRole("link", { name: "Download" });
+    let link = links.first();
+    for (const candidate of await links.all()) {
+      const href = await candidate.getAttribute("href");
+      if ((await page.request.head(new URL(href!, page.url()).toString())).status() === 200) {
+        link = candidate;
+        break;
+      }
+    }
+    const [download] = await Promise.all([page.waitForEvent("download"), link.click()]);
+    const file = join(dir, "under-auth.webm");
+    expect(await download.failure()).toBeNull();
+    await download.saveAs(file);
+    const p = await probe(file);
+    expect(p.streams.map((s) => s.codec_name).sort()).toEqual(["opus", "vp8"]);
+    expect(p.durationS).toBeGreaterThan(0);
+
+    // Still in the call, on the same page, with the composite still playing.
+    expect(page.url()).toBe(pageUrl);
+    const before = await readState(page);
+    expect([before.signaling, before.media]).toEqual(["joined", "connected"]);
+    await waitFor("the composite to keep playing", async () => (await readState(page)).presented >= before.presented + 10);
+    await page.close();
+    expect(pageErrors).toEqual([]);
+  });
+
+  it("joins with a signed token from its link: the token's room, name and role fill in the form", async () => {
+    const secret = "browser-test-secret-0123456789abcdef";
+    const scoped = await startTestServer({ JWT_SECRET: secret });
+    try {
+      const token = await mintAccessToken({ secret }, { room: "invited", role: "viewer", name: "Invitee" }, 600);
+      const page = await browsers[1]!.newPage();
+      watch(page, "invitee");
+      await recordPeerConnections(page);
+      await page.goto(`http://127.0.0.1:${scoped.port}/?token=${token}`);
+      expect(new URL(page.url()).searchParams.has("token")).toBe(false);
+      expect(await page.locator("#room").inputValue()).toBe("invited");
+      expect(await page.getByLabel("Your name").inputValue()).toBe("Invitee");
+      expect(await page.getByLabel(/Watch only/).isChecked()).toBe(true);
+      await page.getByRole("button", { name: "Join" }).click();
+      let last: unknown;
+      await waitFor("the invitee watching its room", async () => {
+        const s = await readState(page);
+        last = s;
+        return s.signaling === "joined" && s.media === "connected" && s.people.join() === "Invitee";
+      }, { last: () => last });
+      expect(scoped.rooms.rooms.get("invited")!.participants).toEqual([expect.objectContaining({ name: "Invitee", role: "viewer" })]);
+      // A reload of the tab still has the token, though the address bar no longer shows it.
+      await page.reload();
+      expect(await page.locator("#token").inputValue()).toBe(token);
+      await page.close();
+      await waitFor("the invited room closed", async () => scoped.rooms.rooms.size === 0);
+    } finally {
+      await scoped.close();
+    }
     expect(pageErrors).toEqual([]);
   });
 });

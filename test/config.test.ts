@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { DEFAULT_COST_MODEL } from "../src/room/cost-model.js";
 import { ConfigError, helpRequested, helpText, loadConfig } from "../src/server/config.js";
 
 function problemsOf(argv: string[], env: NodeJS.ProcessEnv): readonly string[] {
@@ -27,11 +28,20 @@ describe("loadConfig", () => {
       maxParticipants: 16,
       maxViewers: 50,
       maxRooms: 8,
+      cpuBudget: undefined,
+      costModel: DEFAULT_COST_MODEL,
+      joinRate: 2,
+      joinBurst: 30,
+      maxConnectionsPerAddress: 100,
+      headerTimeoutS: 10,
+      requestTimeoutS: 15,
+      fdReserve: 256,
       recordingsDir: "recordings",
       hlsDir: undefined,
       broadcastBitrateKbps: 2500,
       maxOutputsPerRoom: 4,
       tlsCaFile: undefined,
+      turnCredentialTtlS: 86400,
       authToken: undefined,
       logLevel: "info",
       logPretty: false,
@@ -53,11 +63,22 @@ describe("loadConfig", () => {
       MAX_PARTICIPANTS: "4",
       MAX_VIEWERS: "3",
       MAX_ROOMS: "2",
+      CPU_BUDGET: "1.5",
+      COST_MODEL: "room=0.5,participant=0.05",
+      JOIN_RATE: "0.5",
+      JOIN_BURST: "5",
+      MAX_CONNECTIONS_PER_ADDRESS: "20",
+      HTTP_HEADER_TIMEOUT: "3",
+      HTTP_REQUEST_TIMEOUT: "7",
+      FD_RESERVE: "100",
       RECORDINGS_DIR: "/var/lib/mixroom",
       HLS_DIR: "/run/mixroom-hls",
       BROADCAST_BITRATE: "4000",
       MAX_OUTPUTS: "2",
       TLS_CA_FILE: "/etc/ssl/private-ca.pem",
+      ICE_SERVERS: "stun:stun.example.org,turn:turn.example.org:3478?transport=udp",
+      TURN_SECRET: "shared-with-coturn",
+      TURN_CREDENTIAL_TTL_S: "3600",
       AUTH_TOKEN: "s3cret",
       API_TOKEN: "0p3rator",
       LOG_LEVEL: "debug",
@@ -77,16 +98,40 @@ describe("loadConfig", () => {
       maxParticipants: 4,
       maxViewers: 3,
       maxRooms: 2,
+      cpuBudget: 1.5,
+      costModel: { ...DEFAULT_COST_MODEL, room: 0.5, participant: 0.05 },
+      joinRate: 0.5,
+      joinBurst: 5,
+      maxConnectionsPerAddress: 20,
+      headerTimeoutS: 3,
+      requestTimeoutS: 7,
+      fdReserve: 100,
       recordingsDir: "/var/lib/mixroom",
       hlsDir: "/run/mixroom-hls",
       broadcastBitrateKbps: 4000,
       maxOutputsPerRoom: 2,
       tlsCaFile: "/etc/ssl/private-ca.pem",
+      iceServers: [{ urls: ["stun:stun.example.org"] }, { urls: ["turn:turn.example.org:3478?transport=udp"] }],
+      turnSecret: "shared-with-coturn",
+      turnCredentialTtlS: 3600,
       authToken: "s3cret",
       apiToken: "0p3rator",
       logLevel: "debug",
       logPretty: true,
     });
+  });
+
+  it("refuses a CPU budget, cost model or limit that makes no sense, every problem at once", () => {
+    expect(() => loadConfig([], { CPU_BUDGET: "lots", COST_MODEL: "room=1,gpu=2", JOIN_BURST: "0", HTTP_REQUEST_TIMEOUT: "-1" })).toThrow(
+      expect.objectContaining({
+        problems: [
+          'CPU_BUDGET must be a number, got "lots"',
+          'COST_MODEL unknown cost "gpu" (known: room, participant, viewer, rung, h264, output)',
+          "JOIN_BURST must be between 1 and 10000, got 0",
+          'HTTP_REQUEST_TIMEOUT must be an integer, got "-1"',
+        ],
+      }),
+    );
   });
 
   it("lets flags override the environment, in both --flag value and --flag=value forms", () => {
@@ -201,7 +246,7 @@ describe("help", () => {
       "--rtc-max-port", "RTC_MAX_PORT", "VIDEO_WIDTH", "VIDEO_HEIGHT", "VIDEO_FPS", "VIDEO_BITRATE",
       "AUDIO_BITRATE", "MAX_PARTICIPANTS", "MAX_ROOMS", "AUTH_TOKEN", "LOG_LEVEL", "LOG_PRETTY", "--pretty",
       "MAX_VIEWERS", "API_TOKEN", "TLS_CA_FILE", "RECORDINGS_DIR", "HLS_DIR", "BROADCAST_BITRATE", "MAX_OUTPUTS",
-      "--video-ladder", "VIDEO_LADDER",
+      "--video-ladder", "VIDEO_LADDER", "--ice-servers", "ICE_SERVERS", "TURN_SECRET", "TURN_CREDENTIAL_TTL_S",
     ];
     for (const name of names) expect(text).toContain(`\`${name}\``);
     expect(text).toContain("`8080`");
@@ -226,5 +271,30 @@ describe("the rendition ladder setting", () => {
       "VIDEO_LADDER (--video-ladder): rung 640x360@30:400 must have a lower bitrate than the rung above it",
     ]);
     expect(problemsOf(["--width", "640", "--height", "360"], { VIDEO_LADDER: "1280x720@30:400" })[0]).toMatch(/larger than the composite/);
+  });
+});
+
+describe("the signed-token settings", () => {
+  const secret = "s".repeat(32);
+
+  it("take a secret of at least 32 characters, and an issuer and audience to check", () => {
+    const c = loadConfig([], { JWT_SECRET: secret, JWT_ISSUER: "mixroom", JWT_AUDIENCE: "meet.example" });
+    expect([c.jwtSecret, c.jwtIssuer, c.jwtAudience]).toEqual([secret, "mixroom", "meet.example"]);
+    expect(loadConfig([], {}).jwtSecret).toBeUndefined();
+  });
+
+  it("refuse a short or empty secret, and an issuer or audience that nothing would check", () => {
+    expect(problemsOf([], { JWT_SECRET: "short" })).toEqual([
+      "JWT_SECRET must be at least 32 characters (an HS256 key shorter than its hash is weak), got 5",
+    ]);
+    expect(problemsOf([], { JWT_SECRET: "" })[0]).toMatch(/^JWT_SECRET must be at least 32 characters/);
+    expect(problemsOf([], { JWT_ISSUER: "mixroom", JWT_AUDIENCE: "x" })).toEqual([
+      "JWT_ISSUER is only used with JWT_SECRET, which is not set",
+      "JWT_AUDIENCE is only used with JWT_SECRET, which is not set",
+    ]);
+  });
+
+  it("are in the help text", () => {
+    for (const name of ["JWT_SECRET", "JWT_ISSUER", "JWT_AUDIENCE"]) expect(helpText()).toContain(`\`${name}\``);
   });
 });

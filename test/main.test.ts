@@ -2,7 +2,7 @@
 // probes, and on SIGTERM tells its clients, closes its rooms and exits with no child left.
 // Runs the compiled server, so `npm test` builds before it tests.
 import { type ChildProcess, spawn } from "node:child_process";
-import { existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
@@ -78,9 +78,11 @@ describe("the server process", () => {
 
   it("leaves playable recordings when the whole server is killed (SIGKILL), and no FFmpeg behind", async () => {
     const dir = mkdtempSync(join(tmpdir(), "mixroom-kill-"));
-    // A server killed outright cannot remove its temporary directories: this test does.
-    const before = new Set(readdirSync(tmpdir()).filter((n) => n.startsWith("mixroom-")));
-    const started = await start(["--port", "0", "--host", "127.0.0.1"], { RECORDINGS_DIR: dir });
+    // A server killed outright cannot remove its temporary directories: it makes them in a
+    // TMPDIR of its own, which this test removes (and nobody else's).
+    const serverTmp = join(dir, "tmp");
+    mkdirSync(serverTmp);
+    const started = await start(["--port", "0", "--host", "127.0.0.1"], { RECORDINGS_DIR: dir, TMPDIR: serverTmp });
     server = started.proc;
     const api = `http://127.0.0.1:${started.port}/api/rooms/killed/recordings`;
     const peer = await TestPeer.join({ url: `ws://127.0.0.1:${started.port}/ws`, room: "killed", name: "a", colour: "0xe02020", tone: 440 });
@@ -113,9 +115,6 @@ describe("the server process", () => {
     } finally {
       await peer.close();
       rmSync(dir, { recursive: true, force: true });
-      for (const n of readdirSync(tmpdir())) {
-        if (n.startsWith("mixroom-") && !before.has(n) && !n.startsWith("mixroom-kill-")) rmSync(join(tmpdir(), n), { recursive: true, force: true });
-      }
     }
   });
 });

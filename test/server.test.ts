@@ -61,14 +61,26 @@ describe("the server facing bad input", () => {
     expect(await c.reply(JSON.stringify({ type: "offer", sdp: "v=0", id: 7 }))).toMatchObject({ type: "error", code: "bad-request", id: 7 });
     expect(await c.reply(JSON.stringify({ type: "join", room: "../etc" }))).toMatchObject({ type: "error", code: "bad-request" });
     expect(await c.reply(JSON.stringify({ type: "dance" }))).toMatchObject({ type: "error", code: "bad-request" });
-    expect(await c.reply(JSON.stringify({ type: "join", room: "bad", name: "x" }))).toMatchObject({ type: "joined", room: "bad" });
+    // A name with nothing visible in it is refused; invisible characters around a visible one go.
+    expect(await c.reply(JSON.stringify({ type: "join", room: "bad", name: "\u202e\u200b\u3164\u2800", id: 8 }))).toMatchObject({
+      type: "error", code: "bad-request", id: 8, message: expect.stringMatching(/at least one visible/),
+    });
+    expect(await c.reply(JSON.stringify({ type: "join", room: "bad", name: "\u202ex\u200b" }))).toMatchObject({ type: "joined", room: "bad", self: { name: "x" } });
     expect(await c.reply(JSON.stringify({ type: "offer", sdp: "hello", id: "a" }))).toMatchObject({ type: "error", code: "bad-request", id: "a" });
     // H.264 in a profile and mode not every decoder takes, and no VP8: nothing to send it in.
     const vp8less = await offerWith([new RTCRtpCodecParameters({ mimeType: "video/H264", clockRate: 90000, parameters: "packetization-mode=0;profile-level-id=640032" })]);
     expect(await c.reply(JSON.stringify({ type: "offer", sdp: vp8less.sdp }))).toMatchObject({ type: "error", code: "unsupported" });
     await vp8less.pc.close();
-    // The refused offers did not poison the membership: a correct one is answered.
     const good = await offerWith([new RTCRtpCodecParameters({ mimeType: "video/VP8", clockRate: 90000 })]);
+    // Payload lines that make no sense are refused, not answered: a payload type beyond 7 bits,
+    // a codec with clock rate 0.
+    const vp8 = /^a=rtpmap:(\d+) VP8\/90000$/m.exec(good.sdp)![1]!;
+    const pt300 = good.sdp.replace(new RegExp(`^(m=video .*) ${vp8}\\b`, "m"), "$1 300").replace(`a=rtpmap:${vp8} `, "a=rtpmap:300 ");
+    expect(pt300).toContain("a=rtpmap:300 VP8/90000");
+    expect(await c.reply(JSON.stringify({ type: "offer", sdp: pt300, id: 4 }))).toMatchObject({ type: "error", code: "bad-request", id: 4, message: expect.stringMatching(/payload types must be 0-127/) });
+    const rate0 = good.sdp.replace(`a=rtpmap:${vp8} VP8/90000`, `a=rtpmap:${vp8} VP8/0`);
+    expect(await c.reply(JSON.stringify({ type: "offer", sdp: rate0, id: 5 }))).toMatchObject({ type: "error", code: "bad-request", id: 5, message: expect.stringMatching(/clock rate above 0/) });
+    // The refused offers did not poison the membership: a correct one is answered.
     const answer = await c.reply(JSON.stringify({ type: "offer", sdp: good.sdp, id: 3 }));
     expect(answer).toMatchObject({ type: "answer", id: 3 });
     expect(String(answer.sdp)).toMatch(/a=candidate:/);

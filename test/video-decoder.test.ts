@@ -3,8 +3,9 @@ import { describe, expect, it } from "vitest";
 import { liveFfmpegPids } from "../src/ffmpeg/ffmpeg-process.js";
 import { removeLabelFile, writeLabelFile } from "../src/media/tile-label.js";
 import { VideoDecoder } from "../src/media/video-decoder.js";
-import { colourDistance, parseHex, sampleRgb } from "./helpers/i420.js";
-import { colourClip } from "./helpers/media-source.js";
+import { colourDistance, parseHex, type Rgb, sampleRgb } from "./helpers/i420.js";
+import { CameraSender, cameraClip, colourClip, h264ColourClip } from "./helpers/media-source.js";
+import { waitFor } from "./helpers/wait.js";
 
 const log = pino({ level: "silent" });
 
@@ -30,7 +31,8 @@ describe("video decoder", () => {
     await gotAll;
     await Promise.all(after.splice(0).map((f) => f()));
     removeLabelFile(label);
-    expect(keyframeRequests).toBe(1);
+    // The stream starts with a keyframe: nothing to ask for.
+    expect(keyframeRequests).toBe(0);
     const first = pictures[0]!;
     expect([first.w, first.h]).toEqual([640, 360]);
     // 4:3 into 16:9: the picture is centred with black bars left and right.
@@ -68,3 +70,141 @@ describe("video decoder", () => {
 });
 
 const after: Array<() => Promise<void>> = [];
+
+/**
+ * A decoder fed by a browser-like camera (keyframes only when asked): `noise` replaces the
+ * camera's frames with bytes that claim to be keyframes and never decode.
+ */
+function watchedDecoder(name: string, colour: string, size: string, tile: [number, number]) {
+  const label = writeLabelFile(name);
+  const pictures: number[] = [];
+  let latest: { buf: Buffer; w: number; h: number } | undefined;
+  const feed = { noise: false };
+  let n = 0;
+  let camera: CameraSender | undefined;
+  const dec: VideoDecoder = new VideoDecoder({
+    codec: "vp8", width: tile[0], height: tile[1], labelFile: label, log,
+    onPicture: (buf, w, h) => {
+      pictures.push(performance.now());
+      latest = { buf, w, h };
+    },
+    onKeyframeNeeded: () => camera?.keyframe(),
+  });
+  camera = new CameraSender(cameraClip(colour, size), 30, (f) => {
+    if (!feed.noise) return dec.push({ data: f.data, keyframe: f.keyframe });
+    const data = Buffer.alloc(2000);
+    for (let j = 1; j < data.length; j++) data[j] = (j * 7919 + n * 104729) & 0xff;
+    data[0] = 0x10; // frame tag: keyframe, shown
+    n++;
+    dec.push({ data, keyframe: true });
+  });
+  const cam = camera;
+  after.push(async () => {
+    cam.stop();
+    await dec.close();
+    removeLabelFile(label);
+  });
+  return { dec, camera: cam, pictures, feed, latest: () => latest };
+}
+
+const end = (): Promise<unknown> => Promise.all(after.splice(0).map((f) => f()));
+
+describe("a watched video decoder", () => {
+  it.each(["vp8", "h264"] as const)("follows a sender's new picture sizes in %s without a restart", async (codec) => {
+    // Three sizes in turn, each from its keyframe, 12 frames each: red, then blue, then green.
+    const sizes = [["red", "320x180", "ff0000"], ["blue", "640x360", "0000ff"], ["green", "480x270", "008000"]] as const;
+    const segments = sizes.map(([colour, size]) => {
+      if (codec === "vp8") return colourClip(colour, size).slice(0, 12).map((f) => ({ data: f.data, keyframe: f.keyframe }));
+      return h264ColourClip(colour, size).slice(0, 12).map((u) => ({
+        data: Buffer.concat(u.nals.flatMap((n) => [Buffer.from([0, 0, 0, 1]), n])),
+        keyframe: u.keyframe,
+      }));
+    });
+    const label = writeLabelFile("Sizes");
+    const seen: Rgb[] = [];
+    const dec = new VideoDecoder({
+      codec, width: 640, height: 360, labelFile: label, log,
+      onPicture: (buf, w, h) => seen.push(sampleRgb(buf, w, h, w / 2, h / 3)),
+      onKeyframeNeeded: () => undefined,
+    });
+    try {
+      for (const frame of segments.flat()) {
+        dec.push(frame);
+        await new Promise((r) => setTimeout(r, 33));
+      }
+      await waitFor("every picture", async () => seen.length === 36, { last: () => seen.length });
+    } finally {
+      await dec.close();
+      removeLabelFile(label);
+    }
+    sizes.forEach(([, , hex], i) => expect(colourDistance(seen[i * 12 + 11]!, parseHex(hex)), `picture ${i * 12 + 11}`).toBeLessThan(40));
+    expect(dec.stats).toMatchObject({ framesIn: 36, framesDropped: 0, pictures: 36, restarts: 0, stalls: 0, keyframeRequests: 0 });
+    if (codec === "vp8") expect([dec.stats.inputWidth, dec.stats.inputHeight]).toEqual([480, 270]);
+  });
+
+  it("asks again every half second while no keyframe comes, so a lost request does not freeze the tile", async () => {
+    const { dec, camera, pictures, latest } = watchedDecoder("Cam", "0x3070e0", "320x180", [640, 360]);
+    try {
+      await waitFor("first pictures", async () => pictures.length > 10);
+      // A new tile size needs a new process, and so a keyframe; the first request is lost.
+      camera.loseRequests = 1;
+      const resized = performance.now();
+      const asked = camera.stats.requests;
+      dec.resize(320, 180);
+      await waitFor("a picture at the new size", async () => latest()?.w === 320);
+      const frozeMs = pictures.find((t) => t > resized)! - resized;
+      expect(frozeMs).toBeLessThan(1500);
+      expect(camera.stats.requests).toBeGreaterThanOrEqual(asked + 2);
+      const { buf, w, h } = latest()!;
+      expect(colourDistance(sampleRgb(buf, w, h, w / 2, h / 3), parseHex("3070e0"))).toBeLessThan(40);
+    } finally {
+      await end();
+    }
+    expect(liveFfmpegPids()).toEqual([]);
+  });
+
+  it("replaces a decoder that takes frames and gives no picture (a frozen process) within two seconds, with a keyframe request", async () => {
+    const { dec, camera, pictures } = watchedDecoder("Frozen", "0xe02020", "320x180", [320, 180]);
+    try {
+      await waitFor("first pictures", async () => pictures.length > 10);
+      const pid = dec.pid!;
+      const asked = camera.stats.requests;
+      const keyframes = camera.stats.keyframes;
+      process.kill(pid, "SIGSTOP");
+      const stopped = performance.now();
+      await waitFor("the stalled decoder replaced", async () => dec.stats.stalls === 1, { intervalMs: 20 });
+      const replacedAt = performance.now();
+      expect(replacedAt - stopped).toBeLessThan(2000);
+      expect(dec.pid).not.toBe(pid);
+      await waitFor("pictures from the new process", async () => pictures.some((t) => t > replacedAt));
+      expect(pictures.find((t) => t > replacedAt)! - stopped).toBeLessThan(2500);
+      expect(camera.stats.requests).toBeGreaterThan(asked);
+      expect(camera.stats.keyframes).toBeGreaterThan(keyframes);
+      expect(dec.stats.restarts).toBe(0);
+    } finally {
+      await end();
+    }
+    // The stopped process was killed, not left behind.
+    expect(liveFfmpegPids()).toEqual([]);
+  });
+
+  it("replaces a decoder fed a stream that never decodes, and starts the new one at the keyframe it asks for", async () => {
+    const { dec, camera, pictures, feed } = watchedDecoder("Noise", "0x20c040", "320x180", [320, 180]);
+    try {
+      await waitFor("first pictures", async () => pictures.length > 10);
+      const asked = camera.stats.requests;
+      feed.noise = true;
+      const noiseFrom = performance.now();
+      await waitFor("the decoder replaced", async () => dec.stats.stalls === 1, { intervalMs: 20 });
+      const replacedAt = performance.now();
+      expect(replacedAt - noiseFrom).toBeLessThan(2000);
+      expect(camera.stats.requests).toBeGreaterThan(asked);
+      // The sender's stream is sound again: its keyframe, asked for at the restart, starts the new process.
+      feed.noise = false;
+      await waitFor("pictures again", async () => pictures.some((t) => t > replacedAt));
+      expect(pictures.find((t) => t > replacedAt)! - replacedAt).toBeLessThan(1500);
+    } finally {
+      await end();
+    }
+  });
+});

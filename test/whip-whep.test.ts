@@ -6,6 +6,7 @@ import { RTCPeerConnection } from "werift";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { liveFfmpegPids } from "../src/ffmpeg/ffmpeg-process.js";
 import { mixroomCodecs } from "../src/webrtc/codecs.js";
+import { mintAccessToken, type TokenRole } from "../src/server/access-token.js";
 import { colourDistance, parseHex } from "./helpers/i420.js";
 import { toneLevelDb } from "./helpers/media-analysis.js";
 import { childFfmpegPids } from "./helpers/processes.js";
@@ -204,6 +205,10 @@ describe("WHIP and WHEP over HTTP", () => {
       expect(notSdp.status).toBe(400);
       expect(notSdp.headers.get("content-type")).toMatch(/^application\/json/);
       expect(await notSdp.json()).toEqual({ error: "the offer is not SDP" });
+      // A name with nothing visible in it (a right-to-left override, a zero-width space, a Hangul filler).
+      const invisible = await postOffer(`${url}?name=%E2%80%AE%E2%80%8B%E3%85%A4`, offer);
+      expect(invisible.status).toBe(400);
+      expect(((await invisible.json()) as { error: string }).error).toMatch(/^name must be 1-64 characters with at least one visible/);
       // The member joined for the refused offer left again, and its room closed.
       expect(server.rooms.rooms.has("errors")).toBe(false);
 
@@ -255,6 +260,51 @@ describe("WHIP and WHEP over HTTP", () => {
     } finally {
       await Promise.all(open.splice(0).map((p) => p.close()));
       await guarded.close();
+    }
+  });
+
+  it("takes signed tokens: WHIP needs a participant's for the room, WHEP a viewer's or participant's", async () => {
+    const secret = "whip-whep-test-secret-0123456789abcdef";
+    const scoped = await startTestServer({ JWT_SECRET: secret });
+    const mint = (room: string, role: TokenRole, name?: string, ttl = 300, now = Date.now()) =>
+      mintAccessToken({ secret }, { room, role, ...(name !== undefined && { name }) }, ttl, now);
+    const refusal = async (kind: "whip" | "whep", token: string): Promise<string> => {
+      const res = await postOffer(`${httpBase(scoped)}/${kind}/studio?name=x`, await realOffer(), { "Content-Type": "application/sdp", Authorization: `Bearer ${token}` });
+      expect(res.status).toBe(401);
+      expect(res.headers.get("www-authenticate")).toBe("Bearer");
+      return ((await res.json()) as { error: string }).error;
+    };
+    try {
+      expect(await refusal("whip", await mint("studio", "viewer"))).toBe("unauthorized: a viewer token only lets its holder watch, not publish");
+      expect(await refusal("whip", await mint("elsewhere", "participant"))).toBe("unauthorized: the token is for room elsewhere, not studio");
+      expect(await refusal("whep", await mint("elsewhere", "viewer"))).toBe("unauthorized: the token is for room elsewhere, not studio");
+      expect(await refusal("whep", await mint("studio", "viewer", undefined, 60, Date.now() - 600_000))).toMatch(/^unauthorized: the token expired at /);
+      expect(scoped.rooms.rooms.size, "nobody joined for a refused token").toBe(0);
+
+      // The publisher is shown under its token's name, not the ?name= it sends.
+      const obs = await join({ signal: "whip", room: "studio", name: "ignored", token: await mint("studio", "participant", "Studio cam"), ...YELLOW }, scoped);
+      const room = scoped.rooms.rooms.get("studio")!;
+      expect(room.participants).toEqual([expect.objectContaining({ name: "Studio cam", role: "participant" })]);
+      const viewerToken = await mint("studio", "viewer", "Vic");
+      const viewer = await join({ signal: "whep", room: "studio", name: "x", token: viewerToken }, scoped);
+      const seen = () => {
+        const tile = room.video.layout[0];
+        return { frames: viewer.frameTimes.length, colour: tile && viewer.colourAt(tile.x + tile.width / 2, tile.y + tile.height / 3) };
+      };
+      await waitFor("the WHIP publisher's colour in the WHEP viewer's picture", async () => {
+        const { colour } = seen();
+        return colour !== undefined && colourDistance(colour, parseHex(YELLOW.colour)) < 60;
+      }, { last: seen });
+      expect(room.participants.map((p) => p.name)).toEqual(["Studio cam", "Vic"]);
+
+      // Ending a session takes a token that could have started it.
+      expect((await fetch(obs.session!, { method: "DELETE", headers: { Authorization: `Bearer ${viewerToken}` } })).status).toBe(401);
+      expect(await obs.deleteSession()).toBe(200);
+      expect(await viewer.deleteSession()).toBe(200);
+      await waitFor("the room closed", async () => scoped.rooms.rooms.size === 0);
+    } finally {
+      await Promise.all(open.splice(0).map((p) => p.close()));
+      await scoped.close();
     }
   });
 });

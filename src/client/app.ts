@@ -1,5 +1,6 @@
 // The demo page: wires the form, the camera and a Session together.
-// URL parameters: ?room=NAME prefills the room; ?processing=off turns off the browser's echo
+// URL parameters: ?room=NAME prefills the room; ?token=... is the access token to join with (a
+// signed one also fills in its room, name and role); ?processing=off turns off the browser's echo
 // cancellation, noise suppression and auto gain (raw microphone, as tone-measuring tests need).
 
 import { attachBroadcast } from "./broadcast.js";
@@ -9,6 +10,7 @@ import { MAX_NAME_LENGTH, ROOM_PATTERN, type Role } from "./protocol.js";
 import { Session, type SessionView, type SignalingPhase } from "./session.js";
 import { signalingUrl } from "./signaling.js";
 import { watchStats } from "./stats.js";
+import { takeUrlToken, tokenHints } from "./url-token.js";
 import { findElements, hideNotice, playComposite, renderParticipants, resetStage, setPill, showLinkQuality, showNotice } from "./ui.js";
 
 const NAME_KEY = "mixroom.name";
@@ -34,6 +36,7 @@ let attempt = 0;
 
 els.room.value = params.get("room") ?? DEFAULT_ROOM;
 els.name.value = readName();
+applyUrlToken();
 const broadcast = attachBroadcast({
   room: els.room,
   token: els.token,
@@ -76,7 +79,8 @@ async function join(choice: JoinChoice): Promise<void> {
     return;
   }
   const name = els.name.value.trim() || undefined;
-  saveName(name);
+  // A name fixed by the token is not the person's own choice for next time.
+  if (!els.name.readOnly) saveName(name);
   if (choice.role === "viewer") els.watchOnly.checked = true;
   const role: Role = choice.role ?? (els.watchOnly.checked ? "viewer" : "participant");
   lastChoice = { ...choice, role };
@@ -133,8 +137,9 @@ function view(room: string, sentToken: boolean): SessionView {
   return {
     signaling: (phase) => {
       setPill(els.signalingState, phase, signalingText(phase, room));
-      // In the room (so the token, if any, is right): show the room's recordings and streams.
-      if (phase === "joined") broadcast.activate();
+      // In the room (so the token, if any, is right): show the room's recordings and streams,
+      // unless the token is a signed one that cannot use the API (only an operator's can).
+      if (phase === "joined" && [undefined, "operator"].includes(tokenHints(els.token.value.trim()).role)) broadcast.activate();
     },
     media: (state) => {
       setPill(els.mediaState, state, mediaText(state));
@@ -186,6 +191,22 @@ function onNoticeAction(action: NoticeAction): void {
       void join({ role: "participant", capture: "mic" });
       return;
   }
+}
+
+/** Joins with the invite link's token; a signed one's room, name and role fill in the form. */
+function applyUrlToken(): void {
+  const token = takeUrlToken();
+  if (token === undefined) return;
+  els.token.value = token;
+  const hints = tokenHints(token);
+  // The token admits one room only: its own, whatever ?room= says.
+  if (hints.room && ROOM_PATTERN.test(hints.room)) els.room.value = hints.room;
+  if (hints.name) {
+    // The server shows its holder under the token's name, so the field shows that too.
+    els.name.value = hints.name;
+    els.name.readOnly = true;
+  }
+  if (hints.role === "viewer") els.watchOnly.checked = true;
 }
 
 function showToken(): void {

@@ -14,6 +14,8 @@ interface OutputStatus {
   bytes: number;
   error?: string;
   files?: string[];
+  /** Per file, a short-lived signed link that needs no Authorization header. */
+  downloads?: Record<string, string>;
   playlist?: string;
 }
 
@@ -94,7 +96,9 @@ export function attachBroadcast(els: BroadcastElements): Broadcast {
         li.append(stop);
       }
       if (o.playlist && o.state !== "stopped") li.append(link(o.playlist, "Playlist"));
-      if (o.state === "stopped") for (const f of o.files ?? []) li.append(link(api(`/recordings/${o.id}/files/${f}`), "Download"));
+      if (o.state === "stopped") {
+        for (const f of o.files ?? []) li.append(downloadLink(o.downloads?.[f] ?? api(`/recordings/${o.id}/files/${f}`), f));
+      }
       return li;
     }));
   }
@@ -116,6 +120,10 @@ export function attachBroadcast(els: BroadcastElements): Broadcast {
   setInterval(() => {
     if (active && document.visibilityState === "visible") refresh().catch(() => undefined);
   }, REFRESH_MS);
+  // Back from another tab: the download links may have expired meanwhile.
+  document.addEventListener("visibilitychange", () => {
+    if (active && document.visibilityState === "visible") refresh().catch(() => undefined);
+  });
   return {
     activate: () => {
       active = true;
@@ -128,6 +136,16 @@ function link(href: string, text: string): HTMLAnchorElement {
   const a = document.createElement("a");
   a.href = href;
   a.textContent = text;
+  return a;
+}
+
+/**
+ * A link that saves the file and leaves the page where it is: the server's signed link needs no
+ * token (a plain link could not send one), and `download` keeps the call up even if it fails.
+ */
+function downloadLink(href: string, file: string): HTMLAnchorElement {
+  const a = link(href, "Download");
+  a.download = file;
   return a;
 }
 

@@ -27,9 +27,11 @@ export class PeerSession {
   constructor(
     private readonly role: Role,
     private readonly local: MediaStream | undefined,
+    iceServers: RTCIceServer[] | undefined,
     private readonly handlers: PeerHandlers,
   ) {
-    this.pc = new RTCPeerConnection({ bundlePolicy: "max-bundle", rtcpMuxPolicy: "require" });
+    // Throws on an ICE server URL the browser cannot use; the caller decides what then.
+    this.pc = new RTCPeerConnection({ bundlePolicy: "max-bundle", rtcpMuxPolicy: "require", iceServers: iceServers ?? [] });
     this.pc.addEventListener("icecandidate", (event) => {
       // Candidates found before the offer is read are in its SDP; later ones are trickled.
       if (this.closed || !this.trickle) return;

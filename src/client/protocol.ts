@@ -28,6 +28,8 @@ export type ServerMessage =
       participants: ParticipantInfo[];
       /** The joiner as others see them; absent from servers that predate the extension. */
       self?: ParticipantInfo;
+      /** STUN/TURN servers to use (extension; absent when the server has none configured). */
+      iceServers?: RTCIceServer[];
     }
   | { type: "answer"; id?: MessageId; sdp: string }
   | { type: "candidate"; candidate: RTCIceCandidateInit | null }
@@ -64,6 +66,20 @@ function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === "object" && v !== null && !Array.isArray(v);
 }
 
+function isIceServerList(v: unknown): v is RTCIceServer[] {
+  const text = (s: unknown): boolean => s === undefined || typeof s === "string";
+  return (
+    Array.isArray(v) &&
+    v.every(
+      (s) =>
+        isObject(s) &&
+        (typeof s.urls === "string" || (Array.isArray(s.urls) && s.urls.every((u) => typeof u === "string"))) &&
+        text(s.username) &&
+        text(s.credential),
+    )
+  );
+}
+
 function isParticipant(v: unknown): v is ParticipantInfo {
   return isObject(v) && typeof v.id === "string" && typeof v.name === "string" && (v.role === "participant" || v.role === "viewer");
 }
@@ -83,13 +99,17 @@ export function parseServerMessage(text: string): ServerMessage | undefined {
   if (!isObject(raw)) return undefined;
   switch (raw.type) {
     case "joined":
-      return typeof raw.room === "string" &&
-        typeof raw.participantId === "string" &&
-        Array.isArray(raw.participants) &&
-        raw.participants.every(isParticipant) &&
-        (raw.self === undefined || isParticipant(raw.self))
-        ? (raw as ServerMessage)
-        : undefined;
+      if (
+        typeof raw.room !== "string" ||
+        typeof raw.participantId !== "string" ||
+        !Array.isArray(raw.participants) ||
+        !raw.participants.every(isParticipant) ||
+        !(raw.self === undefined || isParticipant(raw.self))
+      ) {
+        return undefined;
+      }
+      // Malformed ICE servers are dropped, not the join: the page may still connect without them.
+      return (raw.iceServers === undefined || isIceServerList(raw.iceServers) ? raw : { ...raw, iceServers: undefined }) as ServerMessage;
     case "answer":
       return typeof raw.sdp === "string" ? (raw as ServerMessage) : undefined;
     case "candidate":

@@ -1,7 +1,7 @@
 // One stay in a room: socket, join, offer/answer, the participant list, and one ending.
 // The page creates a Session per Join click and drops it when `ended` fires.
 
-import { PeerSession } from "./peer.js";
+import { type PeerHandlers, PeerSession } from "./peer.js";
 import type { ErrorCode, LinkQuality, MessageId, ParticipantInfo, Role, ServerMessage } from "./protocol.js";
 import { SignalingClient } from "./signaling.js";
 
@@ -99,7 +99,7 @@ export class Session {
     if (this.done) return;
     switch (message.type) {
       case "joined":
-        this.onJoined(message.participantId, message.participants, message.self);
+        this.onJoined(message.participantId, message.participants, message.self, message.iceServers);
         return;
       case "answer":
         this.peer?.acceptAnswer(message.sdp).then(
@@ -133,21 +133,30 @@ export class Session {
     }
   }
 
-  private onJoined(selfId: string, others: ParticipantInfo[], told: ParticipantInfo | undefined): void {
+  private onJoined(selfId: string, others: ParticipantInfo[], told: ParticipantInfo | undefined, iceServers: RTCIceServer[] | undefined): void {
     this.selfId = selfId;
     const self: ParticipantInfo = told ?? { id: selfId, name: this.request.name ?? "Guest", role: this.request.role };
     this.participants = [...others.filter((p) => p.id !== selfId), self];
     this.view.participants(this.participants, selfId);
     this.view.signaling("negotiating");
 
-    const peer = new PeerSession(this.request.role, this.request.local, {
+    const handlers: PeerHandlers = {
       candidate: (candidate) => this.send("candidate", { type: "candidate", candidate }),
       remoteStream: (stream) => this.view.remoteStream(stream),
       state: (state) => {
         this.view.media(state);
         if (state === "failed") this.end({ kind: "media", message: "no network path to the server's media port" });
       },
-    });
+    };
+    let peer: PeerSession;
+    try {
+      // The server's STUN/TURN servers: a relay for when UDP to the server is blocked.
+      peer = new PeerSession(this.request.role, this.request.local, iceServers, handlers);
+    } catch (err) {
+      // The browser refused them (a URL it cannot use): a direct path may still work.
+      this.view.warning(`The server's relay settings were not usable (${errorText(err)}); connecting without them.`);
+      peer = new PeerSession(this.request.role, this.request.local, undefined, handlers);
+    }
     this.peer = peer;
     this.view.media(peer.pc.connectionState);
     peer.createOffer().then(

@@ -55,6 +55,11 @@ export class RenditionLadder {
     this.stopTimers.set(rung, timer);
   }
 
+  /** Encodes of their own running now (every rung but the room's top VP8 one), for the CPU budget. */
+  get runningRungs(): number {
+    return [...this.rungs.slice(1), ...this.h264Rungs].filter((r) => r.running).length;
+  }
+
   /** Each rung: its rendition, receivers, and its encoder's figures while it runs. */
   stats(): Array<Record<string, unknown>> {
     // H.264 rungs only when they have run: most rooms never make one.

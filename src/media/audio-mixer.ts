@@ -40,17 +40,25 @@ export class AudioMixer {
   private readonly fullEncoder: opus.OpusEncoder;
   private readonly sum = new Int32Array(FRAME_SAMPLES);
   private readonly pcm = Buffer.alloc(FRAME_SAMPLES * 2);
-  private readonly clock: RoomClock;
+  /** Made by start(): no ticks before anyone's media is negotiated. */
+  private clock: RoomClock | undefined;
+  private closed = false;
   private readonly pcmSinks = new Set<PcmSink>();
   readonly stats = { ticks: 0, encodes: 0 };
 
   constructor(private readonly opts: AudioMixerOptions) {
     this.fullEncoder = this.newEncoder();
-    this.clock = new RoomClock(1000 * FRAME_SAMPLES / SAMPLE_RATE, (tick, steps) => {
+  }
+
+  /** Starts the 20 ms clock (idempotent); `startedAt` is the room's zero, shared with video. */
+  start(startedAt: number): void {
+    if (this.clock || this.closed) return;
+    const clock = new RoomClock(1000 * FRAME_SAMPLES / SAMPLE_RATE, (tick, steps) => {
       // Audio is a continuous timeline: catch up on late ticks (bounded) rather than skip them.
       const n = Math.min(steps, 5);
-      for (let i = 0; i < n; i++) this.tick(this.clock.timeOf(tick - n + 1 + i));
-    }, (err) => opts.log.error({ err }, "audio tick failed"));
+      for (let i = 0; i < n; i++) this.tick(clock.timeOf(tick - n + 1 + i));
+    }, (err) => this.opts.log.error({ err }, "audio tick failed"), startedAt);
+    this.clock = clock;
   }
 
   /** A member of the mix: `input` when they send audio, `sink` when they receive it. */
@@ -83,7 +91,8 @@ export class AudioMixer {
   }
 
   close(): void {
-    this.clock.stop();
+    this.closed = true;
+    this.clock?.stop();
     this.members.clear();
     this.pcmSinks.clear();
   }

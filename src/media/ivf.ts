@@ -42,6 +42,13 @@ export function isVp8Keyframe(frame: Buffer): boolean {
   return frame.length > 0 && ((frame[0] ?? 1) & 0x01) === 0;
 }
 
+/** Width and height from a VP8 keyframe header (RFC 6386 9.1), or undefined for an inter frame. */
+export function vp8KeyframeSize(frame: Buffer): { width: number; height: number } | undefined {
+  if (frame.length < 10 || ((frame[0] ?? 1) & 1) !== 0) return undefined;
+  if (frame[3] !== 0x9d || frame[4] !== 0x01 || frame[5] !== 0x2a) return undefined;
+  return { width: frame.readUInt16LE(6) & 0x3fff, height: frame.readUInt16LE(8) & 0x3fff };
+}
+
 /** Splits an IVF byte stream (arriving in arbitrary chunks) into frames. */
 export class IvfReader {
   private pending: Buffer = Buffer.alloc(0);

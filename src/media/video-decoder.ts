@@ -1,10 +1,13 @@
 // One participant's video decoder: encoded frames in, I420 pictures of the tile's size (letter-
 // boxed, name drawn) out. It runs as its own FFmpeg process, so a corrupt stream can only kill
-// this decoder; it is then restarted and asks the sender for a keyframe.
+// this decoder; it is then restarted and asks the sender for a keyframe. It is also watched: a
+// process that takes frames and gives no picture is replaced the same way, and a decoder waiting
+// for a keyframe keeps asking until one comes. Size and frame-rate changes need nothing: FFmpeg
+// follows a new size at its keyframe (VP8 and H.264) and pictures pass through untimed.
 import type { Logger } from "pino";
 import { FfmpegProcess } from "../ffmpeg/ffmpeg-process.js";
 import { Backoff } from "../ffmpeg/backoff.js";
-import { ivfFileHeader, ivfFrameHeader } from "./ivf.js";
+import { ivfFileHeader, ivfFrameHeader, vp8KeyframeSize } from "./ivf.js";
 import { RawFrameReader, i420Size } from "./raw-frames.js";
 import { labelFilter, letterboxFilter } from "./tile-label.js";
 
@@ -23,9 +26,25 @@ export interface VideoDecoderOptions {
   labelFile: string;
   log: Logger;
   onPicture: (picture: Buffer, width: number, height: number) => void;
-  /** The decoder cannot go on without a keyframe (start, restart, resize). */
+  /** The decoder cannot go on without a keyframe (start, restart, resize); asked again until one comes. */
   onKeyframeNeeded: () => void;
 }
+
+/**
+ * How often a decoder waiting for a keyframe asks again. One request is not enough: a PLI can be
+ * lost, the peer and libwebrtc each drop requests closer than 300 ms together, and a browser
+ * sends no periodic keyframes (a still camera would stay frozen for the whole call).
+ */
+const KEYFRAME_RETRY_MS = 500;
+/**
+ * Frames going in and no picture coming out for this long: the process is replaced. The wait
+ * doubles (up to the max) while replacements give no picture either, so a stream that never
+ * decodes costs a new process every few seconds, not every second.
+ */
+const STALL_MS = 1000;
+const MAX_STALL_MS = 8000;
+/** More time for a process that has shown no output yet: starting FFmpeg takes a second or more on a busy machine. */
+const START_GRACE_MS = 2000;
 
 // An H.264 access unit delimiter after each frame lets FFmpeg's parser finish the frame at once
 // instead of waiting for the next one.
@@ -39,10 +58,21 @@ export class VideoDecoder {
   private frameCount = 0;
   private closed = false;
   private readonly backoff = new Backoff(200, 5000);
-  /** Processes still stopping after a resize; close() waits for them too. */
+  /** Processes still stopping after a resize or a stall; close() waits for them too. */
   private readonly retiring = new Set<Promise<void>>();
-  /** Frames that reached FFmpeg, and frames dropped (no keyframe yet, or FFmpeg behind). */
-  readonly stats = { framesIn: 0, framesDropped: 0, pictures: 0, restarts: 0 };
+  /** When a keyframe was last asked for (performance.now()). */
+  private keyframeAskedAt = -Infinity;
+  /** When the oldest frame written since the last picture went in; undefined while none waits. */
+  private unansweredSince: number | undefined;
+  private stallMs = STALL_MS;
+  /**
+   * Frames that reached FFmpeg; frames dropped (no keyframe yet, or FFmpeg behind); pictures out;
+   * processes that died (restarts) or gave no picture (stalls) and were replaced; keyframe
+   * requests; the sender's picture size as its last VP8 keyframe gave it (0 until known).
+   */
+  readonly stats = {
+    framesIn: 0, framesDropped: 0, pictures: 0, restarts: 0, stalls: 0, keyframeRequests: 0, inputWidth: 0, inputHeight: 0,
+  };
 
   constructor(private readonly opts: VideoDecoderOptions) {
     this.width = opts.width;
@@ -51,11 +81,17 @@ export class VideoDecoder {
   }
 
   push(frame: EncodedVideoFrame): void {
+    if (!this.proc?.running) return;
+    const now = performance.now();
+    const waited = this.unansweredSince === undefined ? 0 : now - this.unansweredSince;
+    if (waited > this.stallMs + (this.proc.ready ? 0 : START_GRACE_MS)) this.replaceStalled(now);
     const proc = this.proc;
-    if (!proc?.running) return;
+    if (!proc) return;
+    if (frame.keyframe && this.opts.codec === "vp8") this.noteSize(frame.data);
     if (this.needKeyframe) {
       if (!frame.keyframe) {
         this.stats.framesDropped++;
+        this.askForKeyframe(now);
         return;
       }
       this.needKeyframe = false;
@@ -68,11 +104,12 @@ export class VideoDecoder {
     }
     if (ok) {
       this.stats.framesIn++;
+      this.unansweredSince ??= now;
     } else {
       // FFmpeg is behind; a dropped inter frame breaks the chain, so wait for a keyframe.
       this.stats.framesDropped++;
       this.needKeyframe = true;
-      this.opts.onKeyframeNeeded();
+      this.askForKeyframe(now);
     }
   }
 
@@ -84,20 +121,14 @@ export class VideoDecoder {
     return this.proc?.pid;
   }
 
-  /** New tile size: the process is replaced, the last picture stays on screen meanwhile. */
+  /** New tile size: the process is replaced (the caller keeps the last picture on screen). */
   resize(width: number, height: number): void {
     if (this.closed || (width === this.width && height === this.height)) return;
     this.width = width;
     this.height = height;
     // A restart may be pending after a crash: this start replaces it.
     this.backoff.cancel();
-    const old = this.proc;
-    this.proc = undefined;
-    if (old) {
-      const stopping = old.close("resized", 300);
-      this.retiring.add(stopping);
-      void stopping.then(() => this.retiring.delete(stopping));
-    }
+    this.retire("resized");
     this.start();
   }
 
@@ -107,6 +138,47 @@ export class VideoDecoder {
     const proc = this.proc;
     this.proc = undefined;
     return Promise.all([proc?.close("decoder closed", 300), ...this.retiring]).then(() => undefined);
+  }
+
+  private askForKeyframe(now: number): void {
+    if (now - this.keyframeAskedAt < KEYFRAME_RETRY_MS) return;
+    this.keyframeAskedAt = now;
+    this.stats.keyframeRequests++;
+    this.opts.onKeyframeNeeded();
+  }
+
+  /** The process takes frames and gives nothing back (stuck, or a stream it cannot follow). */
+  private replaceStalled(now: number): void {
+    this.stats.stalls++;
+    this.opts.log.warn(
+      { noPictureMs: Math.round(now - (this.unansweredSince ?? now)), inputWidth: this.stats.inputWidth, inputHeight: this.stats.inputHeight },
+      "decoder gave no picture, restarting",
+    );
+    this.stallMs = Math.min(MAX_STALL_MS, this.stallMs * 2);
+    this.retire("stalled");
+    this.start();
+    // Even if the sender's next frame claims to be a keyframe: its stream is what failed.
+    this.askForKeyframe(now);
+  }
+
+  private retire(reason: string): void {
+    const old = this.proc;
+    this.proc = undefined;
+    if (!old) return;
+    const stopping = old.close(reason, 300);
+    this.retiring.add(stopping);
+    void stopping.then(() => this.retiring.delete(stopping));
+  }
+
+  /** A sender's new size is an ordinary event (FFmpeg follows it): noted, not acted on. */
+  private noteSize(frame: Buffer): void {
+    const size = vp8KeyframeSize(frame);
+    if (!size || (size.width === this.stats.inputWidth && size.height === this.stats.inputHeight)) return;
+    if (this.stats.inputWidth !== 0) {
+      this.opts.log.debug({ from: `${this.stats.inputWidth}x${this.stats.inputHeight}`, to: `${size.width}x${size.height}` }, "sender changed size");
+    }
+    this.stats.inputWidth = size.width;
+    this.stats.inputHeight = size.height;
   }
 
   private start(): void {
@@ -134,11 +206,17 @@ export class VideoDecoder {
       log,
     );
     this.proc = proc;
+    // The next keyframe starts it; the first frame that is not one asks for it (unless just asked).
     this.needKeyframe = true;
     this.frameCount = 0;
+    this.unansweredSince = undefined;
     if (codec === "vp8") proc.write(ivfFileHeader(width, height, 30));
     const reader = new RawFrameReader(i420Size(width, height), (picture) => {
+      // A replaced process's last pictures (another size, or late) are not shown.
+      if (this.proc !== proc) return;
       this.stats.pictures++;
+      this.unansweredSince = undefined;
+      this.stallMs = STALL_MS;
       this.opts.onPicture(picture, width, height);
     });
     proc.stdout.on("data", (chunk: Buffer) => reader.push(chunk));
@@ -150,6 +228,5 @@ export class VideoDecoder {
       const delay = this.backoff.schedule(() => this.start());
       log.warn({ reason: exit.reason, stderr: exit.stderrTail.slice(-3), delayMs: delay }, "decoder died, restarting");
     });
-    this.opts.onKeyframeNeeded();
   }
 }

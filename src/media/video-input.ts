@@ -1,6 +1,9 @@
 // One participant's picture source for the mixer: the latest decoded picture, or the name
-// placeholder before any picture exists. It owns the participant's decoder.
+// placeholder before any picture exists. It owns the participant's decoder. Whatever the decoder
+// goes through (restart, resize, waiting for a keyframe), the tile keeps its last picture, name
+// included, at the tile's current size.
 import type { Logger } from "pino";
+import { scaleI420 } from "./i420-scale.js";
 import { renderPlaceholder } from "./placeholder.js";
 import { removeLabelFile, writeLabelFile } from "./tile-label.js";
 import { VideoDecoder, type EncodedVideoFrame, type VideoCodec } from "./video-decoder.js";
@@ -23,6 +26,8 @@ export class VideoInput implements VideoSource {
   private readonly abort = new AbortController();
   /** Placeholder renders and retired decoders still finishing; close() waits for them. */
   private readonly rendering = new Set<Promise<void>>();
+  /** The one placeholder render in flight: sizes asked for meanwhile wait for it (see below). */
+  private placeholderRender: Promise<void> | undefined;
 
   constructor(
     name: string,
@@ -40,7 +45,22 @@ export class VideoInput implements VideoSource {
     if (this.closed || (width === this.width && height === this.height)) return;
     this.width = width;
     this.height = height;
+    // Until the decoder (restarted for the new size) and the placeholder render give pictures of
+    // this size, the ones shown are scaled here: cropped by the compositor they would lose the name.
+    this.decoded = this.decoded && fitted(this.decoded, width, height);
+    this.placeholder = this.placeholder && fitted(this.placeholder, width, height);
     this.decoder?.resize(width, height);
+    this.renderPlaceholder();
+  }
+
+  /**
+   * One render at a time, of the newest size. Joins and leaves in quick succession resize every
+   * tile each time: a render per resize piled up FFmpeg runs for sizes already gone (and as many
+   * listeners on the abort signal, which Node reported as a MaxListenersExceededWarning).
+   */
+  private renderPlaceholder(): void {
+    if (this.placeholderRender || this.closed) return;
+    const { width, height } = this;
     const render = renderPlaceholder(this.labelFile, width, height, this.log, this.abort.signal).then(
       (data) => {
         if (!this.closed && width === this.width && height === this.height) this.placeholder = { data, width, height };
@@ -49,8 +69,14 @@ export class VideoInput implements VideoSource {
         if (!this.closed) this.log.warn({ err }, "placeholder failed");
       },
     );
+    this.placeholderRender = render;
     this.rendering.add(render);
-    void render.finally(() => this.rendering.delete(render));
+    void render.finally(() => {
+      this.rendering.delete(render);
+      this.placeholderRender = undefined;
+      // The tile changed size while this one rendered: now the size it has.
+      if (width !== this.width || height !== this.height) this.renderPlaceholder();
+    });
   }
 
   /** An encoded frame from ingest. The decoder starts with the first frame (its codec known). */
@@ -96,4 +122,8 @@ export class VideoInput implements VideoSource {
     await Promise.all([this.decoder?.close(), ...this.rendering]);
     removeLabelFile(this.labelFile);
   }
+}
+
+function fitted(p: Picture, width: number, height: number): Picture {
+  return p.width === width && p.height === height ? p : { data: scaleI420(p.data, p.width, p.height, width, height), width, height };
 }

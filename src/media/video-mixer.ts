@@ -54,8 +54,9 @@ const CANVASES_PER_SINK = 2;
 
 export class VideoMixer {
   private readonly compositor: Compositor;
-  private readonly encoder: VideoEncoder;
-  private readonly clock: RoomClock;
+  /** Made by start(): nothing runs (no clock, no FFmpeg) before anyone needs the composite. */
+  private encoder: VideoEncoder | undefined;
+  private clock: RoomClock | undefined;
   private readonly free: Buffer[] = [];
   /** Canvases in existence, free or in use. */
   private canvases = CANVAS_POOL;
@@ -67,10 +68,20 @@ export class VideoMixer {
   private tiles: Tile[] = [];
   private readonly tilePictures: TilePicture[] = [];
   readonly stats = { ticks: 0, framesComposed: 0, framesSkipped: 0 };
+  private closed = false;
 
   constructor(private readonly opts: VideoMixerOptions) {
     this.compositor = new Compositor(opts.width, opts.height);
     for (let i = 0; i < CANVAS_POOL; i++) this.free.push(Buffer.alloc(this.compositor.frameSize));
+  }
+
+  /**
+   * Starts the clock and the encoder (idempotent). `clock` is the room's: started with the audio
+   * mix's at the same moment, so both timelines share a zero.
+   */
+  start(startedAt: number): void {
+    if (this.encoder || this.closed) return;
+    const opts = this.opts;
     this.encoder = new VideoEncoder({
       width: opts.width,
       height: opts.height,
@@ -84,7 +95,12 @@ export class VideoMixer {
     });
     this.clock = new RoomClock(1000 / opts.fps, (tick, steps) => this.tick(tick, steps), (err) =>
       opts.log.error({ err }, "video tick failed"),
+      startedAt,
     );
+  }
+
+  get running(): boolean {
+    return this.encoder !== undefined;
   }
 
   /** The participants shown, in join order. Recomputes the layout and resizes their tiles. */
@@ -138,22 +154,23 @@ export class VideoMixer {
   }
 
   requestKeyframe(): void {
-    this.encoder.requestKeyframe();
+    this.encoder?.requestKeyframe();
   }
 
   get encoderPid(): number | undefined {
-    return this.encoder.pid;
+    return this.encoder?.pid;
   }
 
   get encoderStats(): VideoEncoder["stats"] {
-    return this.encoder.stats;
+    return this.encoder?.stats ?? { framesIn: 0, framesDropped: 0, framesOut: 0, keyframesOnDemand: 0, restarts: 0 };
   }
 
   close(): Promise<void> {
-    this.clock.stop();
+    this.closed = true;
+    this.clock?.stop();
     this.frameSinks.clear();
     this.canvasSinks.clear();
-    return this.encoder.close();
+    return this.encoder?.close() ?? Promise.resolve();
   }
 
   private tick(tick: number, steps: number): void {
@@ -184,7 +201,7 @@ export class VideoMixer {
     const release = (): void => {
       if (--holders === 0) this.free.push(canvas);
     };
-    const composedAt = this.clock.timeOf(tick);
+    const composedAt = this.clock!.timeOf(tick);
     for (const sink of this.canvasSinks) {
       let released = false;
       try {
@@ -201,11 +218,11 @@ export class VideoMixer {
         }
       }
     }
-    this.encoder.encode(canvas, tick, release);
+    this.encoder!.encode(canvas, tick, release);
   }
 
   private send(frame: Buffer, keyframe: boolean, tick: number): void {
-    const composedAt = this.clock.timeOf(tick);
+    const composedAt = this.clock!.timeOf(tick);
     for (const sink of this.frameSinks) {
       try {
         sink(frame, keyframe, composedAt, tick);

@@ -39,16 +39,21 @@ export class H264Encode {
 
   constructor(private readonly opts: H264EncodeOptions) {}
 
-  /** Starts the encode with its first subscriber and stops it after its last. */
-  subscribe(sink: H264Sink): () => void {
+  /**
+   * Starts the encode with its first subscriber and stops it after its last. The unsubscribe
+   * resolves once the encoder has exited when it was the last one: an output is not "stopped"
+   * while the process it alone kept alive still runs (x264 flushing under load can outlive the
+   * muxer's own exit, and a caller checking for leftover children then finds it).
+   */
+  subscribe(sink: H264Sink): () => Promise<void> {
     this.sinks.add(sink);
     if (!this.canvasOff) {
       this.canvasOff = this.opts.addCanvasSink((canvas, composedAt, done) => this.encode(canvas, composedAt, done));
       this.start();
     }
-    return () => {
+    return async () => {
       if (!this.sinks.delete(sink) || this.sinks.size > 0) return;
-      this.stop();
+      await this.stop();
     };
   }
 
@@ -63,17 +68,18 @@ export class H264Encode {
   /** Stops the encode; resolves once its process has exited. */
   async close(): Promise<void> {
     this.sinks.clear();
-    this.stop();
-    await Promise.all(this.stopping);
+    await this.stop();
   }
 
-  private stop(): void {
+  /** Resolves once every process this encode started has exited. */
+  private async stop(): Promise<void> {
     this.canvasOff?.();
     this.canvasOff = undefined;
     this.backoff.cancel();
     const proc = this.proc;
     this.proc = undefined;
     if (proc) this.track(proc.close("no h264 outputs", 500));
+    await Promise.all(this.stopping);
   }
 
   private start(): void {

@@ -27,6 +27,8 @@ export interface OutputManagerOptions {
   height: number;
   /** Opens (or finds) a room for an output; throws MixroomError when it cannot. */
   openRoom: (room: string) => Room;
+  /** Throws `overloaded` when the server has no CPU for one more output (in `codec`) of `room`. */
+  admitOutput?: (room: string, codec: "vp8" | "h264", what: string) => void;
   log: Logger;
 }
 
@@ -137,10 +139,12 @@ export class OutputManager {
     if (this.activeCount(roomId) >= this.opts.maxOutputsPerRoom) {
       throw new MixroomError("overloaded", `room ${roomId} already has ${this.opts.maxOutputsPerRoom} recordings and streams running`);
     }
+    const settings = muxSettings(format);
+    this.opts.admitOutput?.(roomId, settings.videoCodec, `a ${format} ${kind}`);
     const room = this.opts.openRoom(roomId);
     const release = room.hold();
     const output = new Output({
-      id, room: roomId, kind, format, settings: muxSettings(format), target, describe,
+      id, room: roomId, kind, format, settings, target, describe,
       source: room, width: this.opts.width, height: this.opts.height, log: room.log, ...extra,
     });
     this.outputs.set(id, output);

@@ -11,13 +11,16 @@ import { Muxer } from "./muxer.js";
 export type OutputKind = "recording" | "stream";
 export type OutputState = "starting" | "running" | "retrying" | "stopping" | "stopped";
 
-/** Where the room's encodes reach an output; returns the detach. */
+/**
+ * Where the room's encodes reach an output; returns the detach, which resolves once whatever the
+ * output alone kept running (the shared H.264 encoder, after its last output) has exited.
+ */
 export interface OutputSource {
   attach(
     codec: "vp8" | "h264",
     video: (frame: Buffer, keyframe: boolean, composedAt: number) => void,
     audio: (pcm: Buffer, mixedAt: number) => void,
-  ): () => void;
+  ): () => Promise<void>;
 }
 
 /** Where attempt `n` (1, 2, ...) writes: a file of its own per attempt for a recording. */
@@ -75,7 +78,9 @@ const SLOW_START_MS = 20_000;
 
 export class Output {
   private muxer: Muxer | undefined;
-  private detach: (() => void) | undefined;
+  private detach: (() => Promise<void>) | undefined;
+  /** A detach made when an attempt failed, possibly still stopping the encoder: stop() waits for it. */
+  private detaching: Promise<void> | undefined;
   private state: OutputState = "starting";
   private attempt = 0;
   private readonly createdAt = new Date();
@@ -149,9 +154,11 @@ export class Output {
       clearTimeout(this.healthyTimer);
       clearTimeout(this.slowStartTimer);
       this.state = "stopping";
-      this.detach?.();
+      const detached = this.detach?.();
       this.detach = undefined;
-      await this.muxer?.close();
+      // "stopped" means every process this output kept alive is gone, its encoder included:
+      // answered before the encoder's exit, a caller counting children found it still there.
+      await Promise.all([this.muxer?.close(), detached, this.detaching]);
       // The last segments are listed as the muxer finishes.
       await this.opts.byteCounter?.update().catch(() => undefined);
       this.state = "stopped";
@@ -209,7 +216,7 @@ export class Output {
   private onExit(muxer: Muxer, exit: FfmpegExit): void {
     if (this.muxer !== muxer || this.stopping) return;
     clearTimeout(this.healthyTimer);
-    this.detach?.();
+    this.detaching = this.detach?.() ?? this.detaching;
     this.detach = undefined;
     this.doneBytes += muxer.progress.bytes;
     this.doneSeconds += muxer.progress.mediaSeconds;

@@ -5,7 +5,7 @@
 export type TickHandler = (tick: number, steps: number) => void;
 
 export class RoomClock {
-  private readonly start = performance.now();
+  private readonly start: number;
   private next = 1;
   private timer: NodeJS.Timeout | undefined;
   private stopped = false;
@@ -14,8 +14,11 @@ export class RoomClock {
     readonly periodMs: number,
     private readonly onTick: TickHandler,
     private readonly onError: (err: unknown) => void,
+    /** Tick 0's time on performance.now()'s timeline: clocks that must agree share one. */
+    start = performance.now(),
     signal?: AbortSignal,
   ) {
+    this.start = start;
     signal?.addEventListener("abort", () => this.stop(), { once: true });
     if (signal?.aborted) return;
     this.schedule();

@@ -21,6 +21,10 @@ export interface ParticipantHost {
   readonly ladder: RenditionLadder;
   /** The participant is gone (left, socket closed, or media failed). */
   removeParticipant(p: Participant, reason: string): void;
+  /** Throws `overloaded` when the server has no CPU for this participant's media. */
+  admit(p: Participant): void;
+  /** Its media is negotiated: it gets a tile and a place in the mix. */
+  negotiated(p: Participant): void;
 }
 
 export class Participant implements RoomMember {
@@ -32,6 +36,7 @@ export class Participant implements RoomMember {
   private ingest: VideoIngest | undefined;
   private readonly audioRtp = new OpusRtpWriter();
   private offered = false;
+  private negotiatedAt: number | undefined;
   private connected = false;
   private closed = false;
   /** A publisher (WHIP) receives nothing back. */
@@ -42,7 +47,8 @@ export class Participant implements RoomMember {
     private readonly host: ParticipantHost,
     readonly notify: (event: RoomEvent) => void,
     readonly log: Logger,
-    publishOnly = false,
+    /** A WHIP publisher: sends, receives nothing back. */
+    readonly publishOnly = false,
   ) {
     const sends = info.role === "participant";
     this.video = sends ? new VideoInput(info.name, log, () => this.peer.requestKeyframe()) : undefined;
@@ -70,11 +76,17 @@ export class Participant implements RoomMember {
   async offer(sdp: string): Promise<string> {
     if (this.closed) throw new MixroomError("bad-request", "not in a room");
     if (this.offered) throw new MixroomError("bad-request", "already negotiated: the server does not renegotiate");
+    // Refused before anything starts: the client may try again later.
+    this.host.admit(this);
     this.offered = true;
     try {
       const answer = await this.peer.answer(sdp);
-      // What it receives starts now, in the codec it takes (nothing costly before negotiation).
-      if (this.receives && !this.closed) {
+      if (this.closed) return answer;
+      // Its media starts now, admitted: its tile and voice, and what it receives, in the codec it
+      // takes (nothing costly before negotiation).
+      this.negotiatedAt = performance.now();
+      this.host.negotiated(this);
+      if (this.receives) {
         this.egress = new VideoEgress(this.host.ladder, this.peer.sendCodec, this.peer, this.log, (quality: Quality) => this.notify({ type: "quality", quality }));
       }
       return answer;
@@ -83,6 +95,11 @@ export class Participant implements RoomMember {
       if (!this.peer.offerApplied) this.offered = false;
       throw err;
     }
+  }
+
+  /** Its offer was answered: its media counts against the server's CPU budget. */
+  get isNegotiated(): boolean {
+    return this.negotiatedAt !== undefined;
   }
 
   addCandidate(candidate: IceCandidateInit | null): Promise<void> {

@@ -1,23 +1,43 @@
 // Rooms by name: created on first join, closed when the last member leaves. The room count is
-// capped here, before any media work starts (the token is checked earlier, by signaling).
+// capped here, and the server's CPU budget kept (cost-model.ts): rooms admit media against it.
+// The token is checked earlier, by signaling.
 import type { Logger } from "pino";
 import { MixroomError } from "../errors.js";
 import type { JoinRequest, JoinResult, RoomEvent, RoomService } from "./contract.js";
+import { Admission, type CostModel, type Workload } from "./cost-model.js";
 import { Room, type RoomSettings } from "./room.js";
 
-export interface RoomManagerOptions extends RoomSettings {
+export interface RoomManagerOptions extends Omit<RoomSettings, "admission"> {
   maxRooms: number;
+  /** Cores the server's media may take, all rooms together. */
+  cpuBudgetCores: number;
+  costModel: CostModel;
 }
 
 export class RoomManager implements RoomService {
   readonly rooms = new Map<string, Room>();
   private readonly closing = new Set<Promise<void>>();
   private accepting = true;
+  readonly admission: Admission;
+  private readonly settings: RoomSettings;
 
   constructor(
     private readonly opts: RoomManagerOptions,
     private readonly log: Logger,
-  ) {}
+  ) {
+    this.admission = new Admission(opts.cpuBudgetCores, opts.costModel, () => this.workload());
+    this.settings = { ...opts, admission: this.admission };
+  }
+
+  /** Everything running, all rooms together. */
+  workload(): Workload {
+    const total: Workload = { rooms: 0, participants: 0, viewers: 0, rungs: 0, h264: 0, outputs: 0 };
+    for (const room of this.rooms.values()) {
+      const w = room.workload;
+      for (const k of Object.keys(total) as Array<keyof Workload>) total[k] += w[k];
+    }
+    return total;
+  }
 
   async join(request: JoinRequest, onEvent: (event: RoomEvent) => void): Promise<JoinResult> {
     const room = this.open(request.room);
@@ -38,10 +58,18 @@ export class RoomManager implements RoomService {
       if (this.rooms.size >= this.opts.maxRooms) {
         throw new MixroomError("overloaded", `the server runs ${this.rooms.size} rooms, the most it takes`);
       }
-      room = new Room(id, this.opts, this.log, (r) => this.closeRoom(r, "empty"));
+      room = new Room(id, this.settings, this.log, (r) => this.closeRoom(r, "empty"));
       this.rooms.set(id, room);
     }
     return room;
+  }
+
+  /** Throws `overloaded` unless one more output of `id` (in `codec`) fits the CPU budget. */
+  admitOutput(id: string, codec: "vp8" | "h264", what: string): void {
+    const room = this.rooms.get(id);
+    const running = room?.workload.rooms === 1;
+    const h264 = codec === "h264" && !(room?.h264Encode?.running ?? false) ? 1 : 0;
+    this.admission.check({ rooms: running ? 0 : 1, outputs: 1, h264 }, `${what} of room ${id}`);
   }
 
   /** Live figures of every room, for /stats. */

@@ -1,6 +1,8 @@
 // A room: its participants in join order, one video mix and one audio mix, each on the room
 // clock. Joins and leaves change the layout and the mix membership; they never restart the
 // encoder or renegotiate anyone, so every receiver's stream simply continues.
+// Nothing costly happens on `join`: the mixers start, and a participant gets a tile and a place
+// in the mix, when its media is negotiated (and admitted by cost) or an output needs the room.
 import { randomUUID } from "node:crypto";
 import type { Logger } from "pino";
 import type { Rendition } from "../egress/ladder.js";
@@ -12,6 +14,8 @@ import { H264Encode } from "../output/h264-encode.js";
 import type { OutputSource } from "../output/output.js";
 import type { PeerNetwork } from "../webrtc/peer.js";
 import type { JoinRequest, JoinResult, ParticipantInfo, RoomEvent } from "./contract.js";
+import type { Admission, Workload } from "./cost-model.js";
+import { sanitizeDisplayName } from "./display-name.js";
 import { Participant, type ParticipantHost } from "./participant.js";
 
 export interface RoomSettings {
@@ -27,6 +31,8 @@ export interface RoomSettings {
   maxParticipants: number;
   maxViewers: number;
   network: PeerNetwork;
+  /** The server's CPU budget: media is negotiated only when it fits. */
+  admission: Admission;
 }
 
 export class Room implements ParticipantHost, OutputSource {
@@ -41,6 +47,8 @@ export class Room implements ParticipantHost, OutputSource {
   private h264: H264Encode | undefined;
   /** Recordings and streams keep the room open while nobody is in it. */
   private holds = 0;
+  /** Recordings and streams attached to the composite. */
+  private attached = 0;
 
   constructor(
     readonly id: string,
@@ -75,21 +83,47 @@ export class Room implements ParticipantHost, OutputSource {
     if (request.role === "viewer" && viewers >= this.settings.maxViewers) {
       throw new MixroomError("room-full", `room ${this.id} has ${viewers} viewers, the most it takes`);
     }
+    // Nothing is committed yet, but a join that could never get its media is told now.
+    this.settings.admission.check(this.costOfNegotiating(request.role), `joining room ${this.id}`);
     const existing = [...this.members.values()].map((m) => m.info);
     const id = randomUUID();
-    const info: ParticipantInfo = { id, name: request.name ?? defaultName(request.role, this.members.size), role: request.role };
+    // One string for the tile and the list, whichever way the name came (join, WHIP, a token's claim).
+    const name = sanitizeDisplayName(request.name ?? "") || defaultName(request.role, this.members.size);
+    const info: ParticipantInfo = { id, name, role: request.role };
     const publishOnly = request.publishOnly === true && request.role === "participant";
     const p = new Participant(info, this, notify, this.log.child({ participant: id }), publishOnly);
     this.members.set(id, p);
-    if (publishOnly) {
-      this.audio.add(id, p.audio, undefined);
-    } else {
-      this.audio.add(id, p.audio, (payload) => p.sendAudio(payload));
-    }
-    if (info.role === "participant") this.updateLayout();
     this.broadcast({ type: "participant-joined", participant: info }, id);
     p.log.info({ role: info.role }, "joined");
     return { member: p, room: this.id, participants: existing };
+  }
+
+  /** Throws `overloaded` unless the server has the CPU for `p`'s media (and this room's). */
+  admit(p: Participant): void {
+    this.settings.admission.check(this.costOfNegotiating(p.info.role), `${p.info.role === "participant" ? "sending" : "receiving"} media in room ${this.id}`);
+  }
+
+  /** `p`'s media is negotiated: the room runs, and `p` gets a tile and a place in the mix. */
+  negotiated(p: Participant): void {
+    if (this.closed || this.members.get(p.info.id) !== p) return;
+    this.start();
+    this.audio.add(p.info.id, p.audio, p.publishOnly ? undefined : (payload) => p.sendAudio(payload));
+    if (p.info.role === "participant") this.updateLayout();
+  }
+
+  /** What this room runs now, for the server's CPU budget. */
+  get workload(): Workload {
+    const w: Workload = { rooms: 0, participants: 0, viewers: 0, rungs: 0, h264: 0, outputs: this.attached };
+    if (!this.video.running) return w;
+    w.rooms = 1;
+    for (const m of this.members.values()) {
+      if (!m.isNegotiated) continue;
+      if (m.info.role === "participant") w.participants++;
+      else w.viewers++;
+    }
+    w.rungs = this.ladder.runningRungs;
+    w.h264 = this.h264?.running ? 1 : 0;
+    return w;
   }
 
   /** Connects a recording or stream to the composite (in `codec`) and the full mix. */
@@ -97,9 +131,11 @@ export class Room implements ParticipantHost, OutputSource {
     codec: "vp8" | "h264",
     video: (frame: Buffer, keyframe: boolean, composedAt: number) => void,
     audio: (pcm: Buffer, mixedAt: number) => void,
-  ): () => void {
+  ): () => Promise<void> {
+    this.start();
+    this.attached++;
     const audioOff = this.audio.addPcmSink(audio);
-    let videoOff: () => void;
+    let videoOff: () => void | Promise<void>;
     if (codec === "vp8") {
       videoOff = this.video.addFrameSink(video);
       // It starts on a keyframe: ask for one rather than wait up to the periodic one.
@@ -115,9 +151,13 @@ export class Room implements ParticipantHost, OutputSource {
       });
       videoOff = this.h264.subscribe(video);
     }
-    return () => {
+    let detached = false;
+    return async () => {
+      if (detached) return;
+      detached = true;
+      this.attached--;
       audioOff();
-      videoOff();
+      await videoOff();
     };
   }
 
@@ -147,7 +187,7 @@ export class Room implements ParticipantHost, OutputSource {
     if (this.members.get(p.info.id) !== p) return;
     this.members.delete(p.info.id);
     this.audio.remove(p.info.id);
-    if (p.info.role === "participant") this.updateLayout();
+    if (p.info.role === "participant" && p.isNegotiated) this.updateLayout();
     this.broadcast({ type: "participant-left", participantId: p.info.id });
     p.log.info({ reason }, "left");
     this.track(p.close());
@@ -194,8 +234,22 @@ export class Room implements ParticipantHost, OutputSource {
     return [...this.members.values()].map((m) => m.info);
   }
 
+  /** Starts both mixers on one zero (idempotent). */
+  private start(): void {
+    if (this.video.running || this.closed) return;
+    const at = performance.now();
+    this.video.start(at);
+    this.audio.start(at);
+    this.log.info("room running");
+  }
+
+  /** The cost of `role`'s media here, including starting the room if it is not running. */
+  private costOfNegotiating(role: JoinRequest["role"]): Partial<Workload> {
+    return { rooms: this.video.running ? 0 : 1, [role === "participant" ? "participants" : "viewers"]: 1 };
+  }
+
   private updateLayout(): void {
-    const senders = [...this.members.values()].filter((m) => m.video);
+    const senders = [...this.members.values()].filter((m) => m.video && m.isNegotiated);
     this.video.setSources(senders.map((m) => m.video!));
     // Ask each camera for about its tile's share of the composite's bitrate (twice that, as a
     // decoded camera is re-encoded and detail is lost twice), within sane bounds.

@@ -3,7 +3,7 @@
 import { buildLadder } from "../egress/ladder.js";
 import { mkdtemp } from "node:fs/promises";
 import type { AddressInfo } from "node:net";
-import { tmpdir } from "node:os";
+import { availableParallelism, tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { Logger } from "pino";
@@ -11,8 +11,11 @@ import { WebSocketServer } from "ws";
 import { checkFfmpeg } from "../ffmpeg/probe.js";
 import { OutputManager } from "../output/output-manager.js";
 import { RoomManager } from "../room/room-manager.js";
+import { Access } from "./access.js";
 import type { Config } from "./config.js";
+import { guardConnections, isProbeOnly } from "./connection-guard.js";
 import { createHttpServer } from "./http.js";
+import { iceServerIssuer } from "./ice-servers.js";
 import { hlsRoute, outputApiRoute } from "./output-api.js";
 import { whipWhepRoute } from "./whip-whep.js";
 import { WS_MAX_PAYLOAD_BYTES, attachSignaling } from "./signaling.js";
@@ -28,6 +31,11 @@ export interface RunningServer {
 const here = dirname(fileURLToPath(import.meta.url));
 /** public/ at the repository root, from src/server (tests) or dist/src/server (built). */
 export const PUBLIC_DIR = here.includes(`${join("dist", "src")}`) ? join(here, "../../../public") : join(here, "../../public");
+
+/** 85% of the machine's cores: the rest for signaling, HTTP, the garbage collector and the OS. */
+function defaultCpuBudget(): number {
+  return Math.round(availableParallelism() * 0.85 * 100) / 100;
+}
 
 export async function startServer(config: Config, log: Logger, publicDir = PUBLIC_DIR): Promise<RunningServer> {
   const rooms = new RoomManager(
@@ -45,6 +53,8 @@ export async function startServer(config: Config, log: Logger, publicDir = PUBLI
       maxParticipants: config.maxParticipants,
       maxViewers: config.maxViewers,
       maxRooms: config.maxRooms,
+      cpuBudgetCores: config.cpuBudget ?? defaultCpuBudget(),
+      costModel: config.costModel,
       network: {
         publicIp: config.publicIp,
         portRange: config.rtcMinPort !== undefined && config.rtcMaxPort !== undefined ? [config.rtcMinPort, config.rtcMaxPort] : undefined,
@@ -61,29 +71,52 @@ export async function startServer(config: Config, log: Logger, publicDir = PUBLI
     width: config.videoWidth,
     height: config.videoHeight,
     openRoom: (id) => rooms.open(id),
+    admitOutput: (id, codec, what) => rooms.admitOutput(id, codec, what),
     log,
   });
-  const whipWhep = whipWhepRoute(rooms, config.authToken, log);
+  // One policy over the static tokens and the signed ones, for every way in.
+  const access = new Access({
+    authToken: config.authToken,
+    apiToken: config.apiToken,
+    tokens: config.jwtSecret === undefined ? undefined : { secret: config.jwtSecret, issuer: config.jwtIssuer, audience: config.jwtAudience },
+  });
+  // STUN/TURN servers for clients (the server needs none itself: see ice-servers.ts).
+  const iceServers = iceServerIssuer(config.iceServers, { secret: config.turnSecret, ttlS: config.turnCredentialTtlS });
+  const whipWhep = whipWhepRoute(rooms, access, log, iceServers);
   const http = createHttpServer({
+    headerTimeoutMs: config.headerTimeoutS * 1000,
+    requestTimeoutMs: config.requestTimeoutS * 1000,
     publicDir,
     log,
-    routes: [outputApiRoute(outputs, config.apiToken ?? config.authToken, log), hlsRoute(outputs, log), whipWhep.route],
+    routes: [outputApiRoute(outputs, access, log), hlsRoute(outputs, log), whipWhep.route],
     // Each room's figures, with the recordings and streams running from it.
     stats: () => ({
+      // What is committed of the CPU budget (cost-model.ts), and what the connection limits hold.
+      cpu: { budgetCores: rooms.admission.budgetCores, committedCores: Math.round(rooms.admission.load * 1000) / 1000, workload: rooms.workload() },
+      connections: { ...guard.stats },
       rooms: rooms.stats().rooms.map((r) => ({
         ...r,
         outputs: [...outputs.list(r.id, "recording"), ...outputs.list(r.id, "stream")].filter((o) => o.state !== "stopped"),
       })),
     }),
     // Recordings and streams are the operator's: a participant's token need not open them.
-    statsToken: config.apiToken ?? config.authToken,
+    authorizeStats: async (req) => {
+      await access.admitRequest(req, "operate", undefined);
+    },
     readiness: async () => {
       const check = await checkFfmpeg();
       return { ready: check.ok, detail: check.detail };
     },
   });
-  const wss = new WebSocketServer({ server: http, path: "/ws", maxPayload: WS_MAX_PAYLOAD_BYTES });
-  const signaling = attachSignaling(wss, rooms, log, { authToken: config.authToken });
+  const guard = guardConnections(http, { maxPerAddress: config.maxConnectionsPerAddress, fdReserve: config.fdReserve, log: log.child({ component: "connections" }) });
+  const wss = new WebSocketServer({
+    server: http,
+    path: "/ws",
+    maxPayload: WS_MAX_PAYLOAD_BYTES,
+    // A connection let in past the connection limit is for probes: no signaling on it.
+    verifyClient: (info, done) => (isProbeOnly(info.req.socket) ? done(false, 503, "the server is at its connection limit") : done(true)),
+  });
+  const signaling = attachSignaling(wss, rooms, log, { access, iceServers, joinRate: config.joinRate, joinBurst: config.joinBurst });
   await new Promise<void>((resolve, reject) => {
     http.once("error", reject);
     http.listen(config.port, config.host, () => {

@@ -3,6 +3,9 @@
 
 import { isIPv4 } from "node:net";
 import { type LadderStep, ladderProblems, parseLadderSteps } from "../egress/ladder.js";
+import { type IceServerSpec, iceServerProblems, parseIceServers } from "./ice-servers.js";
+import { type CostModel, DEFAULT_COST_MODEL, parseCostModel } from "../room/cost-model.js";
+import { MIN_SECRET_LENGTH } from "./access-token.js";
 
 export type LogLevel = "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent";
 
@@ -25,6 +28,20 @@ export interface Config {
   /** Viewers (WebSocket "watch only" and WHEP) per room: each costs the server its own SRTP. */
   readonly maxViewers: number;
   readonly maxRooms: number;
+  /** Cores the rooms' media may take together; undefined: 85% of the machine's. */
+  readonly cpuBudget: number | undefined;
+  /** What each piece of media costs, in cores (cost-model.ts). */
+  readonly costModel: CostModel;
+  /** Joins per second from one client address, and how many may come at once. */
+  readonly joinRate: number;
+  readonly joinBurst: number;
+  /** Open connections (HTTP and WebSocket together) from one client address. */
+  readonly maxConnectionsPerAddress: number;
+  /** A request's headers, and the whole request with its body, must arrive within these. */
+  readonly headerTimeoutS: number;
+  readonly requestTimeoutS: number;
+  /** File descriptors kept back from new connections, for running rooms and probes. */
+  readonly fdReserve: number;
   /** Where recordings are written. */
   readonly recordingsDir: string;
   /** Where HLS playlists and segments are written; a fresh temporary directory when unset. */
@@ -34,10 +51,21 @@ export interface Config {
   readonly maxOutputsPerRoom: number;
   /** CA certificates that RTMPS ingests are verified against; the system's when unset. */
   readonly tlsCaFile: string | undefined;
+  /** STUN/TURN servers handed to clients (never used by the server itself: see ice-servers.ts). */
+  readonly iceServers: readonly IceServerSpec[] | undefined;
+  /** Secret shared with the TURN server: TURN credentials are minted per join from it. */
+  readonly turnSecret: string | undefined;
+  /** How long a minted TURN credential is valid, in seconds. */
+  readonly turnCredentialTtlS: number;
   /** When set, `join` must carry this token. */
   readonly authToken: string | undefined;
   /** When set, the REST API and /stats need this token instead of authToken. */
   readonly apiToken: string | undefined;
+  /** When set, signed access tokens (HS256 JWTs with this secret) are accepted too. */
+  readonly jwtSecret: string | undefined;
+  /** When set, a signed token must carry this `iss` (and `aud`) claim. */
+  readonly jwtIssuer: string | undefined;
+  readonly jwtAudience: string | undefined;
   readonly logLevel: LogLevel;
   readonly logPretty: boolean;
 }
@@ -80,10 +108,26 @@ const integer =
     return { value: n };
   };
 
+const decimal =
+  (min: number, max: number): Parse =>
+  (raw) => {
+    if (!/^\d+(\.\d+)?$/.test(raw)) return { problem: `must be a number, got "${raw}"` };
+    const n = Number(raw);
+    if (n < min || n > max) return { problem: `must be between ${min} and ${max}, got ${n}` };
+    return { value: n };
+  };
+
+const costModel: Parse = (raw) => {
+  const model = parseCostModel(raw);
+  return typeof model === "string" ? { problem: model } : { value: model };
+};
+
 const host: Parse = (raw) => (/^\S+$/.test(raw) ? { value: raw } : { problem: `must be a host name or address, got "${raw}"` });
 const ipv4: Parse = (raw) => (isIPv4(raw) ? { value: raw } : { problem: `must be an IPv4 address, got "${raw}"` });
 const path: Parse = (raw) => (raw.length > 0 && !raw.includes("\0") ? { value: raw } : { problem: `must be a directory path, got "${raw}"` });
 const secret: Parse = (raw) => (raw.length > 0 ? { value: raw } : { problem: "must not be empty" });
+const jwtSecret: Parse = (raw) =>
+  raw.length >= MIN_SECRET_LENGTH ? { value: raw } : { problem: `must be at least ${MIN_SECRET_LENGTH} characters (an HS256 key shorter than its hash is weak), got ${raw.length}` };
 const logLevel: Parse = (raw) =>
   (LOG_LEVELS as readonly string[]).includes(raw)
     ? { value: raw }
@@ -109,20 +153,34 @@ const OPTIONS: readonly Option[] = [
   { key: "maxParticipants", env: "MAX_PARTICIPANTS", flag: "--max-participants", default: 16, description: "participants per room, 1-25", parse: integer(1, 25) },
   { key: "maxViewers", env: "MAX_VIEWERS", flag: "--max-viewers", default: 50, description: "viewers per room (watch only, WHEP), 0-1000", parse: integer(0, 1000) },
   { key: "maxRooms", env: "MAX_ROOMS", flag: "--max-rooms", default: 8, description: "rooms at once, 1-100", parse: integer(1, 100) },
+  { key: "cpuBudget", env: "CPU_BUDGET", flag: "--cpu-budget", description: "cores the rooms' media may take together; new media past it is refused with `overloaded` (default: 85% of the machine's cores)", parse: decimal(0.1, 1024) },
+  { key: "costModel", env: "COST_MODEL", flag: "--cost-model", default: DEFAULT_COST_MODEL, description: "cores each piece of media costs, e.g. `room=0.41,participant=0.036` (keys: room, participant, viewer, rung, h264, output; defaults measured by `npm run bench` on a 2-vCPU EPYC)", parse: costModel },
+  { key: "joinRate", env: "JOIN_RATE", flag: "--join-rate", default: 2, description: "joins per second from one client address once its burst is spent (more get `overloaded`), 0.1-1000", parse: decimal(0.1, 1000) },
+  { key: "joinBurst", env: "JOIN_BURST", flag: "--join-burst", default: 30, description: "joins one client address may make at once, 1-10000", parse: integer(1, 10000) },
+  { key: "maxConnectionsPerAddress", env: "MAX_CONNECTIONS_PER_ADDRESS", flag: "--max-connections-per-address", default: 100, description: "open HTTP and WebSocket connections from one client address (more are answered 429 and closed), 1-100000", parse: integer(1, 100000) },
+  { key: "headerTimeoutS", env: "HTTP_HEADER_TIMEOUT", flag: "--http-header-timeout", default: 10, description: "seconds a request's headers may take to arrive (then 408), 1-300", parse: integer(1, 300) },
+  { key: "requestTimeoutS", env: "HTTP_REQUEST_TIMEOUT", flag: "--http-request-timeout", default: 15, description: "seconds a whole request, body included, may take to arrive (then 408), 1-3600", parse: integer(1, 3600) },
+  { key: "fdReserve", env: "FD_RESERVE", flag: "--fd-reserve", default: 256, description: "file descriptors kept back from new connections for running rooms and health probes, 16-100000", parse: integer(16, 100000) },
   { key: "recordingsDir", env: "RECORDINGS_DIR", flag: "--recordings-dir", default: "recordings", description: "directory recordings are written to", parse: path },
   { key: "hlsDir", env: "HLS_DIR", flag: "--hls-dir", description: "directory for HLS segments (default: a new temporary one)", parse: path },
   { key: "broadcastBitrateKbps", env: "BROADCAST_BITRATE", flag: "--broadcast-bitrate", default: 2500, description: "H.264 composite for MP4/RTMP/SRT/HLS, kbit/s, 200-20000", parse: integer(200, 20000) },
   { key: "maxOutputsPerRoom", env: "MAX_OUTPUTS", flag: "--max-outputs", default: 4, description: "recordings and streams at once per room, 0-16", parse: integer(0, 16) },
   { key: "tlsCaFile", env: "TLS_CA_FILE", flag: "--tls-ca-file", description: "CA certificates (PEM) to verify RTMPS ingests with (default: the system's)", parse: path },
+  { key: "iceServers", env: "ICE_SERVERS", flag: "--ice-servers", description: 'STUN/TURN servers for clients behind firewalls: comma-separated URLs (`stun:host:port,turn:host:port?transport=tcp`) or a JSON array of `{"urls", "username", "credential"}`', parse: parseIceServers },
+  { key: "turnSecret", env: "TURN_SECRET", description: "secret shared with the TURN server (coturn `static-auth-secret`): each join gets TURN credentials minted from it for the turn: URLs without their own", parse: secret },
+  { key: "turnCredentialTtlS", env: "TURN_CREDENTIAL_TTL_S", flag: "--turn-credential-ttl", default: 86400, description: "how long minted TURN credentials are valid, seconds, 60-604800", parse: integer(60, 604800) },
   { key: "authToken", env: "AUTH_TOKEN", description: "when set, join, WHIP and WHEP need this token (and the REST API, unless API_TOKEN is set)", parse: secret },
   { key: "apiToken", env: "API_TOKEN", description: "when set, the REST API (recordings, streams) and /stats need this token instead", parse: secret },
+  { key: "jwtSecret", env: "JWT_SECRET", description: `when set, signed access tokens (HS256 JWTs, npm run token) are accepted too, each for one room and role; at least ${MIN_SECRET_LENGTH} characters`, parse: jwtSecret },
+  { key: "jwtIssuer", env: "JWT_ISSUER", description: "when set, a signed token must name this issuer (iss)", parse: secret },
+  { key: "jwtAudience", env: "JWT_AUDIENCE", description: "when set, a signed token must name this audience (aud)", parse: secret },
   { key: "logLevel", env: "LOG_LEVEL", flag: "--log-level", default: "info", description: LOG_LEVELS.join(", "), parse: logLevel },
   { key: "logPretty", env: "LOG_PRETTY", flag: "--pretty", boolean: true, default: false, description: "human-readable logs (LOG_PRETTY=1)", parse: flag },
 ];
 
 // Empty means unset, as with `PORT= node ...` — except a secret, where it is a mistake that
 // would silently turn authentication off.
-const EMPTY_IS_PROBLEM = new Set<keyof Config>(["authToken", "apiToken"]);
+const EMPTY_IS_PROBLEM = new Set<keyof Config>(["authToken", "apiToken", "jwtSecret", "turnSecret"]);
 
 /** True when the command line asks for help; check before loadConfig. */
 export function helpRequested(argv: readonly string[]): boolean {
@@ -173,6 +231,16 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Con
     problems.push(`RTC_MIN_PORT (${min}) must not be greater than RTC_MAX_PORT (${max})`);
   }
 
+  if (values.jwtSecret === undefined && !invalid.has("jwtSecret")) {
+    for (const [key, name] of [["jwtIssuer", "JWT_ISSUER"], ["jwtAudience", "JWT_AUDIENCE"]] as const) {
+      if (values[key] !== undefined) problems.push(`${name} is only used with JWT_SECRET, which is not set`);
+    }
+  }
+
+  if (!invalid.has("iceServers") && !invalid.has("turnSecret")) {
+    problems.push(...iceServerProblems(values.iceServers as IceServerSpec[] | undefined, values.turnSecret as string | undefined));
+  }
+
   const steps = values.videoLadder as LadderStep[] | undefined;
   if (steps && !["videoWidth", "videoHeight", "fps", "videoBitrateKbps"].some((k) => invalid.has(k as keyof Config))) {
     const top = { width: values.videoWidth as number, height: values.videoHeight as number, fps: values.fps as number, bitrateKbps: values.videoBitrateKbps as number };
@@ -211,12 +279,18 @@ function readFlags(argv: readonly string[], problems: string[]): Map<string, str
   return flags;
 }
 
+/** A default as it would be written: `key=value,...` for an object (the cost model). */
+function formatDefault(value: unknown): string {
+  if (typeof value !== "object" || value === null) return String(value);
+  return Object.entries(value).map(([k, v]) => `${k}=${String(v)}`).join(",");
+}
+
 /** The --help text: usage plus a Markdown table of every option (the README copies it). */
 export function helpText(): string {
   const rows = OPTIONS.map((o) => [
     o.flag === undefined ? "" : `\`${o.flag}\``,
     o.env === undefined ? "" : `\`${o.env}\``,
-    o.default === undefined ? "" : `\`${String(o.default)}\``,
+    o.default === undefined ? "" : `\`${formatDefault(o.default)}\``,
     o.description,
   ]);
   const header = ["Flag", "Env", "Default", "Meaning"];

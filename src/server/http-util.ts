@@ -40,6 +40,10 @@ export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
     });
     req.once("end", () => (size > limit ? reject(tooLarge) : resolve(Buffer.concat(chunks))));
     req.once("error", reject);
+    // A client gone before the end (or cut off by the request timeout) must not leave us waiting.
+    req.once("close", () => {
+      if (!req.complete) reject(Object.assign(new Error("the client closed the request before its body ended"), { code: "ECONNRESET" }));
+    });
   });
 }
 

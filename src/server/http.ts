@@ -7,6 +7,7 @@ import { extname, resolve, sep } from "node:path";
 import { pipeline } from "node:stream/promises";
 import type { Logger } from "pino";
 import { MixroomError } from "../errors.js";
+import { isProbeOnly } from "./connection-guard.js";
 import { HttpError, type Route, requireBearer, sendJson, statusOf } from "./http-util.js";
 
 export interface Readiness {
@@ -25,9 +26,19 @@ export interface HttpServerOptions {
   stats?: () => object;
   /** When set, `/stats` needs `Authorization: Bearer <token>`: it names rooms and people. */
   statsToken?: string;
+  /** When set, decides who may read `/stats` instead of statsToken (throws HttpError 401). */
+  authorizeStats?: (req: IncomingMessage) => Promise<void>;
   /** Routes tried before the static files (the REST API, WHIP/WHEP, HLS), in order. */
   routes?: Route[];
+  /** A request's headers, and the whole request with its body, must arrive within these (408). */
+  headerTimeoutMs?: number;
+  requestTimeoutMs?: number;
 }
+
+export const HEADER_TIMEOUT_MS = 10_000;
+export const REQUEST_TIMEOUT_MS = 15_000;
+/** How often Node checks those timeouts: its default, 30 s, would let a slow body run long past. */
+const TIMEOUT_CHECK_MS = 1000;
 
 export const READINESS_TIMEOUT_MS = 2_000;
 
@@ -48,9 +59,29 @@ export function createHttpServer(opts: HttpServerOptions): Server {
   const log = opts.log.child({ component: "http" });
   const timeoutMs = opts.readinessTimeoutMs ?? READINESS_TIMEOUT_MS;
 
-  return createServer((req, res) => {
+  const requestTimeout = opts.requestTimeoutMs ?? REQUEST_TIMEOUT_MS;
+  const options = {
+    headersTimeout: Math.min(opts.headerTimeoutMs ?? HEADER_TIMEOUT_MS, requestTimeout),
+    requestTimeout,
+    connectionsCheckingInterval: TIMEOUT_CHECK_MS,
+  };
+  return createServer(options, (req, res) => {
+    // Let in past the connection limit (connection-guard.ts): probes only, and not kept alive.
+    if (isProbeOnly(req.socket)) {
+      res.shouldKeepAlive = false;
+      if (!PROBES.has(req.url ?? "")) {
+        sendJson(res, req.method === "HEAD", 503, { error: "the server is at its connection limit" }, { "Retry-After": "5" });
+        return;
+      }
+    }
     route(req, res).catch((err: unknown) => {
       const head = req.method === "HEAD";
+      if (clientWentAway(req, err)) {
+        // The client's doing, not the server's: no stack, and not above debug.
+        log.debug({ method: req.method, url: req.url, reason: (err as Error | undefined)?.message }, "request aborted by the client");
+        res.destroy();
+        return;
+      }
       if (err instanceof HttpError || err instanceof MixroomError) {
         // The client's mistake (or a refusal), answered with what went wrong.
         const status = err instanceof HttpError ? err.status : statusOf(err);
@@ -88,7 +119,8 @@ export function createHttpServer(opts: HttpServerOptions): Server {
       return;
     }
     if (path === "/stats" && opts.stats) {
-      requireBearer(req, opts.statsToken);
+      if (opts.authorizeStats) await opts.authorizeStats(req);
+      else requireBearer(req, opts.statsToken);
       sendJson(res, head, 200, opts.stats());
       return;
     }
@@ -97,6 +129,14 @@ export function createHttpServer(opts: HttpServerOptions): Server {
     else if (file === 404) sendJson(res, head, 404, { error: "not found" });
     else await serveFile(file, res, head, log);
   }
+}
+
+const PROBES = new Set(["/healthz", "/readyz"]);
+
+/** The request failed because its client closed the connection (or never sent all of it). */
+function clientWentAway(req: IncomingMessage, err: unknown): boolean {
+  const code = (err as NodeJS.ErrnoException | undefined)?.code;
+  return code === "ECONNRESET" || code === "EPIPE" || code === "ERR_STREAM_PREMATURE_CLOSE" || (req.destroyed && !req.complete);
 }
 
 /** Maps a request path to a file under `root`, or to the status that refuses it. */

@@ -3,13 +3,22 @@
 
 import type { Quality } from "../egress/video-egress.js";
 import type { ErrorCode } from "../errors.js";
+import type { IceServer } from "./ice-servers.js";
 import type { IceCandidateInit, ParticipantInfo, Role } from "../room/contract.js";
+import { checkDisplayName, MAX_DISPLAY_NAME_LENGTH } from "../room/display-name.js";
 
 /** Largest client message we accept, in bytes of the frame payload. */
 export const MAX_MESSAGE_BYTES = 64 * 1024;
 export const MAX_SDP_LENGTH = 64 * 1024;
 export const MAX_ROOM_LENGTH = 64;
-export const MAX_NAME_LENGTH = 64;
+export const MAX_NAME_LENGTH = MAX_DISPLAY_NAME_LENGTH;
+/**
+ * A candidate line is a few hundred characters at most (RFC 8839: foundation, component,
+ * transport, priority, address, port, type, related address, extensions); each one a client
+ * sends is held until its offer is applied, so longer ones are refused.
+ */
+export const MAX_CANDIDATE_LENGTH = 1024;
+export const MAX_MID_LENGTH = 256;
 
 export type MessageId = string | number;
 
@@ -30,6 +39,8 @@ export type ServerMessage =
       participants: ParticipantInfo[];
       /** Extension: the joiner as others see them (the server picks a name when none was given). */
       self: ParticipantInfo;
+      /** Extension: STUN/TURN servers for the client's RTCPeerConnection; absent when none are configured. */
+      iceServers?: IceServer[];
     }
   | { type: "answer"; id?: MessageId; sdp: string }
   | { type: "candidate"; candidate: IceCandidateInit | null }
@@ -60,8 +71,6 @@ interface FieldSpec {
 /** A room name, as a pattern to build others from (HTTP routes name rooms too). */
 export const ROOM_NAME = `[A-Za-z0-9_-]{1,${MAX_ROOM_LENGTH}}`;
 const ROOM_PATTERN = new RegExp(`^${ROOM_NAME}$`);
-// C0, DEL and C1 controls: they break tile rendering and log lines.
-const CONTROL_CHARS = /[\u0000-\u001f\u007f-\u009f]/;
 
 const ok = (value: unknown) => ({ value });
 const problem = (text: string) => ({ problem: text });
@@ -71,14 +80,11 @@ const roomCheck: Check = (v) =>
     ? ok(v)
     : problem(`must be 1-${MAX_ROOM_LENGTH} characters of A-Za-z0-9_-`);
 
+// The name as drawn and listed: invisible and direction-changing characters removed (display-name.ts).
 const nameCheck: Check = (v) => {
   if (typeof v !== "string") return problem("must be a string");
-  const name = v.trim();
-  // Count code points, not UTF-16 units, so an emoji is one character.
-  const length = [...name].length;
-  if (length < 1 || length > MAX_NAME_LENGTH) return problem(`must be 1-${MAX_NAME_LENGTH} characters`);
-  if (CONTROL_CHARS.test(name)) return problem("must not contain control characters");
-  return ok(name);
+  const checked = checkDisplayName(v);
+  return "problem" in checked ? checked : ok(checked.name);
 };
 
 const roleCheck: Check = (v) =>
@@ -95,9 +101,11 @@ const candidateCheck: Check = (v) => {
   if (v === null) return ok(null);
   if (!isPlainObject(v)) return problem("must be an object or null");
   if (typeof v.candidate !== "string") return problem("must have a string candidate");
+  if (v.candidate.length > MAX_CANDIDATE_LENGTH) return problem(`must have a candidate of at most ${MAX_CANDIDATE_LENGTH} characters`);
   const out: IceCandidateInit = { candidate: v.candidate };
   if (v.sdpMid !== undefined) {
     if (v.sdpMid !== null && typeof v.sdpMid !== "string") return problem("must have sdpMid as a string or null");
+    if (typeof v.sdpMid === "string" && v.sdpMid.length > MAX_MID_LENGTH) return problem(`must have an sdpMid of at most ${MAX_MID_LENGTH} characters`);
     out.sdpMid = v.sdpMid;
   }
   if (v.sdpMLineIndex !== undefined) {

@@ -17,11 +17,21 @@ export class TokenBucket {
 
   /** Takes one token; false means the caller is over its rate. */
   take(): boolean {
-    const t = this.now();
-    this.tokens = Math.min(this.burst, this.tokens + ((t - this.last) / 1000) * this.ratePerSecond);
-    this.last = t;
+    this.refill();
     if (this.tokens < 1) return false;
     this.tokens -= 1;
     return true;
+  }
+
+  /** Tokens there now (fractional while refilling). */
+  get available(): number {
+    this.refill();
+    return this.tokens;
+  }
+
+  private refill(): void {
+    const t = this.now();
+    this.tokens = Math.min(this.burst, this.tokens + ((t - this.last) / 1000) * this.ratePerSecond);
+    this.last = t;
   }
 }

@@ -8,8 +8,11 @@ import { WebSocket, type RawData, type WebSocketServer } from "ws";
 import { MixroomError, errorCode, type ErrorCode } from "../errors.js";
 import type { JoinResult, ParticipantInfo, RoomEvent, RoomMember, RoomService } from "../room/contract.js";
 import { MAX_MESSAGE_BYTES, parseClientMessage, type ClientMessage, type MessageId, type ServerMessage } from "./protocol.js";
-import { tokenMatches } from "./auth.js";
+import { Access, type Admission } from "./access.js";
+import { WarningGate } from "../warning-gate.js";
+import { AddressRateLimiter } from "./address-limits.js";
 import { TokenBucket } from "./rate-limit.js";
+import type { IceServerIssuer } from "./ice-servers.js";
 
 /*
  * Per-connection limits (the protocol leaves them to the server; docs should quote these):
@@ -24,6 +27,12 @@ import { TokenBucket } from "./rate-limit.js";
  *   in a row is terminated, and its member leaves the room.
  * - Backpressure: a client that stops reading while more than MAX_BUFFERED_BYTES wait to be
  *   sent is terminated rather than buffered without bound.
+ * - Joins: per client address, JOIN_BURST at once then JOIN_RATE_PER_SECOND (config JOIN_BURST,
+ *   JOIN_RATE); one over gets `overloaded` (the socket stays). A member whose offer is not
+ *   answered within OFFER_TIMEOUT_MS of `joined` gets `bad-request` and leaves the room.
+ * - Candidates: MAX_CANDIDATES per membership, each at most MAX_CANDIDATE_LENGTH characters
+ *   (protocol.ts); more, or longer, get `bad-request`. werift holds every candidate that comes
+ *   before the offer, so without a bound a few sockets could hold gigabytes.
  */
 export const RATE_LIMIT_PER_SECOND = 50;
 export const RATE_LIMIT_BURST = 100;
@@ -33,6 +42,14 @@ export const WS_MAX_PAYLOAD_BYTES = 256 * 1024;
 export const HEARTBEAT_INTERVAL_MS = 15_000;
 export const MAX_MISSED_PONGS = 2;
 export const MAX_BUFFERED_BYTES = 1024 * 1024;
+const WARNING_INTERVAL_MS = 10_000;
+/** A member whose offer is not answered this long after `joined` is removed (it holds a seat). */
+export const OFFER_TIMEOUT_MS = 30_000;
+/**
+ * Candidates one membership may send: a client gathers a few per network interface. werift holds
+ * those that come before the offer, and pairs and checks every one after it, so more are refused.
+ */
+export const MAX_CANDIDATES = 100;
 /** How long close() waits for a client's close handshake before dropping the socket. */
 export const SHUTDOWN_GRACE_MS = 2_000;
 
@@ -42,14 +59,25 @@ const CLOSE_POLICY_VIOLATION = 1008;
 const CLOSE_INTERNAL_ERROR = 1011;
 const SHUTDOWN_REASON = "server shutting down";
 
+/** Joins per address, unless told otherwise (config JOIN_RATE, JOIN_BURST). */
+export const JOIN_RATE_PER_SECOND = 2;
+export const JOIN_BURST = 30;
+
 export interface SignalingOptions {
-  /** When set, `join` must carry this token (compared in constant time). */
+  /** Joins one client address may make: `joinBurst` at once, then `joinRate` a second. */
+  joinRate?: number;
+  joinBurst?: number;
+  /** Who may join (static and signed tokens); when absent, one made from authToken alone. */
+  access?: Access;
+  /** When set (and no `access` is given), `join` must carry this token (compared in constant time). */
   authToken?: string;
   heartbeatIntervalMs?: number;
   rateLimitPerSecond?: number;
   rateLimitBurst?: number;
   maxBadMessages?: number;
   shutdownGraceMs?: number;
+  /** STUN/TURN servers for each joiner (`joined.iceServers`); none are sent when undefined. */
+  iceServers?: IceServerIssuer;
 }
 
 export interface SignalingHandle {
@@ -69,7 +97,12 @@ interface Settings {
 interface Context {
   readonly rooms: RoomService;
   readonly settings: Settings;
-  authorize(token: string | undefined): boolean;
+  readonly iceServers: IceServerIssuer | undefined;
+  readonly access: Access;
+  /** Joins by client address (a crowd of sockets from one client shares one budget). */
+  readonly joins: AddressRateLimiter;
+  /** Warnings a crowd could repeat, at most one of a kind per WARNING_INTERVAL_MS. */
+  readonly warnings: WarningGate;
   isShuttingDown(): boolean;
   remove(connection: Connection): void;
 }
@@ -93,6 +126,10 @@ interface Membership {
   /** Events that arrive before `joined` is sent, so the client sees them in order. */
   pending: ForwardedEvent[];
   leaveReason: string;
+  /** Ends a membership whose media is not negotiated in time: a seat is not held by a join alone. */
+  offerTimer?: NodeJS.Timeout;
+  /** Candidates received (MAX_CANDIDATES at most). */
+  candidates: number;
 }
 
 
@@ -118,7 +155,7 @@ export function attachSignaling(
     maxBadMessages: opts.maxBadMessages ?? MAX_BAD_MESSAGES,
     shutdownGraceMs: opts.shutdownGraceMs ?? SHUTDOWN_GRACE_MS,
   };
-  const { authToken } = opts;
+  const access = opts.access ?? new Access({ authToken: opts.authToken });
   const connections = new Set<Connection>();
   let shuttingDown = false;
   let closing: Promise<void> | undefined;
@@ -127,7 +164,10 @@ export function attachSignaling(
   const context: Context = {
     rooms,
     settings,
-    authorize: (token) => authToken === undefined || tokenMatches(authToken, token),
+    iceServers: opts.iceServers,
+    access,
+    joins: new AddressRateLimiter(opts.joinRate ?? JOIN_RATE_PER_SECOND, opts.joinBurst ?? JOIN_BURST),
+    warnings: new WarningGate(log, WARNING_INTERVAL_MS),
     isShuttingDown: () => shuttingDown,
     remove: (connection) => connections.delete(connection),
   };
@@ -140,8 +180,10 @@ export function attachSignaling(
       return;
     }
     const connLog = log.child({ conn: `c${++nextConn}` });
-    connections.add(new Connection(ws, context, connLog));
-    connLog.info({ remote: req.socket.remoteAddress }, "connection opened");
+    const address = req.socket.remoteAddress ?? "unknown";
+    connections.add(new Connection(ws, context, connLog, address));
+    // Debug: a crowd of sockets must not become a crowd of log lines (joins are logged).
+    connLog.debug({ remote: address }, "connection opened");
   });
 
   const heartbeat = setInterval(() => {
@@ -175,13 +217,16 @@ class Connection {
     private readonly ws: WebSocket,
     private readonly ctx: Context,
     private readonly log: Logger,
+    /** The client's address, for the limits per address. */
+    private readonly address: string,
   ) {
     this.bucket = new TokenBucket(ctx.settings.rateLimitPerSecond, ctx.settings.rateLimitBurst);
     ws.on("message", (data, isBinary) => this.onMessage(data, isBinary));
     ws.on("pong", () => {
       this.missedPongs = 0;
     });
-    ws.on("error", (err) => this.log.warn({ err }, "socket error"));
+    // A client's broken frame or reset: its doing, logged without a stack.
+    ws.on("error", (err) => this.log.debug({ reason: err.message }, "socket error"));
     this.closed = new Promise((resolve) => {
       ws.once("close", (code, reason) => {
         this.onClose(code, reason.toString());
@@ -193,7 +238,7 @@ class Connection {
   heartbeat(): void {
     if (this.ws.readyState !== WebSocket.OPEN) return;
     if (this.missedPongs >= MAX_MISSED_PONGS) {
-      this.log.warn({ missedPongs: this.missedPongs }, "heartbeat lost, terminating");
+      this.ctx.warnings.warn("heartbeat", { missedPongs: this.missedPongs }, "heartbeat lost, terminating");
       this.ws.terminate();
       return;
     }
@@ -246,17 +291,34 @@ class Connection {
       this.reject({ code: "bad-request", message: state, id: msg.id });
       return;
     }
-    if (!this.ctx.authorize(msg.token)) {
-      this.reject({ code: "unauthorized", message: "missing or wrong token", id: msg.id });
+    if (!this.ctx.joins.take(this.address)) {
+      // Not a bad message (the socket stays), but no room is touched.
+      const retry = this.ctx.joins.retryAfterS(this.address);
+      this.log.debug({ remote: this.address }, "join over the address's rate");
+      this.send({ type: "error", code: "overloaded", message: `too many joins from your address: try again in ${retry} s`, id: msg.id });
       return;
     }
-    this.badMessages = 0;
-    const m: Membership = { state: "joining", member: undefined, offered: false, pending: [], leaveReason: "" };
+    // Claimed before the token is checked (a signed one takes a moment): a second join meanwhile
+    // is "in progress", and a close meanwhile leaves nothing behind.
+    const m: Membership = { state: "joining", member: undefined, offered: false, pending: [], leaveReason: "", candidates: 0 };
     this.membership = m;
+    let admission: Admission;
+    try {
+      admission = await this.ctx.access.admit(msg.token, msg.role === "viewer" ? "watch" : "publish", msg.room);
+    } catch (err) {
+      if (this.membership !== m) return;
+      this.membership = undefined;
+      if (err instanceof MixroomError && err.code === "unauthorized") this.reject({ code: "unauthorized", message: err.message, id: msg.id });
+      else this.replyError(err, msg.id);
+      return;
+    }
+    if (this.membership !== m) return;
+    this.badMessages = 0;
 
     let result: JoinResult;
     try {
-      const request = { room: msg.room, name: msg.name, role: msg.role, token: msg.token };
+      // A signed token's name is who its holder is: it wins over the name the join asks for.
+      const request = { room: msg.room, name: admission.name ?? msg.name, role: msg.role, token: msg.token };
       result = await this.ctx.rooms.join(request, (event) => this.onRoomEvent(m, event));
     } catch (err) {
       if (this.membership === m) this.membership = undefined;
@@ -279,8 +341,16 @@ class Connection {
       participantId,
       participants: result.participants.map(copyInfo),
       self: copyInfo(result.member.info),
+      // Minted now, so each join gets TURN credentials with a fresh expiry.
+      ...(this.ctx.iceServers ? { iceServers: this.ctx.iceServers(participantId) } : {}),
     });
     for (const event of m.pending.splice(0)) this.forward(event);
+    m.offerTimer = setTimeout(() => {
+      if (this.membership !== m) return;
+      this.send({ type: "error", code: "bad-request", message: `no offer answered within ${OFFER_TIMEOUT_MS / 1000} s of joining: you have left the room` });
+      this.endMembership("no offer");
+    }, OFFER_TIMEOUT_MS);
+    m.offerTimer.unref();
   }
 
   private async offer(msg: Message<"offer">): Promise<void> {
@@ -299,6 +369,7 @@ class Connection {
     try {
       const sdp = await m.member.offer(msg.sdp);
       if (this.membership !== m) return; // left meanwhile: nobody to answer
+      clearTimeout(m.offerTimer);
       this.log.info({ offerBytes: msg.sdp.length, answerBytes: sdp.length, ms: Math.round(performance.now() - started) }, "answered offer");
       this.send({ type: "answer", id: msg.id, sdp });
     } catch (err) {
@@ -314,6 +385,11 @@ class Connection {
       this.reject({ code: "bad-request", message: "candidate before joined", id: msg.id });
       return;
     }
+    if (m.candidates >= MAX_CANDIDATES) {
+      this.reject({ code: "bad-request", message: `more than ${MAX_CANDIDATES} candidates`, id: msg.id });
+      return;
+    }
+    m.candidates += 1;
     this.badMessages = 0;
     try {
       await m.member.addCandidate(msg.candidate);
@@ -371,6 +447,7 @@ class Connection {
     const m = this.membership;
     if (!m) return;
     this.membership = undefined;
+    clearTimeout(m.offerTimer);
     m.leaveReason = reason;
     m.pending.length = 0;
     if (m.member) {
@@ -385,7 +462,7 @@ class Connection {
     this.log.debug({ code: reply.code, detail: reply.message, badMessages: this.badMessages }, "message rejected");
     this.send({ type: "error", ...reply });
     if (this.badMessages >= this.ctx.settings.maxBadMessages) {
-      this.log.warn({ badMessages: this.badMessages }, "too many bad messages, closing");
+      this.ctx.warnings.warn("bad-messages", { remote: this.address, badMessages: this.badMessages }, "too many bad messages, closing");
       this.closeWith(CLOSE_POLICY_VIOLATION, "too many bad messages");
     }
   }
@@ -403,7 +480,7 @@ class Connection {
   private send(message: ServerMessage): void {
     if (this.ws.readyState !== WebSocket.OPEN) return;
     if (this.ws.bufferedAmount > MAX_BUFFERED_BYTES) {
-      this.log.warn({ bufferedBytes: this.ws.bufferedAmount }, "client not reading, terminating");
+      this.ctx.warnings.warn("not-reading", { remote: this.address, bufferedBytes: this.ws.bufferedAmount }, "client not reading, terminating");
       this.ws.terminate();
       return;
     }
@@ -421,7 +498,7 @@ class Connection {
     clearTimeout(this.forceTimer);
     this.endMembership("socket closed");
     this.ctx.remove(this);
-    this.log.info({ code, reason }, "connection closed");
+    this.log.debug({ code, reason }, "connection closed");
   }
 }
 

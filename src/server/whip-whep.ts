@@ -7,21 +7,24 @@
 //   DELETE the Location -> the session ends.   PATCH -> 405: no trickle; the answer carries every
 //          candidate the server has, and clients send theirs in the offer (OBS does).
 //
-// Both are members of the room like any other (same rooms, limits and token), so they show in
-// the participant list of everyone connected over the WebSocket.
+// Both are members of the room like any other (same rooms, limits and tokens: WHIP publishes, so
+// it needs what a participant's join does; WHEP watches, as a viewer's), so they show in the
+// participant list of everyone connected over the WebSocket. A signed token's name wins over ?name=.
 import { randomUUID } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Logger } from "pino";
 import { MixroomError } from "../errors.js";
 import type { RoomMember, RoomService } from "../room/contract.js";
 import { checkOffer } from "../webrtc/sdp.js";
-import { HttpError, type Route, UUID, allowCors, allowMethods, readBody, requireBearer, requireContentType } from "./http-util.js";
+import type { Access, Permission } from "./access.js";
+import { type IceServerIssuer, iceServerLinks } from "./ice-servers.js";
+import { HttpError, type Route, UUID, allowCors, allowMethods, readBody, requireContentType } from "./http-util.js";
 import { ROOM_NAME } from "./protocol.js";
+import { checkDisplayName } from "../room/display-name.js";
 
 const COLLECTION = new RegExp(`^/(whip|whep)/(${ROOM_NAME})$`);
 const SESSION = new RegExp(`^/(whip|whep)/(${ROOM_NAME})/(${UUID})$`);
 const MAX_SDP_BYTES = 64 * 1024;
-const NAME = /^[^\x00-\x1f\x7f]{1,64}$/u;
 
 interface Session {
   member: RoomMember;
@@ -35,16 +38,17 @@ export interface WhipWhepHandle {
   readonly sessions: ReadonlyMap<string, Session>;
 }
 
-export function whipWhepRoute(rooms: RoomService, token: string | undefined, log: Logger): WhipWhepHandle {
+/** `iceServers`: STUN/TURN servers for each session, as `Link: rel="ice-server"` headers on the 201 (RFC 9725, 4.6). */
+export function whipWhepRoute(rooms: RoomService, access: Access, log: Logger, iceServers?: IceServerIssuer): WhipWhepHandle {
   const sessions = new Map<string, Session>();
   const http = log.child({ component: "whip-whep" });
 
   async function create(req: IncomingMessage, res: ServerResponse, kind: "whip" | "whep", room: string): Promise<void> {
-    requireBearer(req, token);
+    const admission = await access.admitRequest(req, permissionFor(kind), room);
     requireContentType(req, "application/sdp", "the offer");
     const offer = (await readBody(req, MAX_SDP_BYTES)).toString("utf8");
-    const name = new URL(req.url ?? "/", "http://x").searchParams.get("name") ?? undefined;
-    if (name !== undefined && !NAME.test(name)) throw new MixroomError("bad-request", "name must be 1-64 printable characters");
+    const asked = new URL(req.url ?? "/", "http://x").searchParams.get("name") ?? undefined;
+    const name = displayName(admission.name ?? asked);
     // Refused before joining, so the room never sees a member come and go for a bad offer.
     const problem = checkOffer(offer, { receives: kind === "whep" });
     if (problem) throw new MixroomError(problem.code, problem.message);
@@ -76,6 +80,7 @@ export function whipWhepRoute(rooms: RoomService, token: string | undefined, log
       Location: location,
       ETag: `"${id}"`,
       "Cache-Control": "no-store",
+      ...(iceServers ? { Link: iceServerLinks(iceServers(member.info.id)) } : {}),
     });
     res.end(answer);
   }
@@ -91,7 +96,7 @@ export function whipWhepRoute(rooms: RoomService, token: string | undefined, log
     }
     if ((m = SESSION.exec(path))) {
       const session = sessions.get(m[3]!);
-      requireBearer(req, token);
+      await access.admitRequest(req, permissionFor(m[1] as "whip" | "whep"), m[2]!);
       if (req.method === "PATCH") throw new HttpError(405, "trickle ICE is not supported: send candidates in the offer", { Allow: "DELETE, OPTIONS" });
       allowMethods(req, "DELETE, OPTIONS");
       if (!session || session.kind !== m[1] || session.room !== m[2]) throw new HttpError(404, "no such session");
@@ -104,4 +109,16 @@ export function whipWhepRoute(rooms: RoomService, token: string | undefined, log
   };
 
   return { route, sessions };
+}
+
+function permissionFor(kind: "whip" | "whep"): Permission {
+  return kind === "whip" ? "publish" : "watch";
+}
+
+/** A WHIP/WHEP name as the protocol's join takes it (display-name.ts), or a 400 saying why not. */
+function displayName(raw: string | undefined): string | undefined {
+  if (raw === undefined) return undefined;
+  const checked = checkDisplayName(raw);
+  if ("problem" in checked) throw new MixroomError("bad-request", `name ${checked.problem}`);
+  return checked.name;
 }

@@ -125,6 +125,7 @@ export class Peer {
   ) {
     this.pc = new RTCPeerConnection({
       // werift's default is a public STUN server; host candidates (plus the announced IP) suffice.
+      // Nor a TURN relay of our own: clients get the TURN servers (src/server/ice-servers.ts).
       iceServers: [],
       iceUseIpv4: true,
       iceUseIpv6: false,

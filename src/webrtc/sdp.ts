@@ -14,20 +14,59 @@ interface MediaSection {
   receivableH264: boolean;
 }
 
-function sections(sdp: string): MediaSection[] {
+/** RTP payload types are 7 bits (RFC 3550); anything else is not SDP we can trust. */
+function payloadType(text: string): number | undefined {
+  if (!/^\d{1,3}$/.test(text)) return undefined;
+  const pt = Number(text);
+  return pt <= 127 ? pt : undefined;
+}
+
+/** `<encoding name>/<clock rate>[/<channels>]` (RFC 8866 6.6): a name and a positive clock rate. */
+const RTPMAP_VALUE = /^[A-Za-z0-9_.+-]+\/([1-9]\d{0,9})(?:\/([1-9]\d{0,2}))?$/;
+const MAX_CLOCK_RATE = 0xffffffff;
+
+/** The line, cut short for an error message (the client sent it; it may be anything). */
+function quote(line: string): string {
+  return JSON.stringify(line.length > 60 ? `${line.slice(0, 60)}...` : line);
+}
+
+/**
+ * The offer's media sections, or why its payload lines are nonsense: werift would otherwise
+ * answer a payload type of 300 or a codec with clock rate 0, and the media would never flow.
+ */
+function sections(sdp: string): MediaSection[] | string {
   const out: MediaSection[] = [];
   let h264Pts = new Set<string>();
-  for (const line of sdp.split(/\r?\n/)) {
+  let mapped = new Set<number>();
+  for (const raw of sdp.split(/\r?\n/)) {
+    // Trailing blanks are sloppy, not wrong.
+    const line = raw.trimEnd();
     if (line.startsWith("m=")) {
-      out.push({ kind: line.slice(2).split(" ")[0] ?? "", codecs: [], receivableH264: false });
+      const [kind = "", , proto = "", ...formats] = line.slice(2).split(/ +/);
+      if (proto.includes("RTP/") && formats.some((f) => payloadType(f) === undefined)) {
+        return `${quote(line)}: payload types must be 0-127`;
+      }
+      out.push({ kind, codecs: [], receivableH264: false });
       h264Pts = new Set();
+      mapped = new Set();
     }
     const section = out.at(-1);
     if (!section) continue;
-    const rtpmap = /^a=rtpmap:(\d+) ([^/\s]+)\//.exec(line);
-    if (rtpmap?.[2]) {
-      section.codecs.push(rtpmap[2].toLowerCase());
-      if (rtpmap[2].toLowerCase() === "h264") h264Pts.add(rtpmap[1]!);
+    const rtpmap = /^a=rtpmap:(\S*)(?: (.*))?$/.exec(line);
+    if (rtpmap) {
+      const pt = payloadType(rtpmap[1]!);
+      const value = RTPMAP_VALUE.exec(rtpmap[2] ?? "");
+      if (pt === undefined) return `${quote(line)}: payload types must be 0-127`;
+      if (!value || Number(value[1]) > MAX_CLOCK_RATE) return `${quote(line)}: needs a codec name and a clock rate above 0`;
+      if (mapped.has(pt)) return `${quote(line)}: payload type ${pt} is mapped twice`;
+      mapped.add(pt);
+      const codec = rtpmap[2]!.slice(0, rtpmap[2]!.indexOf("/")).toLowerCase();
+      section.codecs.push(codec);
+      if (codec === "h264") h264Pts.add(rtpmap[1]!);
+    }
+    const ptLine = /^a=(fmtp|rtcp-fb):(\S*)/.exec(line);
+    if (ptLine && payloadType(ptLine[2]!) === undefined && !(ptLine[1] === "rtcp-fb" && ptLine[2] === "*")) {
+      return `${quote(line)}: payload types must be 0-127`;
     }
     const fmtp = /^a=fmtp:(\d+) (.*)$/.exec(line);
     if (fmtp && h264Pts.has(fmtp[1]!) && /packetization-mode=1/.test(fmtp[2]!) && /profile-level-id=42[0-9a-f]{4}/i.test(fmtp[2]!)) {
@@ -41,6 +80,7 @@ function sections(sdp: string): MediaSection[] {
 export function checkOffer(sdp: string, opts: { receives: boolean } = { receives: true }): OfferProblem | undefined {
   if (!sdp.startsWith("v=0")) return { code: "bad-request", message: "the offer is not SDP" };
   const media = sections(sdp);
+  if (typeof media === "string") return { code: "bad-request", message: media };
   const audio = media.filter((m) => m.kind === "audio");
   const video = media.filter((m) => m.kind === "video");
   if (audio.length !== 1 || video.length !== 1 || media.length !== 2) {

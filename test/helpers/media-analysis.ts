@@ -21,9 +21,4 @@ export function toneLevelDb(pcm: Int16Array, frequency: number, sampleRate = 480
   return 20 * Math.log10(amplitude + 1e-12);
 }
 
-/** Width and height from a VP8 keyframe header (RFC 6386 9.1), or undefined for an inter frame. */
-export function vp8KeyframeSize(frame: Buffer): { width: number; height: number } | undefined {
-  if (frame.length < 10 || ((frame[0] ?? 1) & 1) !== 0) return undefined;
-  if (frame[3] !== 0x9d || frame[4] !== 0x01 || frame[5] !== 0x2a) return undefined;
-  return { width: frame.readUInt16LE(6) & 0x3fff, height: frame.readUInt16LE(8) & 0x3fff };
-}
+export { vp8KeyframeSize } from "../../src/media/ivf.js";

@@ -26,12 +26,12 @@ function encodeOnce(args: string[], ext: string): Buffer {
 const clips = new Map<string, IvfFrame[]>();
 const tones = new Map<number, Buffer[]>();
 
-/** A 2 s, 30 fps VP8 clip of an FFmpeg test source, a keyframe every 30 frames, made once per key. */
-function vp8Clip(key: string, source: string[], bitrate: string): IvfFrame[] {
+/** A VP8 clip of an FFmpeg test source (2 s unless it says), a keyframe every `gop` frames, made once per key. */
+function vp8Clip(key: string, source: string[], bitrate: string, gop = 30): IvfFrame[] {
   let frames = clips.get(key);
   if (!frames) {
     const ivf = encodeOnce([
-      ...source, "-c:v", "libvpx", "-deadline", "realtime", "-b:v", bitrate, "-g", "30", "-keyint_min", "30", "-f", "ivf",
+      ...source, "-c:v", "libvpx", "-deadline", "realtime", "-b:v", bitrate, "-g", String(gop), "-keyint_min", String(gop), "-f", "ivf",
     ], "ivf");
     const parsed: IvfFrame[] = [];
     new IvfReader((f) => parsed.push(f)).push(ivf);
@@ -44,6 +44,83 @@ function vp8Clip(key: string, source: string[], bitrate: string): IvfFrame[] {
 /** 60 frames (2 s at 30 fps) of one colour, a keyframe every 30: loops cleanly. */
 export function colourClip(colour: string, size = "320x180"): IvfFrame[] {
   return vp8Clip(`${colour}-${size}`, ["-f", "lavfi", "-i", `color=c=${colour}:s=${size}:r=30:d=2`], "200k");
+}
+
+/**
+ * 10 s of one colour as a browser's camera encodes it: a keyframe first, inter frames after, none
+ * periodic (see CameraSender). Long, because a loop starts again at the keyframe: inter frames
+ * cannot be looped on their own (they decode against the state their own chain left).
+ */
+export function cameraClip(colour: string, size = "640x360", fps = 30): IvfFrame[] {
+  return vp8Clip(`${colour}-${size}-${fps}-camera`, ["-f", "lavfi", "-i", `color=c=${colour}:s=${size}:r=${fps}:d=10`], "200k", 10_000);
+}
+
+/**
+ * Plays camera clips as a browser's encoder (libwebrtc) sends them: a keyframe first and after a
+ * change of size, another only when asked and at most one per 300 ms, never periodically (but
+ * for the clip's loop, every 10 s). `play` changes size and frame rate mid-stream;
+ * `loseRequests` makes the next keyframe requests go missing, as RTCP can.
+ */
+export class CameraSender {
+  private clock: RoomClock | undefined;
+  private frames: IvfFrame[] = [];
+  private fps = 30;
+  private index = 0;
+  /** 90 kHz, continuous across changes of frame rate. */
+  private timestamp = 0;
+  private lastKeyframeAt = -Infinity;
+  loseRequests = 0;
+  /** Keyframe requests heard and keyframes sent. */
+  readonly stats = { requests: 0, keyframes: 0 };
+
+  constructor(
+    frames: IvfFrame[],
+    fps: number,
+    private readonly onFrame: (frame: IvfFrame, timestamp: number) => void,
+  ) {
+    this.play(frames, fps);
+  }
+
+  /** New size or frame rate: a new encoder configuration, starting with a keyframe. */
+  play(frames: IvfFrame[], fps: number): void {
+    this.frames = frames;
+    this.index = 0;
+    this.setFrameRate(fps);
+  }
+
+  /** Another frame rate, the stream going on (no keyframe: the encoder just gets frames at another pace). */
+  setFrameRate(fps: number): void {
+    this.clock?.stop();
+    this.fps = fps;
+    this.clock = new RoomClock(1000 / fps, (_tick, steps) => this.send(steps), (err) => {
+      throw err;
+    });
+  }
+
+  /** A PLI. */
+  keyframe(): void {
+    this.stats.requests++;
+    if (this.loseRequests > 0) {
+      this.loseRequests--;
+      return;
+    }
+    if (performance.now() - this.lastKeyframeAt >= 300) this.index = 0;
+  }
+
+  stop(): void {
+    this.clock?.stop();
+  }
+
+  private send(steps: number): void {
+    this.timestamp += (steps * 90000) / this.fps;
+    const frame = this.frames[this.index]!;
+    if (frame.keyframe) {
+      this.lastKeyframeAt = performance.now();
+      this.stats.keyframes++;
+    }
+    this.index = (this.index + 1) % this.frames.length;
+    this.onFrame(frame, Math.round(this.timestamp));
+  }
 }
 
 /**

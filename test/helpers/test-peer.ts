@@ -16,9 +16,10 @@ import { FfmpegProcess } from "../../src/ffmpeg/ffmpeg-process.js";
 import { ivfFileHeader, ivfFrameHeader } from "../../src/media/ivf.js";
 import { RawFrameReader, i420Size } from "../../src/media/raw-frames.js";
 import { VideoIngest } from "../../src/media/video-ingest.js";
+import { Vp8Packetizer } from "../../src/media/vp8-packetizer.js";
 import { type Rgb, sampleRgb } from "./i420.js";
 import { vp8KeyframeSize } from "./media-analysis.js";
-import { ClipSender, H264ClipSender, ToneSender, beepPackets, colourClip, flashClip, h264ColourClip, texturedColourClip, tonePackets } from "./media-source.js";
+import { CameraSender, ClipSender, H264ClipSender, ToneSender, beepPackets, cameraClip, colourClip, flashClip, h264ColourClip, texturedColourClip, tonePackets } from "./media-source.js";
 
 const log = pino({ level: process.env.TEST_LOG ?? "silent" });
 
@@ -32,7 +33,7 @@ export interface TestPeerOptions {
   url?: string;
   /** http://host:port of the server, for WHEP and WHIP. */
   httpBase?: string;
-  /** Sent as `Authorization: Bearer` on the WHEP/WHIP requests. */
+  /** Sent as the `join`'s token, or as `Authorization: Bearer` on the WHEP/WHIP requests. */
   token?: string;
   room: string;
   /** Also sent to WHEP/WHIP, as ?name=. */
@@ -48,6 +49,11 @@ export interface TestPeerOptions {
   h264?: boolean;
   /** The colour under moving grain (texturedColourClip): a camera that costs real bitrate. */
   texture?: boolean;
+  /**
+   * Send the colour as a browser's camera does (CameraSender: keyframes only first, after a change
+   * of size and when asked), at this size and frame rate; switchCamera changes them mid-call.
+   */
+  camera?: { size: string; fps: number };
   /**
    * Send a PLI when the composite loses a packet (at most every 500 ms), as a browser does:
    * a receiver on a lossy link.
@@ -117,7 +123,7 @@ export class TestPeer {
   /** Received mix, 48 kHz mono. */
   private pcm: Int16Array[] = [];
   private readonly opusDecoder = new opus.OpusEncoder(48000, 1);
-  private clip: ClipSender | H264ClipSender | undefined;
+  private clip: ClipSender | H264ClipSender | CameraSender | undefined;
   private tone: ToneSender | undefined;
   private decoder: FfmpegProcess | undefined;
   private readonly waiters: Array<{ test: (m: Msg) => boolean; resolve: (m: Msg) => void }> = [];
@@ -168,7 +174,8 @@ export class TestPeer {
           peer.ws.once("open", () => resolve());
           peer.ws.once("error", reject);
         });
-        const joined = await peer.request({ type: "join", room: opts.room, name: opts.name, role: opts.role ?? "participant" }, "joined");
+        const join = { type: "join", room: opts.room, name: opts.name, role: opts.role ?? "participant", ...(opts.token !== undefined && { token: opts.token }) };
+        const joined = await peer.request(join, "joined");
         peer.participantId = String(joined.participantId);
       }
       await peer.negotiate();
@@ -251,6 +258,22 @@ export class TestPeer {
     this.clip?.stop();
     this.tone?.stop();
     this.socket?.terminate();
+  }
+
+  /** The browser-like camera (`camera` option): its counts, and RTCP it should lose. */
+  get camera(): CameraSender | undefined {
+    return this.clip instanceof CameraSender ? this.clip : undefined;
+  }
+
+  /**
+   * The camera changes its picture size (from a keyframe, as an encoder reconfigured) and frame
+   * rate, or only its frame rate when `size` is absent, as browsers do at will.
+   */
+  switchCamera(fps: number, size?: string): void {
+    const camera = this.camera;
+    if (!camera || !this.opts.colour) throw new Error(`${this.opts.name} has no camera option`);
+    if (size === undefined) camera.setFrameRate(fps);
+    else camera.play(cameraClip(this.opts.colour, size, fps), fps);
   }
 
   /** Stops sending video (the audio keeps going): a camera that froze. */
@@ -483,6 +506,11 @@ export class TestPeer {
       if (!h264) throw new Error("the server did not accept H.264");
       t.sender.codec = h264;
       this.clip = new H264ClipSender(h264ColourClip(this.opts.colour), send);
+    } else if (this.opts.colour && this.opts.camera) {
+      const packetizer = new Vp8Packetizer(96, 0x2222, this.opts.camera.fps);
+      this.clip = new CameraSender(cameraClip(this.opts.colour, this.opts.camera.size, this.opts.camera.fps), this.opts.camera.fps, (frame, ts) => {
+        for (const p of packetizer.packetize(frame.data, ts)) send(p);
+      });
     } else if (this.opts.colour) {
       this.clip = new ClipSender(this.opts.texture ? texturedColourClip(this.opts.colour) : colourClip(this.opts.colour), send);
     }

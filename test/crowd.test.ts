@@ -1,0 +1,122 @@
+// One client opens 300 sockets that join 20 rooms and offer media, while a two-person room runs:
+// the crowd is turned away (connections past the address's cap, joins past its rate, media past
+// the CPU budget: `overloaded`), and the running room never loses a frame for more than 300 ms.
+import { RTCPeerConnection, RTCRtpCodecParameters } from "werift";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { WebSocket } from "ws";
+import { liveFfmpegPids } from "../src/ffmpeg/ffmpeg-process.js";
+import { startTestServer, type TestServer } from "./helpers/server.js";
+import { TestPeer } from "./helpers/test-peer.js";
+import { waitFor } from "./helpers/wait.js";
+
+const SOCKETS = 300;
+const ROOMS = 20;
+
+/** How one crowd socket ended: refused at connect (HTTP status), or its last reply. */
+interface Outcome {
+  status?: number;
+  replies: string[];
+}
+
+/** A real offer (werift's), used by every crowd socket: the server must treat each as real. */
+async function makeOffer(): Promise<string> {
+  const pc = new RTCPeerConnection({
+    codecs: {
+      video: [new RTCRtpCodecParameters({ mimeType: "video/VP8", clockRate: 90000 })],
+      audio: [new RTCRtpCodecParameters({ mimeType: "audio/opus", clockRate: 48000, channels: 2 })],
+    },
+  });
+  pc.addTransceiver("video", { direction: "sendrecv" });
+  pc.addTransceiver("audio", { direction: "sendrecv" });
+  await pc.setLocalDescription(await pc.createOffer());
+  const sdp = pc.localDescription!.sdp;
+  await pc.close();
+  return sdp;
+}
+
+/** Largest gap between consecutive times, ms, within [from, to]. */
+function longestGap(times: readonly number[], from: number, to: number): number {
+  const within = times.filter((t) => t >= from && t <= to);
+  let gap = within.length > 0 ? within[0]! - from : to - from;
+  for (let i = 1; i < within.length; i++) gap = Math.max(gap, within[i]! - within[i - 1]!);
+  return Math.max(gap, within.length > 0 ? to - within.at(-1)! : 0);
+}
+
+describe("a crowd of sockets from one client", () => {
+  let server: TestServer;
+  const healthy: TestPeer[] = [];
+  const crowd: WebSocket[] = [];
+
+  beforeAll(async () => {
+    server = await startTestServer();
+    healthy.push(await TestPeer.join({ url: server.url, room: "healthy", name: "a", colour: "0xe02020", tone: 440 }));
+    healthy.push(await TestPeer.join({ url: server.url, room: "healthy", name: "b", colour: "0x2040e0", tone: 660 }));
+    for (const p of healthy) await p.waitFor(() => p.framesWithin(1000) > 20, "the healthy room playing");
+  });
+
+  afterAll(async () => {
+    for (const ws of crowd) ws.terminate();
+    await Promise.all(healthy.map((p) => p.close()));
+    await server?.close();
+    expect(liveFfmpegPids()).toEqual([]);
+  });
+
+  it("turns the crowd away with overloaded while the running room keeps every frame and its voice", async () => {
+    const sdp = await makeOffer();
+    const baseline = liveFfmpegPids().length;
+    const start = performance.now();
+    const outcomes = await Promise.all(
+      Array.from({ length: SOCKETS }, (_, i) =>
+        new Promise<Outcome>((resolve) => {
+          const outcome: Outcome = { replies: [] };
+          const ws = new WebSocket(server.url);
+          crowd.push(ws);
+          ws.on("unexpected-response", (_req, res) => {
+            outcome.status = res.statusCode;
+            res.resume();
+            resolve(outcome);
+          });
+          ws.on("error", () => resolve(outcome));
+          ws.on("open", () => ws.send(JSON.stringify({ type: "join", room: `crowd-${i % ROOMS}`, name: `crowd ${i}` })));
+          ws.on("message", (data) => {
+            const m = JSON.parse(String(data)) as { type: string; code?: string };
+            if (m.type === "participant-joined" || m.type === "participant-left" || m.type === "candidate") return;
+            outcome.replies.push(m.code ?? m.type);
+            if (m.type === "joined") ws.send(JSON.stringify({ type: "offer", sdp }));
+            else resolve(outcome);
+          });
+        }),
+      ),
+    );
+    // Keep measuring a while with the admitted part of the crowd running.
+    await new Promise((r) => setTimeout(r, 3000));
+    const end = performance.now();
+
+    const refusedAtConnect = outcomes.filter((o) => o.status === 429).length;
+    const overloaded = outcomes.filter((o) => o.replies.includes("overloaded")).length;
+    const answered = outcomes.filter((o) => o.replies.includes("answer")).length;
+    console.log(`crowd: ${refusedAtConnect} refused at connect (429), ${overloaded} overloaded, ${answered} answered, of ${SOCKETS}`);
+    // The healthy room's two sockets count against the same address (127.0.0.1).
+    expect(refusedAtConnect).toBe(SOCKETS - 100 + healthy.length);
+    expect(overloaded).toBeGreaterThan(50);
+    // What was admitted is what the budget holds: a couple of rooms, not twenty.
+    expect(answered).toBeGreaterThan(0);
+    expect(server.rooms.admission.load).toBeLessThanOrEqual(server.rooms.admission.budgetCores);
+    expect([...server.rooms.rooms.values()].filter((r) => r.video.running).length).toBeLessThanOrEqual(3);
+
+    for (const p of healthy) {
+      const videoGap = longestGap(p.frameTimes, start, end);
+      const audioGap = longestGap(p.audioRtp.map((r) => r.at), start, end);
+      console.log(`crowd: ${p.opts.name}'s longest video gap ${videoGap.toFixed(0)} ms, audio gap ${audioGap.toFixed(0)} ms`);
+      expect(videoGap).toBeLessThan(300);
+      expect(audioGap).toBeLessThan(300);
+    }
+
+    for (const ws of crowd.splice(0)) ws.terminate();
+    await waitFor("the crowd's rooms closed", async () => server.rooms.rooms.size === 1);
+    await waitFor("the crowd's FFmpeg processes ended", async () => liveFfmpegPids().length === baseline);
+    // And the room that ran through it is whole.
+    const [a] = healthy;
+    await a!.waitFor(() => a!.framesWithin(1000) > 25, "the healthy room at full rate");
+  }, 90_000);
+});

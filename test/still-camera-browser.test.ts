@@ -1,0 +1,116 @@
+// The report of a frozen tile, in real headless Chromium: three people whose cameras film a still
+// picture (a colour with a white square), the first one joining first. Chromium sends keyframes
+// only when asked and changes its camera's size and rate as it likes; every tile must stay live,
+// in its colour and with its name, for a werift viewer, and every decoder must keep giving pictures.
+import { execFile } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import type { BrowserContext, Page } from "playwright-core";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { liveFfmpegPids } from "../src/ffmpeg/ffmpeg-process.js";
+import { ensureClientBuilt, launchChromium, makeFakeMedia, readState } from "./helpers/browser.js";
+import { parseHex } from "./helpers/i420.js";
+import { startTestServer, type TestServer } from "./helpers/server.js";
+import { TestPeer } from "./helpers/test-peer.js";
+import { isLabelledTile, tileLook } from "./helpers/tile-look.js";
+import { waitFor } from "./helpers/wait.js";
+
+const run = promisify(execFile);
+const ROOM = "still";
+/** FFmpeg's colour names, as the report used them. */
+const PEOPLE = [
+  { name: "Red", colour: "red", rgb: parseHex("ff0000") },
+  { name: "Green", colour: "green", rgb: parseHex("008000") },
+  { name: "Blue", colour: "blue", rgb: parseHex("0000ff") },
+];
+
+/** The report's camera: a still 640x360 picture at 30 fps (Chromium loops the file; 1 s is enough). */
+async function stillCamera(dir: string, colour: string): Promise<string> {
+  const file = join(dir, `${colour}-still.y4m`);
+  await run("ffmpeg", [
+    "-hide_banner", "-loglevel", "error", "-nostdin", "-y", "-f", "lavfi",
+    "-i", `color=c=${colour}:s=640x360:r=30:d=1,drawbox=x=120:y=140:w=80:h=80:color=white:t=fill`, "-pix_fmt", "yuv420p", file,
+  ]);
+  return file;
+}
+
+describe("still cameras in headless Chromium", () => {
+  let server: TestServer;
+  let dir: string;
+  const browsers: BrowserContext[] = [];
+  let viewer: TestPeer | undefined;
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), "mixroom-still-"));
+    const [media] = await Promise.all([
+      Promise.all(PEOPLE.map(async (p, i) => ({ ...(await makeFakeMedia(dir, p.name, p.colour, 440 + 220 * i)), video: await stillCamera(dir, p.colour) }))),
+      ensureClientBuilt(),
+    ]);
+    server = await startTestServer();
+    await Promise.all(media.map(async (m, i) => {
+      browsers[i] = await launchChromium(join(dir, `profile-${i}`), m);
+    }));
+    // One after the other as people do, red first: each page joins as soon as the one before is in.
+    for (const [i, browser] of browsers.entries()) {
+      const page = browser.pages()[0] ?? (await browser.newPage());
+      await page.goto(`http://127.0.0.1:${server.port}/?room=${ROOM}`);
+      await page.getByLabel("Your name").fill(PEOPLE[i]!.name);
+      await page.getByRole("button", { name: "Join" }).click();
+      await waitFor(`${PEOPLE[i]!.name} in the room`, async () => ["negotiating", "joined"].includes((await readState(page)).signaling));
+    }
+    viewer = await TestPeer.join({ url: server.url, room: ROOM, name: "viewer", role: "viewer", decodeWidth: 640, decodeHeight: 360 });
+  }, 90_000);
+
+  afterAll(async () => {
+    await viewer?.close();
+    await Promise.allSettled(browsers.map((b) => b?.close()));
+    await server?.close();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+    expect(liveFfmpegPids()).toEqual([]);
+  });
+
+  it("keeps a live, labelled tile for each, the first joiner's too", async () => {
+    const room = server.rooms.rooms.get(ROOM)!;
+    const members = (): Array<{ name: string; decoder?: { pictures: number } }> =>
+      room.stats().members.filter((m) => m.role === "participant") as Array<{ name: string; decoder?: { pictures: number } }>;
+    let last: unknown;
+    // Every tile in its person's colour, with a name, in join order.
+    await waitFor("three live, labelled tiles in join order", async () => {
+      const tiles = room.video.layout;
+      last = tiles.map((t) => tileLook(viewer!, t));
+      return tiles.length === 3 && PEOPLE.every((p, i) => isLabelledTile(tileLook(viewer!, tiles[i]!), p.rgb));
+    }, { timeoutMs: 45_000, last: () => ({ looks: last, members: members() }) });
+    expect(members().map((m) => m.name)).toEqual(PEOPLE.map((p) => p.name));
+
+    // Each decoder keeps giving pictures (a second's worth at Chromium's 30 fps, allowing for a busy machine).
+    const before = members().map((m) => m.decoder?.pictures ?? 0);
+    await waitFor("pictures from every decoder", async () => members().every((m, i) => (m.decoder?.pictures ?? 0) >= before[i]! + 20), {
+      timeoutMs: 15_000, last: () => members(),
+    });
+    const tiles = room.video.layout;
+    for (const [i, p] of PEOPLE.entries()) expect(isLabelledTile(tileLook(viewer!, tiles[i]!), p.rgb), `${p.name}'s tile`).toBe(true);
+    // The composite keeps flowing to the viewer.
+    const frames = viewer!.frameTimes.length;
+    await waitFor("more of the composite", async () => viewer!.frameTimes.length >= frames + 20, { timeoutMs: 10_000 });
+    for (const page of browsers.map((b) => b.pages()[0]!) as Page[]) expect((await readState(page)).media).toBe("connected");
+  }, 90_000);
+
+  it("notices the first joiner's decoder hanging and replaces it, with a keyframe from Chromium, within seconds", async () => {
+    const room = server.rooms.rooms.get(ROOM)!;
+    const red = [...room.members.values()].find((m) => m.info.name === "Red")!.video!;
+    const stats = red.decoderStats!;
+    const pid = red.decoderPid!;
+    const { stalls, keyframeRequests } = stats;
+    process.kill(pid, "SIGSTOP");
+    const stopped = performance.now();
+    await waitFor("a new decoder", async () => stats.stalls > stalls && red.decoderPid !== undefined && red.decoderPid !== pid, { intervalMs: 20, timeoutMs: 5000 });
+    const pictures = stats.pictures;
+    await waitFor("pictures from it", async () => stats.pictures >= pictures + 10, { intervalMs: 20, timeoutMs: 5000 });
+    expect(performance.now() - stopped, "red's tile without new pictures").toBeLessThan(4000);
+    expect(stats.keyframeRequests).toBeGreaterThan(keyframeRequests);
+    // Chromium answered the request: the new process started at its keyframe.
+    expect(isLabelledTile(tileLook(viewer!, room.video.layout[0]!), PEOPLE[0]!.rgb)).toBe(true);
+  }, 30_000);
+});
