@@ -116,6 +116,22 @@ export function rssKb(pid: number): number {
   return m ? Number(m[1]) : 0;
 }
 
+/** Open file descriptors of `pid` (sockets, pipes, files), or 0 once it has gone. */
+export function openFds(pid: number): number {
+  try {
+    return readdirSync(`/proc/${pid}/fd`).length;
+  } catch {
+    return 0;
+  }
+}
+
+/** Threads of `pid` (the Threads line of its status), or 0 once it has gone. */
+export function threadCount(pid: number): number {
+  const text = readText(`/proc/${pid}/status`);
+  const m = text === undefined ? null : /^Threads:\s+(\d+)/m.exec(text);
+  return m ? Number(m[1]) : 0;
+}
+
 /** Proportional memory in kB: Pss from smaps_rollup (shared pages split between their users). */
 export function pssKb(pid: number): number {
   const text = readText(`/proc/${pid}/smaps_rollup`);

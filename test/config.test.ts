@@ -1,16 +1,8 @@
 import { describe, expect, it } from "vitest";
 import { DEFAULT_COST_MODEL } from "../src/room/cost-model.js";
 import { ConfigError, helpRequested, helpText, loadConfig } from "../src/server/config.js";
+import { problemsOf } from "./helpers/config-problems.js";
 
-function problemsOf(argv: string[], env: NodeJS.ProcessEnv): readonly string[] {
-  try {
-    loadConfig(argv, env);
-  } catch (err) {
-    if (err instanceof ConfigError) return err.problems;
-    throw err;
-  }
-  throw new Error("expected a ConfigError");
-}
 
 describe("loadConfig", () => {
   it("uses the documented defaults when nothing is set", () => {

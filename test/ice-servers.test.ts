@@ -6,21 +6,13 @@ import WebSocket from "ws";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parseServerMessage } from "../src/client/protocol.js";
 import { liveFfmpegPids } from "../src/ffmpeg/ffmpeg-process.js";
-import { ConfigError, loadConfig } from "../src/server/config.js";
+import { loadConfig } from "../src/server/config.js";
 import { iceServerIssuer, iceServerLinks, parseIceServers, turnRestCredential } from "../src/server/ice-servers.js";
 import { mixroomCodecs } from "../src/webrtc/codecs.js";
+import { problemsOf } from "./helpers/config-problems.js";
 import { startTestServer, type TestServer } from "./helpers/server.js";
 import { waitFor } from "./helpers/wait.js";
 
-function problemsOf(env: NodeJS.ProcessEnv, argv: string[] = []): readonly string[] {
-  try {
-    loadConfig(argv, env);
-  } catch (err) {
-    if (err instanceof ConfigError) return err.problems;
-    throw err;
-  }
-  throw new Error("expected a ConfigError");
-}
 
 describe("TURN REST credentials", () => {
   it("match coturn's use-auth-secret scheme: <expiry>:<label>, base64 HMAC-SHA1 of it", () => {
@@ -71,7 +63,7 @@ describe("ICE_SERVERS", () => {
   });
 
   it("lists every bad URL, with the other problems of the configuration, at once", () => {
-    const problems = problemsOf({
+    const problems = problemsOf([], {
       ICE_SERVERS: "http://turn.example.org,turn://turn.example.org:3478,stun:host:99999,stun:x.example.org?transport=udp,turn:bad_host,turn:ok.example.org?transport=sctp",
       PORT: "http",
     });
@@ -87,22 +79,22 @@ describe("ICE_SERVERS", () => {
   });
 
   it("refuses malformed JSON entries without echoing credentials", () => {
-    const [problem] = problemsOf({ ICE_SERVERS: JSON.stringify([{ urls: [] }, { urls: "turn:t.example.org", username: "u" }, { url: "stun:s.example.org" }, { urls: "turn:t.example.org", username: "u", credential: "sec\nret" }]) });
+    const [problem] = problemsOf([], { ICE_SERVERS: JSON.stringify([{ urls: [] }, { urls: "turn:t.example.org", username: "u" }, { url: "stun:s.example.org" }, { urls: "turn:t.example.org", username: "u", credential: "sec\nret" }]) });
     expect(problem).toContain('entry 1: "urls" must be a URL or a non-empty array of URLs');
     expect(problem).toContain('entry 2: "username" and "credential" go together');
     expect(problem).toContain('entry 3 has an unknown field "url"');
     expect(problem).toContain('entry 4: "credential" must be printable ASCII');
     expect(problem).not.toContain("sec");
-    expect(problemsOf({ ICE_SERVERS: "[not json" })[0]).toMatch(/^ICE_SERVERS is not valid JSON/);
+    expect(problemsOf([], { ICE_SERVERS: "[not json" })[0]).toMatch(/^ICE_SERVERS is not valid JSON/);
   });
 
   it("needs credentials for a TURN server: its own, or TURN_SECRET to mint them", () => {
-    expect(problemsOf({ ICE_SERVERS: "turn:turn.example.org" })).toEqual([
+    expect(problemsOf([], { ICE_SERVERS: "turn:turn.example.org" })).toEqual([
       'ICE_SERVERS (--ice-servers): turn:turn.example.org needs credentials: set TURN_SECRET, or give "username" and "credential" in the JSON form',
     ]);
-    expect(problemsOf({ ICE_SERVERS: "stun:stun.example.org", TURN_SECRET: "x" })[0]).toMatch(/^TURN_SECRET is set but no turn: URL/);
-    expect(problemsOf({ ICE_SERVERS: "stun:stun.example.org", TURN_SECRET: "" })).toEqual(["TURN_SECRET must not be empty"]);
-    expect(problemsOf({ TURN_CREDENTIAL_TTL_S: "30" })).toEqual(["TURN_CREDENTIAL_TTL_S must be between 60 and 604800, got 30"]);
+    expect(problemsOf([], { ICE_SERVERS: "stun:stun.example.org", TURN_SECRET: "x" })[0]).toMatch(/^TURN_SECRET is set but no turn: URL/);
+    expect(problemsOf([], { ICE_SERVERS: "stun:stun.example.org", TURN_SECRET: "" })).toEqual(["TURN_SECRET must not be empty"]);
+    expect(problemsOf([], { TURN_CREDENTIAL_TTL_S: "30" })).toEqual(["TURN_CREDENTIAL_TTL_S must be between 60 and 604800, got 30"]);
   });
 });
 

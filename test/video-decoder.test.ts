@@ -95,6 +95,8 @@ function watchedDecoder(name: string, colour: string, size: string, tile: [numbe
     const data = Buffer.alloc(2000);
     for (let j = 1; j < data.length; j++) data[j] = (j * 7919 + n * 104729) & 0xff;
     data[0] = 0x10; // frame tag: keyframe, shown
+    // A start code and a sane size (320x180): one without is refused before FFmpeg.
+    Buffer.from([0x9d, 0x01, 0x2a, 0x40, 0x01, 0xb4, 0x00]).copy(data, 3);
     n++;
     dec.push({ data, keyframe: true });
   });
@@ -203,6 +205,33 @@ describe("a watched video decoder", () => {
       feed.noise = false;
       await waitFor("pictures again", async () => pictures.some((t) => t > replacedAt));
       expect(pictures.find((t) => t > replacedAt)! - replacedAt).toBeLessThan(1500);
+    } finally {
+      await end();
+    }
+  });
+
+  it("refuses keyframes claiming 16383x16383, 0x0 or no start code before they reach FFmpeg, and goes on", async () => {
+    const { dec, pictures } = watchedDecoder("Liar", "0x20c040", "320x180", [320, 180]);
+    try {
+      await waitFor("first pictures", async () => pictures.length > 10);
+      const fed = dec.stats.framesIn;
+      const keyframe = (width: number, height: number, startCode = true): Buffer => {
+        const data = Buffer.alloc(2000, 0x55);
+        data[0] = 0x10;
+        if (startCode) Buffer.from([0x9d, 0x01, 0x2a]).copy(data, 3);
+        data.writeUInt16LE(width, 6);
+        data.writeUInt16LE(height, 8);
+        return data;
+      };
+      for (const data of [keyframe(16383, 16383), keyframe(0, 0), keyframe(4097, 64), keyframe(4096, 4096), keyframe(320, 180, false)]) {
+        dec.push({ data, keyframe: true });
+      }
+      expect(dec.stats.framesRejected).toBe(5);
+      // Nothing of it went in (at most camera frames meanwhile), and the camera's pictures go on.
+      expect(dec.stats.framesIn - fed).toBeLessThan(3);
+      const now = performance.now();
+      await waitFor("pictures after", async () => pictures.some((t) => t > now));
+      expect([dec.stats.inputWidth, dec.stats.inputHeight]).toEqual([320, 180]);
     } finally {
       await end();
     }

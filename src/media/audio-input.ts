@@ -3,6 +3,8 @@
 // a time. Loss, reordering, silence and a sender whose clock runs fast or slow are absorbed
 // here, so the mixer always gets a frame on time.
 import opus from "@discordjs/opus";
+import { TokenBucket } from "../token-bucket.js";
+import { MAX_AUDIO_PACKETS_PER_S } from "./media-limits.js";
 
 export const SAMPLE_RATE = 48000;
 export const FRAME_SAMPLES = 960; // 20 ms
@@ -40,6 +42,8 @@ export class AudioInput {
   private lateRun = 0;
   private expected: number | undefined;
   private readonly held = new Map<number, Buffer>();
+  /** Each packet is a libopus decode: a flood of them would be paid for on the main thread. */
+  private readonly budget = new TokenBucket(MAX_AUDIO_PACKETS_PER_S, MAX_AUDIO_PACKETS_PER_S);
   /** Current playout delay target, ms. */
   get delayMs(): number {
     return (this.target / SAMPLE_RATE) * 1000;
@@ -47,10 +51,15 @@ export class AudioInput {
 
   /** Smoothed RMS of what this participant sent, 0..32767 (talker detection). */
   level = 0;
-  readonly stats = { packets: 0, lost: 0, late: 0, corrupt: 0, underruns: 0, overruns: 0, drained: 0 };
+  /** `decoded` and `corrupt` are packets libopus took and refused; `overBudget` were dropped unread. */
+  readonly stats = { packets: 0, lost: 0, late: 0, decoded: 0, corrupt: 0, overBudget: 0, underruns: 0, overruns: 0, drained: 0 };
 
   /** An RTP packet's sequence number and Opus payload. */
   push(seq: number, payload: Buffer): void {
+    if (!this.budget.take()) {
+      this.stats.overBudget++;
+      return;
+    }
     this.stats.packets++;
     if (this.expected === undefined) this.expected = seq;
     const ahead = ((seq - this.expected) << 16) >> 16;
@@ -146,6 +155,7 @@ export class AudioInput {
       this.stats.corrupt++;
       return;
     }
+    this.stats.decoded++;
     const samples = pcm.length >> 1;
     if (this.queued + samples > this.target + OVERRUN_MARGIN) {
       this.stats.overruns++;

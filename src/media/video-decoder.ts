@@ -1,5 +1,6 @@
 // One participant's video decoder: encoded frames in, I420 pictures of the tile's size (letter-
-// boxed, name drawn) out. It runs as its own FFmpeg process, so a corrupt stream can only kill
+// boxed, name drawn) out. It runs as its own FFmpeg process, started at the first keyframe it
+// can decode (keyframes claiming absurd sizes never reach it), so a corrupt stream can only kill
 // this decoder; it is then restarted and asks the sender for a keyframe. It is also watched: a
 // process that takes frames and gives no picture is replaced the same way, and a decoder waiting
 // for a keyframe keeps asking until one comes. Size and frame-rate changes need nothing: FFmpeg
@@ -7,7 +8,9 @@
 import type { Logger } from "pino";
 import { FfmpegProcess } from "../ffmpeg/ffmpeg-process.js";
 import { Backoff } from "../ffmpeg/backoff.js";
+import { TokenBucket } from "../token-bucket.js";
 import { ivfFileHeader, ivfFrameHeader, vp8KeyframeSize } from "./ivf.js";
+import { MAX_PICTURE_PIXELS, MAX_VIDEO_FRAMES_PER_S, pictureSizeAllowed } from "./media-limits.js";
 import { RawFrameReader, i420Size } from "./raw-frames.js";
 import { labelFilter, letterboxFilter } from "./tile-label.js";
 
@@ -55,6 +58,8 @@ export class VideoDecoder {
   private width: number;
   private height: number;
   private needKeyframe = true;
+  /** A process was started (at the first usable keyframe); replaced ones do not reset this. */
+  private started = false;
   private frameCount = 0;
   private closed = false;
   private readonly backoff = new Backoff(200, 5000);
@@ -65,33 +70,58 @@ export class VideoDecoder {
   /** When the oldest frame written since the last picture went in; undefined while none waits. */
   private unansweredSince: number | undefined;
   private stallMs = STALL_MS;
+  /** Frames a second into FFmpeg: a flood of tiny frames would keep a core busy decoding garbage. */
+  private readonly budget = new TokenBucket(MAX_VIDEO_FRAMES_PER_S, MAX_VIDEO_FRAMES_PER_S);
   /**
-   * Frames that reached FFmpeg; frames dropped (no keyframe yet, or FFmpeg behind); pictures out;
+   * Frames that reached FFmpeg; frames dropped (no keyframe yet, or FFmpeg behind), and of those
+   * the ones dropped waiting for a keyframe; pictures out;
    * processes that died (restarts) or gave no picture (stalls) and were replaced; keyframe
-   * requests; the sender's picture size as its last VP8 keyframe gave it (0 until known).
+   * requests; the sender's picture size as its last VP8 keyframe gave it (0 until known);
+   * keyframes refused (no VP8 start code, or a size beyond media-limits.ts); frames over the
+   * budget.
    */
   readonly stats = {
-    framesIn: 0, framesDropped: 0, pictures: 0, restarts: 0, stalls: 0, keyframeRequests: 0, inputWidth: 0, inputHeight: 0,
+    framesIn: 0, framesDropped: 0, framesAwaitingKeyframe: 0, pictures: 0, restarts: 0, stalls: 0, keyframeRequests: 0, inputWidth: 0, inputHeight: 0,
+    framesRejected: 0, overBudget: 0,
   };
 
   constructor(private readonly opts: VideoDecoderOptions) {
     this.width = opts.width;
     this.height = opts.height;
-    this.start();
   }
 
   push(frame: EncodedVideoFrame): void {
-    if (!this.proc?.running) return;
+    if (this.closed) return;
     const now = performance.now();
+    if (!this.budget.take()) {
+      // A dropped frame breaks the chain: wait for a keyframe.
+      this.stats.overBudget++;
+      this.needKeyframe = true;
+      return;
+    }
+    if (frame.keyframe && this.opts.codec === "vp8" && !this.keyframeUsable(frame.data)) {
+      this.stats.framesRejected++;
+      if (this.needKeyframe) this.askForKeyframe(now);
+      return;
+    }
+    if (!this.started) {
+      // The process starts with the first keyframe it could decode: a sender of nothing but
+      // garbage never costs one (starting FFmpeg takes a few hundred ms of CPU on a busy machine).
+      if (!frame.keyframe) {
+        this.dropAwaitingKeyframe(now);
+        return;
+      }
+      this.started = true;
+      this.start();
+    }
+    if (!this.proc?.running) return;
     const waited = this.unansweredSince === undefined ? 0 : now - this.unansweredSince;
     if (waited > this.stallMs + (this.proc.ready ? 0 : START_GRACE_MS)) this.replaceStalled(now);
     const proc = this.proc;
     if (!proc) return;
-    if (frame.keyframe && this.opts.codec === "vp8") this.noteSize(frame.data);
     if (this.needKeyframe) {
       if (!frame.keyframe) {
-        this.stats.framesDropped++;
-        this.askForKeyframe(now);
+        this.dropAwaitingKeyframe(now);
         return;
       }
       this.needKeyframe = false;
@@ -126,6 +156,7 @@ export class VideoDecoder {
     if (this.closed || (width === this.width && height === this.height)) return;
     this.width = width;
     this.height = height;
+    if (!this.started) return;
     // A restart may be pending after a crash: this start replaces it.
     this.backoff.cancel();
     this.retire("resized");
@@ -140,6 +171,12 @@ export class VideoDecoder {
     return Promise.all([proc?.close("decoder closed", 300), ...this.retiring]).then(() => undefined);
   }
 
+  private dropAwaitingKeyframe(now: number): void {
+    this.stats.framesDropped++;
+    this.stats.framesAwaitingKeyframe++;
+    this.askForKeyframe(now);
+  }
+
   private askForKeyframe(now: number): void {
     if (now - this.keyframeAskedAt < KEYFRAME_RETRY_MS) return;
     this.keyframeAskedAt = now;
@@ -150,7 +187,9 @@ export class VideoDecoder {
   /** The process takes frames and gives nothing back (stuck, or a stream it cannot follow). */
   private replaceStalled(now: number): void {
     this.stats.stalls++;
-    this.opts.log.warn(
+    // Info, not warn: the watchdog deals with it, and a sender whose media stays unusable is
+    // warned about once by its participant (media-health.ts).
+    this.opts.log.info(
       { noPictureMs: Math.round(now - (this.unansweredSince ?? now)), inputWidth: this.stats.inputWidth, inputHeight: this.stats.inputHeight },
       "decoder gave no picture, restarting",
     );
@@ -170,15 +209,21 @@ export class VideoDecoder {
     void stopping.then(() => this.retiring.delete(stopping));
   }
 
-  /** A sender's new size is an ordinary event (FFmpeg follows it): noted, not acted on. */
-  private noteSize(frame: Buffer): void {
+  /**
+   * A VP8 keyframe FFmpeg can start from: its start code present and a size within bounds (FFmpeg
+   * would allocate, decode and scale whatever size it claims). A sender's new size is an
+   * ordinary event (FFmpeg follows it): noted, not acted on.
+   */
+  private keyframeUsable(frame: Buffer): boolean {
     const size = vp8KeyframeSize(frame);
-    if (!size || (size.width === this.stats.inputWidth && size.height === this.stats.inputHeight)) return;
+    if (!size || !pictureSizeAllowed(size.width, size.height)) return false;
+    if (size.width === this.stats.inputWidth && size.height === this.stats.inputHeight) return true;
     if (this.stats.inputWidth !== 0) {
       this.opts.log.debug({ from: `${this.stats.inputWidth}x${this.stats.inputHeight}`, to: `${size.width}x${size.height}` }, "sender changed size");
     }
     this.stats.inputWidth = size.width;
     this.stats.inputHeight = size.height;
+    return true;
   }
 
   private start(): void {
@@ -192,6 +237,8 @@ export class VideoDecoder {
         inputOptions: [
           "-f", codec === "vp8" ? "ivf" : "h264",
           "-probesize", "32", "-analyzeduration", "0", "-threads", "1",
+          // H.264 sizes come from SPS that Node does not parse: FFmpeg refuses beyond the bound.
+          "-max_pixels", String(MAX_PICTURE_PIXELS),
         ],
         outputOptions: [
           "-an",

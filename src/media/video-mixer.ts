@@ -59,7 +59,7 @@ export class VideoMixer {
   private clock: RoomClock | undefined;
   private readonly free: Buffer[] = [];
   /** Canvases in existence, free or in use. */
-  private canvases = CANVAS_POOL;
+  private canvases = 0;
   /** Canvases the canvas sinks may hold queued, together. */
   private held = 0;
   private readonly frameSinks = new Set<FrameSink>();
@@ -72,7 +72,6 @@ export class VideoMixer {
 
   constructor(private readonly opts: VideoMixerOptions) {
     this.compositor = new Compositor(opts.width, opts.height);
-    for (let i = 0; i < CANVAS_POOL; i++) this.free.push(Buffer.alloc(this.compositor.frameSize));
   }
 
   /**
@@ -81,6 +80,7 @@ export class VideoMixer {
    */
   start(startedAt: number): void {
     if (this.encoder || this.closed) return;
+    this.growPool();
     const opts = this.opts;
     this.encoder = new VideoEncoder({
       width: opts.width,
@@ -131,11 +131,7 @@ export class VideoMixer {
   addCanvasSink(sink: CanvasSink, holds = CANVASES_PER_SINK): () => void {
     this.canvasSinks.add(sink);
     this.held += holds;
-    // Sized for the most canvases held at once (never shrunk: a sink comes and goes).
-    while (this.canvases < CANVAS_POOL + this.held) {
-      this.free.push(Buffer.alloc(this.compositor.frameSize));
-      this.canvases++;
-    }
+    if (this.encoder) this.growPool();
     return () => {
       if (this.canvasSinks.delete(sink)) this.held -= holds;
     };
@@ -171,6 +167,14 @@ export class VideoMixer {
     this.frameSinks.clear();
     this.canvasSinks.clear();
     return this.encoder?.close() ?? Promise.resolve();
+  }
+
+  /** Sized for the most canvases held at once (never shrunk: a sink comes and goes). */
+  private growPool(): void {
+    while (this.canvases < CANVAS_POOL + this.held) {
+      this.free.push(Buffer.alloc(this.compositor.frameSize));
+      this.canvases++;
+    }
   }
 
   private tick(tick: number, steps: number): void {

@@ -23,8 +23,13 @@ export type RoomEvent =
   | { type: "candidate"; candidate: IceCandidateInit | null }
   /** What this client is sent of the composite changed (rung, estimate, loss). */
   | { type: "quality"; quality: Quality }
-  /** The room ends this member (shutdown, media failure). Signaling reports it and closes. */
-  | { type: "ended"; code: "internal" | "overloaded"; message: string };
+  /** A problem this member should hear of while it stays (its media is unusable): signaling reports it. */
+  | { type: "warning"; code: "bad-request"; message: string }
+  /**
+   * The room ends this member (shutdown, media failure, media that stayed unusable after a
+   * warning). Signaling reports it and closes.
+   */
+  | { type: "ended"; code: "internal" | "overloaded" | "bad-request"; message: string };
 
 export interface JoinRequest {
   room: string;

@@ -13,6 +13,10 @@ import { VideoIngest } from "../media/video-ingest.js";
 import { VideoInput } from "../media/video-input.js";
 import { Peer, type PeerNetwork, type SendFeedback } from "../webrtc/peer.js";
 import type { IceCandidateInit, ParticipantInfo, RoomEvent, RoomMember } from "./contract.js";
+import { type MediaCounters, MediaHealth } from "./media-health.js";
+
+/** How often a sender's media is judged (media-health.ts counts in seconds). */
+const HEALTH_INTERVAL_MS = 1000;
 
 /** What a participant needs from its room. */
 export interface ParticipantHost {
@@ -35,6 +39,9 @@ export class Participant implements RoomMember {
   private egress: VideoEgress | undefined;
   private ingest: VideoIngest | undefined;
   private readonly audioRtp = new OpusRtpWriter();
+  /** Whether what it sends can be used: a sender of garbage is told, then removed. */
+  private readonly health = new MediaHealth();
+  private healthTimer: NodeJS.Timeout | undefined;
   private offered = false;
   private negotiatedAt: number | undefined;
   private connected = false;
@@ -76,7 +83,9 @@ export class Participant implements RoomMember {
   async offer(sdp: string): Promise<string> {
     if (this.closed) throw new MixroomError("bad-request", "not in a room");
     if (this.offered) throw new MixroomError("bad-request", "already negotiated: the server does not renegotiate");
-    // Refused before anything starts: the client may try again later.
+    // A bad offer is told so first; then one the server has no CPU for is refused before
+    // anything starts (the client may try again later).
+    this.peer.checkOffer(sdp);
     this.host.admit(this);
     this.offered = true;
     try {
@@ -86,6 +95,10 @@ export class Participant implements RoomMember {
       // takes (nothing costly before negotiation).
       this.negotiatedAt = performance.now();
       this.host.negotiated(this);
+      if (this.video || this.audio) {
+        this.healthTimer = setInterval(() => this.judgeMedia(), HEALTH_INTERVAL_MS);
+        this.healthTimer.unref();
+      }
       if (this.receives) {
         this.egress = new VideoEgress(this.host.ladder, this.peer.sendCodec, this.peer, this.log, (quality: Quality) => this.notify({ type: "quality", quality }));
       }
@@ -131,6 +144,7 @@ export class Participant implements RoomMember {
       decoder: this.video?.decoderStats && { ...this.video.decoderStats, pid: this.video.decoderPid },
       audio: audio && { ...audio.stats, delayMs: audio.delayMs, queuedMs: Math.round(audio.queuedMs) },
       receiving: this.egress?.toJSON(),
+      health: this.health.toJSON(),
     };
   }
 
@@ -138,8 +152,43 @@ export class Participant implements RoomMember {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    clearInterval(this.healthTimer);
     this.egress?.close();
     await Promise.all([this.peer.close(), this.video?.close()]);
+  }
+
+  /** Once a second: tell a sender whose media stays unusable, then remove it (media-health.ts). */
+  private judgeMedia(): void {
+    if (this.closed) return;
+    const action = this.health.sample(this.mediaCounters());
+    if (action === "tell") {
+      // The one warning about this sender: everything below it logs at info or debug.
+      const { video, decoder, audio } = this.stats;
+      this.log.warn({ ...this.health.toJSON(), video, decoder, audio }, "participant sends unusable media, told");
+      this.notify({
+        type: "warning",
+        code: "bad-request",
+        message: "your media cannot be used (undecodable, oversized or corrupt video or audio, or too many packets); a sender that keeps this up is removed",
+      });
+    } else if (action === "remove") {
+      clearInterval(this.healthTimer);
+      this.log.info(this.health.toJSON(), "participant removed for unusable media");
+      this.notify({ type: "ended", code: "bad-request", message: "removed: your media stayed unusable after the warning" });
+      this.host.removeParticipant(this, "unusable media");
+    }
+  }
+
+  private mediaCounters(): MediaCounters {
+    const ingest = this.ingest?.stats;
+    const decoder = this.video?.decoderStats;
+    const audio = this.audio?.stats;
+    return {
+      pictures: decoder?.pictures ?? 0,
+      videoRefused: (ingest ? ingest.overBudget + ingest.oversized : 0)
+        + (decoder ? decoder.framesRejected + decoder.framesAwaitingKeyframe + decoder.overBudget + decoder.stalls : 0),
+      audioDecoded: audio?.decoded ?? 0,
+      audioRefused: audio ? audio.corrupt + audio.overBudget : 0,
+    };
   }
 
   private onFeedback(fb: SendFeedback): void {

@@ -1,7 +1,7 @@
 // Limits per client address: what one client (one host, or everyone behind one NAT) may take of
 // the server. Entries are forgotten as soon as they hold nothing, so a crowd of addresses that
 // come once costs memory only while they are here.
-import { TokenBucket } from "./rate-limit.js";
+import { TokenBucket } from "../token-bucket.js";
 
 /** A token bucket per address: `burst` at once, then `ratePerSecond`. */
 export class AddressRateLimiter {

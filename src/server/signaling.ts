@@ -11,7 +11,7 @@ import { MAX_MESSAGE_BYTES, parseClientMessage, type ClientMessage, type Message
 import { Access, type Admission } from "./access.js";
 import { WarningGate } from "../warning-gate.js";
 import { AddressRateLimiter } from "./address-limits.js";
-import { TokenBucket } from "./rate-limit.js";
+import { TokenBucket } from "../token-bucket.js";
 import type { IceServerIssuer } from "./ice-servers.js";
 
 /*
@@ -414,11 +414,16 @@ class Connection {
   private onRoomEvent(m: Membership, event: RoomEvent): void {
     if (this.membership !== m) return; // an old membership, or we are closing
     if (event.type === "ended") {
-      this.log.warn({ code: event.code, detail: event.message }, "room ended membership");
+      // A client removed for what it sent was warned about by its room already: not a server fault.
+      const theirs = event.code === "bad-request";
+      if (theirs) this.log.info({ code: event.code, detail: event.message }, "room ended membership");
+      else this.log.warn({ code: event.code, detail: event.message }, "room ended membership");
       this.send({ type: "error", code: event.code, message: event.message });
       this.endMembership("room ended");
       const shutdown = this.ctx.isShuttingDown();
-      this.closeWith(shutdown ? CLOSE_GOING_AWAY : CLOSE_INTERNAL_ERROR, shutdown ? SHUTDOWN_REASON : "room ended");
+      if (shutdown) this.closeWith(CLOSE_GOING_AWAY, SHUTDOWN_REASON);
+      else if (theirs) this.closeWith(CLOSE_POLICY_VIOLATION, "removed for unusable media");
+      else this.closeWith(CLOSE_INTERNAL_ERROR, "room ended");
       return;
     }
     if (m.state === "joining") m.pending.push(event);
@@ -438,6 +443,10 @@ class Connection {
         return;
       case "quality":
         this.send({ type: "quality", ...event.quality });
+        return;
+      case "warning":
+        // Without an id: about the session, not a message; the socket stays open.
+        this.send({ type: "error", code: event.code, message: event.message });
         return;
     }
   }

@@ -78,6 +78,37 @@ const NO_CACHE = new Proxy([] as unknown[], { set: () => true, get: (t, k) => (k
 function disableResendCache(sender: RTCRtpSender): void {
   Object.defineProperty(sender, "rtpCache", { get: () => NO_CACHE, set: () => undefined, configurable: true });
 }
+/**
+ * werift's receiver NACK marks every sequence number of a forward jump lost one by one (compared
+ * plainly, not modulo 2^16), then sorts them all as strings: a jump of 60,000 costs tens of ms,
+ * and a sender may jump with every packet. A jump beyond this is a new stream, not loss: nothing
+ * is NACKed for it (RtpReorder in ingest resyncs on the same jumps).
+ */
+const MAX_NACK_GAP = 500;
+interface WeriftNack {
+  newEstSeqNum: number;
+  addPacket(packet: RtpPacket): void;
+}
+function boundNackGaps(receiver: RTCRtpTransceiver["receiver"]): void {
+  const nack = (receiver as unknown as { nack?: WeriftNack }).nack;
+  if (!nack || typeof nack.addPacket !== "function") return;
+  const addPacket = nack.addPacket.bind(nack);
+  nack.addPacket = (packet) => {
+    const seq = packet.header.sequenceNumber;
+    const est = nack.newEstSeqNum;
+    const ahead = (seq - est) & 0xffff;
+    // 0 is werift's "nothing yet"; a plain gap over the bound is what it would loop over.
+    if (est !== 0 && seq - est > MAX_NACK_GAP) {
+      // Far ahead: a new stream. Far behind across the wrap: a stale packet werift takes for a jump.
+      if (ahead < 0x8000) nack.newEstSeqNum = seq;
+    } else if (est !== 0 && seq < est && ahead > 1 && ahead < 0x8000) {
+      // Ahead across the wrap with a hole: werift's plain comparison would stop NACKing for 65,000 packets.
+      nack.newEstSeqNum = seq;
+    } else {
+      addPacket(packet);
+    }
+  };
+}
 /** Least time between two PLIs we send to one client's camera. */
 const PLI_GAP_MS = 300;
 /**
@@ -147,10 +178,15 @@ export class Peer {
     });
   }
 
-  /** Answers the client's offer (one audio and one video m-line); the answer carries our candidates. */
-  async answer(offerSdp: string): Promise<string> {
+  /** Throws bad-request or unsupported for an offer this peer would refuse; nothing else happens. */
+  checkOffer(offerSdp: string): void {
     const problem = checkOffer(offerSdp, { receives: this.mode !== "recvonly" });
     if (problem) throw new MixroomError(problem.code, problem.message);
+  }
+
+  /** Answers the client's offer (one audio and one video m-line); the answer carries our candidates. */
+  async answer(offerSdp: string): Promise<string> {
+    this.checkOffer(offerSdp);
     this.offerApplied = true;
     try {
       await this.pc.setRemoteDescription({ type: "offer", sdp: stripTransportCc(offerSdp) });
@@ -167,7 +203,10 @@ export class Peer {
         // Without a stream id the answer has no a=msid and browsers hand over a track with no stream.
         t.sender.streamId = "mixroom";
       }
-      if (t.kind === "video") this.videoTransceiver = t;
+      if (t.kind === "video") {
+        this.videoTransceiver = t;
+        boundNackGaps(t.receiver);
+      }
       else this.audioTransceiver = t;
     }
     // With BUNDLE (every browser) both m-lines share one transport: watch each transport once,

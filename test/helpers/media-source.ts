@@ -222,6 +222,9 @@ export class ClipSender extends ClipLoop<IvfFrame> {
       data = Buffer.alloc(3000);
       for (let j = 1; j < data.length; j++) data[j] = (j * 7919 + tick * 104729) & 0xff;
       data[0] = 0x10; // frame tag: keyframe, version 0, shown
+      // A start code and a sane size (320x180), so the server takes it for a keyframe and its
+      // decoder gets the noise (one without is refused before FFmpeg).
+      Buffer.from([0x9d, 0x01, 0x2a, 0x40, 0x01, 0xb4, 0x00]).copy(data, 3);
     }
     for (const p of this.packetizer.packetize(data, tick * 3000)) this.write(p);
   }

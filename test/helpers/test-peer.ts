@@ -19,6 +19,7 @@ import { VideoIngest } from "../../src/media/video-ingest.js";
 import { Vp8Packetizer } from "../../src/media/vp8-packetizer.js";
 import { type Rgb, sampleRgb } from "./i420.js";
 import { vp8KeyframeSize } from "./media-analysis.js";
+import { GarbageSender } from "./garbage.js";
 import { CameraSender, ClipSender, H264ClipSender, ToneSender, beepPackets, cameraClip, colourClip, flashClip, h264ColourClip, texturedColourClip, tonePackets } from "./media-source.js";
 
 const log = pino({ level: process.env.TEST_LOG ?? "silent" });
@@ -128,6 +129,8 @@ export class TestPeer {
   private decoder: FfmpegProcess | undefined;
   private readonly waiters: Array<{ test: (m: Msg) => boolean; resolve: (m: Msg) => void }> = [];
   private videoTransceiver: RTCRtpTransceiver | undefined;
+  private audioTransceiver: RTCRtpTransceiver | undefined;
+  private garbageSender: GarbageSender | undefined;
   /** What reportLoss last claimed: extended highest sequence number and cumulative loss. */
   private claimedLoss: { highest: number; lost: number } | undefined;
   private readonly videoTrack = new MediaStreamTrack({ kind: "video" });
@@ -253,6 +256,30 @@ export class TestPeer {
     if (this.clip instanceof ClipSender) this.clip.corruptFrames = frames;
   }
 
+  /**
+   * A hostile sender on this peer's connection (garbage.ts), silent until told what to `play`;
+   * stopped with the peer. Give the peer no colour or tone, or both streams get mixed up.
+   */
+  garbage(seed = 1): GarbageSender {
+    const video = this.videoTransceiver;
+    const audio = this.audioTransceiver;
+    if (!video || !audio) throw new Error(`${this.opts.name} is not negotiated`);
+    const vp8 = video.codecs.find((c) => c.name.toLowerCase() === "vp8");
+    const opusCodec = audio.codecs.find((c) => c.name.toLowerCase() === "opus");
+    if (!vp8 || !opusCodec) throw new Error("VP8 and Opus were not negotiated");
+    this.garbageSender?.stop();
+    this.garbageSender = new GarbageSender({
+      videoSsrc: video.sender.ssrc,
+      audioSsrc: audio.sender.ssrc,
+      vp8Pt: vp8.payloadType,
+      opusPt: opusCodec.payloadType,
+      negotiatedPts: [...video.codecs, ...audio.codecs].map((c) => c.payloadType),
+      // Straight to SRTP: the sender would rewrite the payload type and SSRC.
+      sendRtp: (payload, header) => void video.dtlsTransport.sendRtp(payload, header),
+    }, seed);
+    return this.garbageSender;
+  }
+
   /** Drops the WebSocket without a leave or a close handshake: a client that vanished. */
   vanish(): void {
     this.clip?.stop();
@@ -365,6 +392,7 @@ export class TestPeer {
   async close(): Promise<void> {
     this.clip?.stop();
     this.tone?.stop();
+    this.garbageSender?.stop();
     // A session the test has not ended is ended as a WHIP/WHEP client does; the server may be
     // gone already, and then there is nothing to end.
     if (this.session) await this.deleteSession().catch(() => undefined);
@@ -404,6 +432,7 @@ export class TestPeer {
     const video = this.pc.addTransceiver(this.videoTrack, { direction });
     const audio = this.pc.addTransceiver(this.audioTrack, { direction });
     this.videoTransceiver = video;
+    this.audioTransceiver = audio;
     video.dtlsTransport.onRtcp.subscribe((p) => {
       const fb = (p as { type: number; feedback?: { count: number; mediaSsrc?: number; bitrate?: bigint } }).feedback;
       if (p.type === 206 && fb?.count === 15 && fb.bitrate !== undefined) this.rembBitrate = Number(fb.bitrate);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { TokenBucket } from "../src/server/rate-limit.js";
+import { TokenBucket } from "../src/token-bucket.js";
 
 describe("TokenBucket", () => {
   it("allows a burst, then refuses until time refills it at the rate", () => {
