@@ -68,6 +68,22 @@ describe("admission by cost", () => {
     expect(running.rooms.find((r) => r.id === "lazy-0")!.video.tiles).toBe(1);
   });
 
+  it("stops a room's composite when only members who never negotiated are left, and starts it again", async () => {
+    const { ws } = await joinOnly(server.url, "idle", "lurker");
+    sockets.push(ws);
+    const first = await TestPeer.join({ url: server.url, room: "idle", name: "first", colour: "0xe02020" });
+    await first.waitFor(() => first.framesWithin(500) > 5, "the composite");
+    expect(liveFfmpegPids().length).toBeGreaterThan(0);
+    await first.close();
+    await waitFor("the composite stopped", async () => liveFfmpegPids().length === 0);
+    expect(server.rooms.rooms.has("idle")).toBe(true);
+    expect((await stats()).cpu.committedCores).toBe(0);
+    const second = await TestPeer.join({ url: server.url, room: "idle", name: "second", colour: "0x2040e0" });
+    peers.push(second);
+    await second.waitFor(() => second.framesWithin(500) > 5, "the composite again");
+    expect((await stats()).cpu.workload).toMatchObject({ rooms: 1, participants: 1 });
+  });
+
   it("refuses a room past the budget with overloaded, and takes it once the budget frees", async () => {
     const first = await TestPeer.join({ url: server.url, room: "budget-a", name: "first", colour: "0xe02020" });
     peers.push(first);

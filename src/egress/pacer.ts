@@ -51,6 +51,15 @@ export class Pacer {
     this.drain();
   }
 
+  /**
+   * Drops the frames still waiting (not one partly sent): a keyframe of another rung comes next
+   * and supersedes them, so they would only hold it back on a thin link.
+   */
+  skipWaiting(): void {
+    const keep = this.index > 0 ? 1 : 0;
+    for (const f of this.frames.splice(keep)) for (const p of f) this.queuedBytes -= p.payload.length + 12;
+  }
+
   close(): void {
     this.closed = true;
     clearTimeout(this.timer);

@@ -367,6 +367,8 @@ export class VideoEgress implements RungSubscriber {
     if (this.rung) this.ladder.unsubscribe(this.rung, this);
     this.rung = rung;
     this.offsetPending = true;
+    // The old rung's frames still queued would only delay this keyframe.
+    this.pacer.skipWaiting();
     this.moved(rung.index, reason, now);
     this.emitQuality(now);
   }

@@ -90,6 +90,12 @@ export class AudioMixer {
     return n;
   }
 
+  /** Stops the clock while nobody's media is negotiated; start() runs it again. */
+  stop(): void {
+    this.clock?.stop();
+    this.clock = undefined;
+  }
+
   close(): void {
     this.closed = true;
     this.clock?.stop();

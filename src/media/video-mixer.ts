@@ -82,7 +82,7 @@ export class VideoMixer {
     if (this.encoder || this.closed) return;
     this.growPool();
     const opts = this.opts;
-    this.encoder = new VideoEncoder({
+    const encoder: VideoEncoder = new VideoEncoder({
       width: opts.width,
       height: opts.height,
       fps: opts.fps,
@@ -91,8 +91,12 @@ export class VideoMixer {
       minKeyframeGapMs: opts.minKeyframeGapMs ?? 1000,
       maxKeyframePct: MAX_KEYFRAME_PCT,
       log: opts.log,
-      onFrame: (frame, keyframe, tick) => this.send(frame, keyframe, tick),
+      // A stopped encoder's last frames belong to no clock: dropped.
+      onFrame: (frame, keyframe, tick) => {
+        if (this.encoder === encoder) this.send(frame, keyframe, tick);
+      },
     });
+    this.encoder = encoder;
     this.clock = new RoomClock(1000 / opts.fps, (tick, steps) => this.tick(tick, steps), (err) =>
       opts.log.error({ err }, "video tick failed"),
       startedAt,
@@ -159,6 +163,15 @@ export class VideoMixer {
 
   get encoderStats(): VideoEncoder["stats"] {
     return this.encoder?.stats ?? { framesIn: 0, framesDropped: 0, framesOut: 0, keyframesOnDemand: 0, restarts: 0 };
+  }
+
+  /** Stops the clock and the encoder while nobody needs the composite; start() runs them again. */
+  stop(): Promise<void> {
+    const encoder = this.encoder;
+    this.clock?.stop();
+    this.clock = undefined;
+    this.encoder = undefined;
+    return encoder?.close() ?? Promise.resolve();
   }
 
   close(): Promise<void> {

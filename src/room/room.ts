@@ -156,6 +156,7 @@ export class Room implements ParticipantHost, OutputSource {
       if (detached) return;
       detached = true;
       this.attached--;
+      this.idleIfUnused();
       audioOff();
       await videoOff();
     };
@@ -192,6 +193,7 @@ export class Room implements ParticipantHost, OutputSource {
     p.log.info({ reason }, "left");
     this.track(p.close());
     if (this.members.size === 0 && this.holds === 0) this.onEmpty(this);
+    else this.idleIfUnused();
   }
 
   /** Ends every member's media and the mixers; resolves when every child process has exited. */
@@ -241,6 +243,19 @@ export class Room implements ParticipantHost, OutputSource {
     this.video.start(at);
     this.audio.start(at);
     this.log.info("room running");
+  }
+
+  /**
+   * Stops the mixers when no member's media is negotiated and no output is attached: members who
+   * only joined (or a room a recording left) must not keep a composite running, and its cost
+   * committed. The next negotiated member starts them again.
+   */
+  private idleIfUnused(): void {
+    if (this.closed || !this.video.running || this.attached > 0) return;
+    for (const m of this.members.values()) if (m.isNegotiated) return;
+    this.audio.stop();
+    this.track(this.video.stop());
+    this.log.info("room idle: nobody's media is negotiated");
   }
 
   /** The cost of `role`'s media here, including starting the room if it is not running. */

@@ -43,6 +43,22 @@ describe("pacing one receiver's video", () => {
     pacer.close();
   });
 
+  it("skips the frames still waiting for a keyframe of another rung, finishing the one partly out", () => {
+    const dropped: number[] = [];
+    let sent = 0;
+    const pacer = new Pacer(80_000, () => sent++, (n) => dropped.push(n)); // 10 bytes a ms
+    pacer.push(frame(4));
+    pacer.push(frame(2));
+    pacer.push(frame(2));
+    expect(sent).toBeLessThan(4); // the first frame is partly out
+    pacer.skipWaiting();
+    pacer.push(frame(3)); // the keyframe
+    vi.advanceTimersByTime(2000);
+    expect(sent).toBe(4 + 3);
+    expect(dropped).toEqual([]); // not an overflow: nothing said to the estimate
+    pacer.close();
+  });
+
   it("sends nothing after close", () => {
     let sent = 0;
     const pacer = new Pacer(80_000, () => sent++, () => undefined);
