@@ -55,17 +55,38 @@ describe.skipIf(unavailable !== undefined)("the demo page on a thin link", () =>
 
   it("plays a moving composite at a smaller rung and shows the link as less than good", async () => {
     const page = browser!.pages()[0]!;
+    const receiving = (): { rung: string } | undefined =>
+      server.rooms.rooms.get("thin-page")?.stats().members.find((m) => m.name === "thin")?.receiving as { rung: string } | undefined;
     let last: PageState | undefined;
     await waitFor("a smaller rung on the page", async () => {
       last = await readState(page);
-      return last.width > 0 && last.width < 1280 && last.linkState !== "good" && last.linkState !== "idle";
-    }, { timeoutMs: 30_000, last: () => last });
+      // The page decodes the rung the server has it on: a join starts at the top rung and falls
+      // through the ladder in its first seconds; what matters is how it plays once there.
+      const rung = receiving()?.rung;
+      return last.width > 0 && last.width < 1280 && rung === `${last.width}x${last.height}` && last.linkState !== "good" && last.linkState !== "idle";
+    }, { timeoutMs: 30_000, last: () => ({ page: last, server: receiving() }) });
+    // Watchable for the next 10 s: at least 10 fps on average (the lowest rung is 15 fps, and
+    // the link sits just under what 640x360 needs, so a probe up may cost a few frames), and never
+    // frozen for more than 2.5 s. Sampled four times a second.
     const before = await readState(page);
-    await new Promise((r) => setTimeout(r, 5000));
-    const after = await readState(page);
-    expect(after.presented - before.presented, "frames presented in 5 s").toBeGreaterThanOrEqual(50);
+    let previous = before;
+    let lastNewAt = Date.now();
+    let longestStall = 0;
+    for (const end = Date.now() + 10_000; Date.now() < end; ) {
+      await new Promise((r) => setTimeout(r, 250));
+      const now = await readState(page);
+      if (now.presented > previous.presented) {
+        longestStall = Math.max(longestStall, Date.now() - lastNewAt);
+        lastNewAt = Date.now();
+      }
+      previous = now;
+    }
+    longestStall = Math.max(longestStall, Date.now() - lastNewAt);
+    const after = previous;
+    console.log(`thin page: ${after.presented - before.presented} frames in 10 s on ${receiving()?.rung}, longest stall ${longestStall} ms`);
+    expect(after.presented - before.presented, "frames presented in 10 s").toBeGreaterThanOrEqual(100);
+    expect(longestStall, "longest time without a new frame (ms)").toBeLessThan(2500);
     expect(after.link).toMatch(/Link: (fair|poor)/);
-    const member = server.rooms.rooms.get("thin-page")!.stats().members.find((m) => m.name === "thin")!;
-    expect((member.receiving as { rung: string }).rung).not.toBe("1280x720");
+    expect(receiving()?.rung).not.toBe("1280x720");
   }, 60_000);
 });

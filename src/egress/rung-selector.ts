@@ -7,10 +7,13 @@
 // egress sends extra packets up to what that rung needs, see video-egress.ts). A probe that
 // shows loss is not tried again for a backoff that doubles with each failure (PROBE_BACKOFF_*);
 // one that passes moves the receiver up on probation. If loss shows during probation it goes
-// straight back, and that rung waits longer (PROBATION_BACKOFF_MS), as it does when the estimate
-// pushes the receiver down within RECENT_UP_MS of moving up. A link between two rungs settles
-// on the lower one and probes the upper one, briefly, every few seconds; it is moved up and down
-// again at most once every PROBATION_BACKOFF_MS.
+// straight back, and that rung waits longer, as it does when the estimate pushes the receiver
+// down within RECENT_UP_MS of moving up: PROBATION_BACKOFF_MS, doubling with each such failure
+// up to MOVE_BACKOFF_MAX_MS, and forgotten once the receiver has held the rung for RECENT_UP_MS.
+// A link between two rungs settles on the lower one and probes the upper one, briefly, every few
+// seconds; measured behind a 500 kbit/s link (just under what 640x360 needs), a probe there can
+// pass and the move up still fail a second or two later, so without the doubling the receiver
+// went up and down every 10 s, each time costing a keyframe and a few frames.
 
 export const HOLD_MS = 2000;
 const PAUSE_MARGIN = 0.85;
@@ -18,6 +21,7 @@ export const PROBATION_MS = 1500;
 const PROBE_BACKOFF_MIN_MS = 2000;
 const PROBE_BACKOFF_MAX_MS = 4000;
 const PROBATION_BACKOFF_MS = 8000;
+const MOVE_BACKOFF_MAX_MS = 32_000;
 /** A move down this soon after a move up counts against the rung moved up to. */
 const RECENT_UP_MS = 8000;
 
@@ -35,6 +39,8 @@ export class RungSelector {
   private probation: { from: number; to: number; until: number } | undefined;
   private readonly failures: number[];
   private readonly retryAt: number[];
+  /** Moves up to each rung that failed (on probation or soon after) since it last held. */
+  private readonly moveFailures: number[];
   private lastMoveAt: number;
   /** The rung left by the last move, if it was a move up; else -1. */
   private movedUpFrom = -1;
@@ -46,6 +52,7 @@ export class RungSelector {
   ) {
     this.failures = needs.map(() => 0);
     this.retryAt = needs.map(() => 0);
+    this.moveFailures = needs.map(() => 0);
     this.lastMoveAt = now;
   }
 
@@ -61,6 +68,11 @@ export class RungSelector {
   probeFailed(to: number, now: number): void {
     const n = ++this.failures[to]!;
     this.retryAt[to] = now + Math.min(PROBE_BACKOFF_MAX_MS, PROBE_BACKOFF_MIN_MS * 2 ** (n - 1));
+  }
+
+  private moveFailed(rung: number, now: number): void {
+    const n = ++this.moveFailures[rung]!;
+    this.retryAt[rung] = now + Math.min(MOVE_BACKOFF_MAX_MS, PROBATION_BACKOFF_MS * 2 ** (n - 1));
   }
 
   /**
@@ -97,7 +109,7 @@ export class RungSelector {
         // The link cannot carry the rung after all: back, and wait longer before trying it again.
         this.probation = undefined;
         this.failures[p.to]!++;
-        this.retryAt[p.to] = now + PROBATION_BACKOFF_MS;
+        this.moveFailed(p.to, now);
         return { to: p.from, reason: "probe-failed" };
       }
       if (now < p.until) return undefined;
@@ -107,9 +119,11 @@ export class RungSelector {
     const fits = this.fit(estimateBps);
     if (fits > this.current) {
       // Pushed back down soon after a move up: the move up failed, even if not at once.
-      if (this.current < this.movedUpFrom && now - this.lastMoveAt < RECENT_UP_MS) this.retryAt[this.current] = now + PROBATION_BACKOFF_MS;
+      if (this.current < this.movedUpFrom && now - this.lastMoveAt < RECENT_UP_MS) this.moveFailed(this.current, now);
       return { to: fits, reason: "congestion" };
     }
+    // Held the rung moved up to: it is no longer suspect.
+    if (this.current < this.movedUpFrom && now - this.lastMoveAt >= RECENT_UP_MS) this.moveFailures[this.current] = 0;
     const up = this.current - 1;
     if (up < 0) return undefined;
     const calm = now - Math.max(troubleAt, this.lastMoveAt) >= HOLD_MS;

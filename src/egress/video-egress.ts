@@ -237,6 +237,9 @@ export class VideoEgress implements RungSubscriber {
         if (this.probe && entry.at >= this.probe.start) this.probe.nacked++;
       }
       if (now - entry.resentAt < RESEND_GAP_MS) continue;
+      // Sent before the last move: the decoder starts afresh at the new rung's keyframe and would
+      // drop it, while resending it would spend the budget the new keyframe's losses need.
+      if (entry.at < this.sinceMove.at) continue;
       const size = entry.packet.payload.length + 12;
       if (this.resendTokens < size) {
         this.stats.resendsSkipped++;

@@ -75,4 +75,43 @@ describe("not flapping", () => {
     expect(s.decide(6000 + HOLD_MS + 100, 300_000, 6000, false)).toBeUndefined();
     expect(s.decide(14_100, 300_000, 6000, false)).toEqual({ to: 1, reason: "probe" });
   });
+
+  it("waits twice as long after each failed move up to the same rung, and forgets once the rung holds", () => {
+    const s = new RungSelector(NEEDS, 0);
+    s.moved(2, 0);
+    let t = 0;
+    const waits: number[] = [];
+    for (let i = 0; i < 4; i++) {
+      // Calm: probe 640x360 as soon as allowed; the probe passes and the receiver moves up...
+      let next = t + 100;
+      while (s.decide(next, 300_000, 0, false)?.reason !== "probe") next += 100;
+      if (i > 0) waits.push(next - t);
+      s.moved(1, next);
+      expect(s.decide(next + PROBATION_MS, 600_000, 0, false)).toBeUndefined();
+      // ...and is pushed down two seconds later, as behind a link just under the rung's need.
+      t = next + 2000;
+      expect(s.decide(t, 300_000, t, false)).toEqual({ to: 2, reason: "congestion" });
+      s.moved(2, t);
+    }
+    expect(waits).toEqual([8000, 16_000, 32_000]);
+    // This time the rung holds past RECENT_UP_MS; when it fails again later, the wait is 8 s again.
+    let next = t + 100;
+    while (s.decide(next, 300_000, 0, false)?.reason !== "probe") next += 100;
+    s.moved(1, next);
+    expect(s.decide(next + 9000, 600_000, 0, false)).toEqual({ to: 0, reason: "probe" });
+    s.probeFailed(0, next + 9000);
+    t = next + 20_000;
+    expect(s.decide(t, 300_000, t, false)).toEqual({ to: 2, reason: "congestion" });
+    s.moved(2, t);
+    next = t + 100;
+    while (s.decide(next, 300_000, 0, false)?.reason !== "probe") next += 100;
+    expect(next - t).toBe(HOLD_MS);
+    s.moved(1, next);
+    t = next + 2000;
+    expect(s.decide(t, 300_000, t, false)).toEqual({ to: 2, reason: "congestion" });
+    s.moved(2, t);
+    next = t + 100;
+    while (s.decide(next, 300_000, 0, false)?.reason !== "probe") next += 100;
+    expect(next - t).toBe(8000);
+  });
 });
