@@ -10,6 +10,32 @@ export interface ParticipantInfo {
   role: Role;
 }
 
+/** A participant's state as shown to others (`participant-updated`, the control API). */
+export interface ParticipantState extends ParticipantInfo {
+  audioMuted: boolean;
+  videoMuted: boolean;
+  speaking: boolean;
+}
+
+export type LayoutMode = "grid" | "speaker" | "presentation" | "custom";
+
+/** One tile of the layout in force, in composite pixels. */
+export interface LayoutTile {
+  participantId: string;
+  x: number;
+  y: number;
+  w: number;
+  h: number;
+}
+
+/** The layout in force (the `layout` message). */
+export interface LayoutInForce {
+  mode: LayoutMode;
+  width: number;
+  height: number;
+  tiles: LayoutTile[];
+}
+
 export interface IceCandidateInit {
   candidate: string;
   sdpMid?: string | null;
@@ -23,6 +49,14 @@ export type RoomEvent =
   | { type: "candidate"; candidate: IceCandidateInit | null }
   /** What this client is sent of the composite changed (rung, estimate, loss). */
   | { type: "quality"; quality: Quality }
+  /** The floor moved (null: nobody holds it). */
+  | { type: "active-speaker"; participantId: string | null }
+  /** The layout in force; after joining and on every change. */
+  | { type: "layout"; layout: LayoutInForce }
+  /** A participant's state changed (muted, speaking). */
+  | { type: "participant-updated"; participant: ParticipantState }
+  /** The room's recordings and streams: whether any runs, and how many. */
+  | { type: "recording"; active: boolean; outputs: number }
   /** A problem this member should hear of while it stays (its media is unusable): signaling reports it. */
   | { type: "warning"; code: "bad-request"; message: string }
   /**

@@ -4,7 +4,7 @@
 import type { Quality } from "../egress/video-egress.js";
 import type { ErrorCode } from "../errors.js";
 import type { IceServer } from "./ice-servers.js";
-import type { IceCandidateInit, ParticipantInfo, Role } from "../room/contract.js";
+import type { IceCandidateInit, LayoutInForce, ParticipantInfo, ParticipantState, Role } from "../room/contract.js";
 import { checkDisplayName, MAX_DISPLAY_NAME_LENGTH } from "../room/display-name.js";
 
 /** Largest client message we accept, in bytes of the frame payload. */
@@ -48,6 +48,11 @@ export type ServerMessage =
   | { type: "participant-left"; participantId: string }
   /** Version 1 extension: what this receiver is sent of the composite, and why. */
   | ({ type: "quality" } & Quality)
+  /** Version 1 extensions: the floor, the layout, a participant's state, recordings running. */
+  | { type: "active-speaker"; participantId: string | null }
+  | ({ type: "layout" } & LayoutInForce)
+  | { type: "participant-updated"; participant: ParticipantState }
+  | { type: "recording"; active: boolean; outputs: number }
   | { type: "error"; code: ErrorCode; message: string; id?: MessageId };
 
 export interface ProtocolError {

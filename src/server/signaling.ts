@@ -444,6 +444,18 @@ class Connection {
       case "quality":
         this.send({ type: "quality", ...event.quality });
         return;
+      case "active-speaker":
+        this.send({ type: "active-speaker", participantId: event.participantId });
+        return;
+      case "layout":
+        this.send({ type: "layout", ...event.layout });
+        return;
+      case "participant-updated":
+        this.send({ type: "participant-updated", participant: { ...event.participant } });
+        return;
+      case "recording":
+        this.send({ type: "recording", active: event.active, outputs: event.outputs });
+        return;
       case "warning":
         // Without an id: about the session, not a message; the socket stays open.
         this.send({ type: "error", code: event.code, message: event.message });
