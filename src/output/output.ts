@@ -2,6 +2,7 @@
 // process ends by itself (a destination refused or dropped the stream, a disk filled, someone
 // killed it) it reports the error and starts again after a backoff, into a new part file for a
 // recording. Nothing it does reaches the room's receivers: it only reads the room's encodes.
+import { existsSync } from "node:fs";
 import type { Logger } from "pino";
 import { Backoff } from "../ffmpeg/backoff.js";
 import type { FfmpegExit } from "../ffmpeg/ffmpeg-process.js";
@@ -90,7 +91,8 @@ export class Output {
   private restarts = 0;
   private error: string | undefined;
   private readonly errors: Array<{ at: string; message: string }> = [];
-  private readonly files: string[] = [];
+  /** A recording's file per attempt; an attempt that ended before its first keyframe wrote none. */
+  private readonly files: Array<{ name: string; path: string }> = [];
   private readonly backoff = new Backoff(1000, 30_000);
   private healthyTimer: NodeJS.Timeout | undefined;
   private slowStartTimer: NodeJS.Timeout | undefined;
@@ -142,9 +144,19 @@ export class Output {
       restarts: this.restarts,
       ...(this.error !== undefined && { error: this.error }),
       errors: [...this.errors],
-      ...(this.opts.kind === "recording" && { files: [...this.files] }),
+      ...(this.opts.kind === "recording" && { files: this.listedFiles() }),
       ...this.opts.describe,
     };
+  }
+
+  /**
+   * The current attempt's file is named from the start (it is written from the room's next
+   * keyframe on); an ended attempt's only if it exists: one that failed, or was stopped, before
+   * its first keyframe never wrote it.
+   */
+  private listedFiles(): string[] {
+    const last = this.files.length - 1;
+    return this.files.filter((f, i) => (i === last && this.state !== "stopped" && this.muxer) || existsSync(f.path)).map((f) => f.name);
   }
 
   /** Stops and finalises (a file gets its index; a stream its end). Idempotent. */
@@ -172,7 +184,7 @@ export class Output {
     this.attempt++;
     const target = await this.opts.target(this.attempt);
     if (this.stopping) return;
-    if (target.file) this.files.push(target.file);
+    if (target.file) this.files.push({ name: target.file, path: target.target });
     const muxer = await Muxer.create({
       role: `${this.opts.kind}-${this.opts.format}`,
       settings: this.opts.settings,
