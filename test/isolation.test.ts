@@ -178,6 +178,13 @@ describe("isolation and continuity", () => {
       const got = t && a.colourAt(t.x + t.width / 2, t.y + t.height / 8);
       return got !== undefined && colourDistance(got, parseHex("2b2d31")) < 25;
     }, "the placeholder tile");
+    // The initials' square, above the centre (near its corner, away from the letters).
+    await a.waitFor(() => {
+      const t = server.rooms.rooms.get("placeholder")!.video.layout[1];
+      const side = Math.min(t!.width, t!.height) * 0.36;
+      const got = t && a.colourAt(t.x + t.width / 2 - side * 0.4, t.y + t.height / 2 - t.height / 12 - side * 0.4);
+      return got !== undefined && colourDistance(got, parseHex("4a5a78")) < 25;
+    }, "the placeholder's initials square");
   });
 
   it("drops a client whose media goes silent while its socket stays open", async () => {

@@ -16,15 +16,18 @@ export function removeLabelFile(path: string): void {
   rmSync(dirname(path), { recursive: true, force: true });
 }
 
-/** drawtext for a name in the tile's lower-left corner (video) or centre (placeholder). */
-export function labelFilter(textFile: string, tileHeight: number, position: "corner" | "centre"): string {
-  const size = Math.max(12, Math.round(tileHeight / (position === "centre" ? 9 : 16)));
+/** A file path as a filter option value: colons and quotes would split or end it. */
+export function escapeFilterPath(path: string): string {
+  return path.replace(/\\/g, "\\\\").replace(/:/g, "\\:").replace(/'/g, "\\'");
+}
+
+/** drawtext for a name: in the tile's lower-left corner (video), or centred low (a placeholder, under the initials). */
+export function labelFilter(textFile: string, tileHeight: number, position: "corner" | "below-initials"): string {
+  const size = Math.max(12, Math.round(tileHeight / (position === "corner" ? 16 : 11)));
   const margin = Math.max(4, Math.round(size / 2));
-  const at = position === "centre" ? "x=(w-tw)/2:y=(h-th)/2" : `x=${margin}:y=h-th-${margin}`;
-  // Colons inside the path would split the option list: escape them (tmpdir has none in practice).
-  const file = textFile.replace(/\\/g, "\\\\").replace(/:/g, "\\:").replace(/'/g, "\\'");
+  const at = position === "below-initials" ? "x=(w-tw)/2:y=h*0.78-th/2" : `x=${margin}:y=h-th-${margin}`;
   return (
-    `drawtext=textfile=${file}:expansion=none:font=Sans:fontsize=${size}:fontcolor=white:` +
+    `drawtext=textfile=${escapeFilterPath(textFile)}:expansion=none:font=Sans:fontsize=${size}:fontcolor=white:` +
     `box=1:boxcolor=black@0.55:boxborderw=${Math.round(margin / 2)}:${at}`
   );
 }

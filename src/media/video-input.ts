@@ -4,7 +4,7 @@
 // included, at the tile's current size.
 import type { Logger } from "pino";
 import { scaleI420 } from "./i420-scale.js";
-import { renderPlaceholder } from "./placeholder.js";
+import { initialsOf, renderPlaceholder } from "./placeholder.js";
 import { removeLabelFile, writeLabelFile } from "./tile-label.js";
 import { VideoDecoder, type EncodedVideoFrame, type VideoCodec } from "./video-decoder.js";
 import type { VideoSource } from "./video-mixer.js";
@@ -17,6 +17,8 @@ interface Picture {
 
 export class VideoInput implements VideoSource {
   private readonly labelFile: string;
+  /** The name's initials, for the placeholder. */
+  private readonly initialsFile: string;
   private decoder: VideoDecoder | undefined;
   private decoded: Picture | undefined;
   private placeholder: Picture | undefined;
@@ -35,6 +37,7 @@ export class VideoInput implements VideoSource {
     private readonly requestKeyframe: () => void,
   ) {
     this.labelFile = writeLabelFile(name);
+    this.initialsFile = writeLabelFile(initialsOf(name));
   }
 
   picture(): Picture | undefined {
@@ -61,7 +64,7 @@ export class VideoInput implements VideoSource {
   private renderPlaceholder(): void {
     if (this.placeholderRender || this.closed) return;
     const { width, height } = this;
-    const render = renderPlaceholder(this.labelFile, width, height, this.log, this.abort.signal).then(
+    const render = renderPlaceholder(this.labelFile, this.initialsFile, width, height, this.log, this.abort.signal).then(
       (data) => {
         if (!this.closed && width === this.width && height === this.height) this.placeholder = { data, width, height };
       },
@@ -121,6 +124,7 @@ export class VideoInput implements VideoSource {
     this.abort.abort();
     await Promise.all([this.decoder?.close(), ...this.rendering]);
     removeLabelFile(this.labelFile);
+    removeLabelFile(this.initialsFile);
   }
 }
 
