@@ -141,14 +141,16 @@ describe("screen share", () => {
       await p.waitFor(() => near(p.colourAt(...centre(redTile!)), RED) && near(p.colourAt(...centre(blueTile!)), BLUE), "red and blue in the strip");
     }
     // Fine detail at the composite's resolution: the 4 px stripes, scaled by 960/1280, alternate
-    // every 3 px on every row of the screen's picture (y 90-630), across its whole width.
+    // every 3 px on every row of the screen's picture (y 90-630), across its whole width, at
+    // least as strongly as a perfect square wave's fundamental (139). Seen here: lanczos 144-145;
+    // bilinear 133 and a 1 px blur about 96 fail, and a grid tile (640x360) aliases them to 0.
     const period = 2 * SCREEN_STRIPE_PX * (960 / 1280);
     const rows = [110, 200, 300, 360, 450, 540, 610];
     const amplitudes = (): number[] => rows.map((y) => Math.round(stripeAmplitude(viewer.latestFrame!, W, y, 12, 936, period)));
     let seen: number[] = [];
     await waitFor("the stripes to alternate at their period on every row of the screen", async () => {
       seen = amplitudes();
-      return seen.every((a) => a > 110);
+      return seen.every((a) => a >= 139);
     }, { last: () => seen });
     // The letterbox above the picture is black: the picture keeps its aspect ratio.
     const bar = viewer.colourAt(480, 40)!;
