@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { gridLayout } from "../src/room/layout.js";
+import { presentationLayout } from "../src/room/presentation-layout.js";
 
 describe("grid layout", () => {
   it.each([
@@ -34,5 +35,31 @@ describe("grid layout", () => {
     expect(two.map((t) => [t.x, t.y, t.width, t.height])).toEqual([[0, 180, 640, 360], [640, 180, 640, 360]]);
     const three = gridLayout(3, 1280, 720);
     expect(three[2]).toEqual({ x: 320, y: 360, width: 640, height: 360 });
+  });
+});
+
+describe("presentation layout (a screen shared)", () => {
+  it("gives one screen the left three quarters and the cameras a column on the right", () => {
+    expect(presentationLayout(1, 2, 1280, 720)).toEqual({
+      screens: [{ x: 0, y: 0, width: 960, height: 720 }],
+      cameras: [{ x: 960, y: 180, width: 320, height: 180 }, { x: 960, y: 360, width: 320, height: 180 }],
+    });
+  });
+
+  it("gives a screen the whole canvas when nobody else shows, and stacks two screens", () => {
+    expect(presentationLayout(1, 0, 1280, 720)).toEqual({ screens: [{ x: 0, y: 0, width: 1280, height: 720 }], cameras: [] });
+    expect(presentationLayout(2, 1, 1280, 720).screens).toEqual([{ x: 0, y: 0, width: 960, height: 360 }, { x: 0, y: 360, width: 960, height: 360 }]);
+  });
+
+  it.each([1, 4, 5, 9, 16])("fits %i cameras in the strip, even-sized, inside the canvas, never over the screen", (n) => {
+    const { screens, cameras } = presentationLayout(1, n, 1280, 720);
+    expect(cameras).toHaveLength(n);
+    for (const t of [...screens, ...cameras]) {
+      for (const v of [t.x, t.y, t.width, t.height]) expect(v % 2).toBe(0);
+      expect(t.x + t.width).toBeLessThanOrEqual(1280);
+      expect(t.y + t.height).toBeLessThanOrEqual(720);
+    }
+    for (const t of cameras) expect(t.x).toBeGreaterThanOrEqual(960);
+    for (let i = 1; i < n; i++) expect(cameras[i]!.y).toBeGreaterThanOrEqual(cameras[i - 1]!.y + cameras[i - 1]!.height);
   });
 });

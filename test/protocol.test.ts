@@ -116,6 +116,21 @@ describe("parseClientMessage", () => {
     else expect(result.error.id).toBe(id);
   });
 
+  it("accepts a screen's join with its owner", () => {
+    const result = parseClientMessage(json({ type: "join", room: "r", role: "screen", owner: "8c0e-11" }), false);
+    expect(result).toEqual({ ok: true, message: { type: "join", room: "r", role: "screen", owner: "8c0e-11" } });
+  });
+
+  it.each([
+    ["a screen without owner", { type: "join", room: "r", role: "screen" }, "join: owner is required for role screen"],
+    ["an owner for a participant", { type: "join", room: "r", owner: "a" }, "join: owner is only for role screen"],
+    ["an owner too long", { type: "join", room: "r", role: "screen", owner: "a".repeat(65) }, "join: owner must be a participant id"],
+    ["an owner of other characters", { type: "join", room: "r", role: "screen", owner: "a b" }, "join: owner must be a participant id"],
+    ["an owner that is no string", { type: "join", room: "r", role: "screen", owner: 7 }, "join: owner must be a participant id"],
+  ])("refuses %s", (_what, msg, text) => {
+    expect(parseClientMessage(json(msg), false)).toEqual({ ok: false, error: { code: "bad-request", message: expect.stringContaining(text) } });
+  });
+
   it("rejects a binary frame even when it holds valid JSON", () => {
     const result = parseClientMessage(Buffer.from(json({ type: "leave", id: 1 })), true);
     expect(result).toEqual({ ok: false, error: { code: "bad-request", message: "binary frames are not supported" } });

@@ -104,6 +104,21 @@ describe("a signed token on join", () => {
     await peer.waitFor(() => peer.latestFrame !== undefined, "a composite picture");
   });
 
+  it("lets a screen share in only with what a participant's join needs, in that room", async () => {
+    const screen = { type: "join", id: 3, room: "share", role: "screen", owner: "someone" };
+    expect(await firstReply({ ...screen, token: await mint("share", "viewer") })).toEqual({
+      type: "error", code: "unauthorized", message: "a viewer token only lets its holder watch, not publish", id: 3,
+    });
+    expect(await firstReply({ ...screen, token: await mint("other", "participant") })).toEqual({
+      type: "error", code: "unauthorized", message: "the token is for room other, not share", id: 3,
+    });
+    // Past the token, the room judges the owner (nobody of that id here).
+    expect(await firstReply({ ...screen, token: await mint("share", "participant") })).toEqual({
+      type: "error", code: "bad-request", message: "owner is not a participant of room share", id: 3,
+    });
+    expect(server.rooms.rooms.size).toBe(0);
+  });
+
   it("refuses an expired, forged or unknown token, saying which", async () => {
     const issued = Date.now() - 3_600_000;
     const expired = await mint("room-a", "participant", "Ann", { ttl: 60, now: issued });

@@ -112,3 +112,36 @@ describe("checkOffer", () => {
     expect(checkOffer(h264Only.replace("packetization-mode=1", "packetization-mode=0"))?.code).toBe("unsupported");
   });
 });
+
+describe("a screen's offer", () => {
+  const screen = { receives: false, screen: true };
+  // The offer's video section alone, sending only: what a screen share offers.
+  const lines = OFFER.split("\r\n");
+  const video = lines.slice(lines.findIndex((l) => l.startsWith("m=video")));
+  const SCREEN = [...lines.slice(0, 4), "a=group:BUNDLE 1", ...video].join("\r\n").replace("a=sendrecv", "a=sendonly");
+
+  it("is one send-only video m-line", () => {
+    expect(checkOffer(SCREEN, screen)).toBeUndefined();
+  });
+
+  it("may say sendonly for the whole session instead of the m-line", () => {
+    const sessionLevel = SCREEN.replace("\r\na=sendonly", "").replace("t=0 0", "t=0 0\r\na=sendonly");
+    expect(checkOffer(sessionLevel, screen)).toBeUndefined();
+  });
+
+  it.each([
+    ["audio and video", OFFER.replaceAll("a=sendrecv", "a=sendonly"), "exactly one video m-line"],
+    ["two video m-lines", `${SCREEN}${video.join("\r\n")}`, "exactly one video m-line"],
+    ["a video m-line that also receives", SCREEN.replace("a=sendonly", "a=sendrecv"), "must be a=sendonly, not sendrecv"],
+    ["a video m-line with no direction (sendrecv)", SCREEN.replace("a=sendonly\r\n", ""), "must be a=sendonly, not sendrecv"],
+    ["a video m-line that only receives", SCREEN.replace("a=sendonly", "a=recvonly"), "must be a=sendonly, not recvonly"],
+  ])("refuses %s with bad-request", (_what, sdp, text) => {
+    const problem = checkOffer(sdp, screen);
+    expect(problem?.code).toBe("bad-request");
+    expect(problem?.message).toContain(text);
+  });
+
+  it("is no camera's offer: a participant's offer with one video m-line is still refused", () => {
+    expect(checkOffer(SCREEN)?.message).toBe("the offer must have exactly one audio and one video m-line");
+  });
+});

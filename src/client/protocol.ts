@@ -8,7 +8,9 @@ export type ErrorCode = "bad-request" | "unauthorized" | "room-full" | "unsuppor
 export interface ParticipantInfo {
   id: string;
   name: string;
-  role: Role;
+  /** "screen": someone's screen share (a second connection of theirs, `owner` says whose). */
+  role: Role | "screen";
+  owner?: string;
 }
 
 export type MessageId = string | number;
@@ -81,7 +83,7 @@ function isIceServerList(v: unknown): v is RTCIceServer[] {
 }
 
 function isParticipant(v: unknown): v is ParticipantInfo {
-  return isObject(v) && typeof v.id === "string" && typeof v.name === "string" && (v.role === "participant" || v.role === "viewer");
+  return isObject(v) && typeof v.id === "string" && typeof v.name === "string" && (v.role === "participant" || v.role === "viewer" || v.role === "screen");
 }
 
 /**

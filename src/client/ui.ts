@@ -147,6 +147,7 @@ export function renderParticipants(els: Elements, list: readonly ParticipantInfo
       item.append(avatar, name);
       if (p.id === selfId) item.append(badge("you"));
       if (p.role === "viewer") item.append(badge("watching"));
+      if (p.role === "screen") item.append(badge("screen"));
       return item;
     }),
   );

@@ -32,10 +32,14 @@ export function labelFilter(textFile: string, tileHeight: number, position: "cor
   );
 }
 
-/** Scale into a tile keeping the aspect ratio, with black bars where the shapes differ. */
-export function letterboxFilter(width: number, height: number): string {
+/**
+ * Scale into a tile keeping the aspect ratio, with black bars where the shapes differ. Cameras
+ * take the cheap bilinear scaler; a screen (text, thin lines, shrunk by more) takes lanczos,
+ * which keeps edges sharp where bilinear smears them.
+ */
+export function letterboxFilter(width: number, height: number, scaler: "bilinear" | "lanczos" = "bilinear"): string {
   return (
-    `scale=${width}:${height}:force_original_aspect_ratio=decrease:force_divisible_by=2:flags=bilinear,` +
+    `scale=${width}:${height}:force_original_aspect_ratio=decrease:force_divisible_by=2:flags=${scaler},` +
     `pad=${width}:${height}:-1:-1:color=black,format=yuv420p`
   );
 }

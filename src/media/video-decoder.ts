@@ -15,6 +15,7 @@ import { RawFrameReader, i420Size } from "./raw-frames.js";
 import { labelFilter, letterboxFilter } from "./tile-label.js";
 
 export type VideoCodec = "vp8" | "h264";
+export type VideoContent = "camera" | "screen";
 
 export interface EncodedVideoFrame {
   data: Buffer;
@@ -27,6 +28,11 @@ export interface VideoDecoderOptions {
   height: number;
   /** File with the participant's name (see tile-label.ts). */
   labelFile: string;
+  /**
+   * What the pictures are: a camera (bilinear scaling, the name drawn in the corner) or a screen
+   * share (lanczos, which keeps text and thin lines legible, and no name over its content).
+   */
+  content?: VideoContent;
   log: Logger;
   onPicture: (picture: Buffer, width: number, height: number) => void;
   /** The decoder cannot go on without a keyframe (start, restart, resize); asked again until one comes. */
@@ -242,7 +248,9 @@ export class VideoDecoder {
         ],
         outputOptions: [
           "-an",
-          "-vf", `${letterboxFilter(width, height)},${labelFilter(labelFile, height, "corner")}`,
+          "-vf", this.opts.content === "screen"
+            ? letterboxFilter(width, height, "lanczos")
+            : `${letterboxFilter(width, height)},${labelFilter(labelFile, height, "corner")}`,
           "-fps_mode", "passthrough",
           "-f", "rawvideo", "-pix_fmt", "yuv420p",
           // Without an output -threads 1, rawvideo output holds every frame back by one.

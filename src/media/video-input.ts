@@ -6,7 +6,7 @@ import type { Logger } from "pino";
 import { scaleI420 } from "./i420-scale.js";
 import { initialsOf, renderPlaceholder } from "./placeholder.js";
 import { removeLabelFile, writeLabelFile } from "./tile-label.js";
-import { VideoDecoder, type EncodedVideoFrame, type VideoCodec } from "./video-decoder.js";
+import { VideoDecoder, type EncodedVideoFrame, type VideoCodec, type VideoContent } from "./video-decoder.js";
 import type { VideoSource } from "./video-mixer.js";
 
 interface Picture {
@@ -35,6 +35,8 @@ export class VideoInput implements VideoSource {
     name: string,
     private readonly log: Logger,
     private readonly requestKeyframe: () => void,
+    /** A screen share decodes with its own settings (video-decoder.ts). */
+    readonly content: VideoContent = "camera",
   ) {
     this.labelFile = writeLabelFile(name);
     this.initialsFile = writeLabelFile(initialsOf(name));
@@ -95,6 +97,7 @@ export class VideoInput implements VideoSource {
       width: this.width,
       height: this.height,
       labelFile: this.labelFile,
+      content: this.content,
       log: this.log,
       onPicture: (data, width, height) => {
         if (!this.closed) this.decoded = { data, width, height };

@@ -107,10 +107,13 @@ export class VideoMixer {
     return this.encoder !== undefined;
   }
 
-  /** The participants shown, in join order. Recomputes the layout and resizes their tiles. */
-  setSources(sources: VideoSource[]): void {
+  /**
+   * The sources shown, each in the tile of the same index (a grid in join order unless `tiles`
+   * says otherwise). Resizes their tiles.
+   */
+  setSources(sources: VideoSource[], tiles: Tile[] = gridLayout(sources.length, this.opts.width, this.opts.height)): void {
     this.sources = sources;
-    this.tiles = gridLayout(sources.length, this.opts.width, this.opts.height);
+    this.tiles = tiles;
     sources.forEach((s, i) => {
       const t = this.tiles[i];
       if (t) s.setTileSize(t.width, t.height);

@@ -2,12 +2,15 @@
 // WebSocket and the protocol; rooms own media. Neither sees the other's internals.
 import type { Quality } from "../egress/video-egress.js";
 
-export type Role = "participant" | "viewer";
+/** `screen`: a participant's screen share, a second connection that only sends one video. */
+export type Role = "participant" | "viewer" | "screen";
 
 export interface ParticipantInfo {
   id: string;
   name: string;
   role: Role;
+  /** A screen's sharer (participantId); only for role "screen". */
+  owner?: string;
 }
 
 /** A participant's state as shown to others (`participant-updated`, the control API). */
@@ -63,7 +66,13 @@ export type RoomEvent =
    * The room ends this member (shutdown, media failure, media that stayed unusable after a
    * warning). Signaling reports it and closes.
    */
-  | { type: "ended"; code: "internal" | "overloaded" | "bad-request"; message: string };
+  | {
+      type: "ended";
+      code: "internal" | "overloaded" | "bad-request";
+      message: string;
+      /** Nobody's fault: the membership ran its course (a screen whose owner left). */
+      ordinary?: boolean;
+    };
 
 export interface JoinRequest {
   room: string;
@@ -72,6 +81,8 @@ export interface JoinRequest {
   token?: string;
   /** A participant who only sends (a WHIP publisher such as OBS): nothing is sent back. */
   publishOnly?: boolean;
+  /** Role "screen" only: the participantId of the participant sharing it (in the same room). */
+  owner?: string;
 }
 
 export interface JoinResult {

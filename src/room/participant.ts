@@ -54,12 +54,14 @@ export class Participant implements RoomMember {
     private readonly host: ParticipantHost,
     readonly notify: (event: RoomEvent) => void,
     readonly log: Logger,
-    /** A WHIP publisher: sends, receives nothing back. */
+    /** A WHIP publisher or a screen: sends, receives nothing back. */
     readonly publishOnly = false,
   ) {
-    const sends = info.role === "participant";
-    this.video = sends ? new VideoInput(info.name, log, () => this.peer.requestKeyframe()) : undefined;
-    this.audio = sends ? new AudioInput() : undefined;
+    // A screen sends one picture and nothing else, decoded with settings of its own.
+    const screen = info.role === "screen";
+    const sends = info.role === "participant" || screen;
+    this.video = sends ? new VideoInput(info.name, log, () => this.peer.requestKeyframe(), screen ? "screen" : "camera") : undefined;
+    this.audio = info.role === "participant" ? new AudioInput() : undefined;
     this.peer = new Peer(publishOnly ? "recvonly" : sends ? "sendrecv" : "sendonly", host.network, {
       onVideoRtp: (rtp, codec) => this.onVideoRtp(rtp, codec),
       onAudioRtp: (rtp) => this.audio?.push(rtp.header.sequenceNumber, rtp.payload),
@@ -76,7 +78,7 @@ export class Participant implements RoomMember {
         host.removeParticipant(this, reason);
       },
       onCandidate: (candidate) => notify({ type: "candidate", candidate }),
-    }, log);
+    }, log, screen);
     this.receives = !publishOnly;
   }
 

@@ -9,14 +9,31 @@ import type { Rendition } from "../egress/ladder.js";
 import { RenditionLadder } from "../egress/rendition-ladder.js";
 import { MixroomError } from "../errors.js";
 import { AudioMixer } from "../media/audio-mixer.js";
-import { VideoMixer } from "../media/video-mixer.js";
+import { VideoMixer, type VideoSource } from "../media/video-mixer.js";
 import { H264Encode } from "../output/h264-encode.js";
 import type { OutputSource } from "../output/output.js";
 import type { PeerNetwork } from "../webrtc/peer.js";
 import type { JoinRequest, JoinResult, ParticipantInfo, RoomEvent } from "./contract.js";
 import type { Admission, Workload } from "./cost-model.js";
 import { sanitizeDisplayName } from "./display-name.js";
+import { gridLayout } from "./layout.js";
 import { Participant, type ParticipantHost } from "./participant.js";
+import { presentationLayout } from "./presentation-layout.js";
+
+/**
+ * Screens shared at once in one room. Each is shown large (presentation-layout.ts): a third
+ * would leave each too small to read. One per participant, too.
+ */
+export const MAX_SCREENS_PER_ROOM = 2;
+
+/** A screen being shown: a video source of the room that belongs to a participant. */
+export interface ScreenShare {
+  /** The screen connection's own id (role "screen" in the participant list). */
+  participantId: string;
+  /** The participant sharing it. */
+  owner: string;
+  source: VideoSource;
+}
 
 export interface RoomSettings {
   width: number;
@@ -75,22 +92,24 @@ export class Room implements ParticipantHost, OutputSource {
 
   join(request: JoinRequest, notify: (event: RoomEvent) => void): JoinResult {
     if (this.closed) throw new MixroomError("internal", "room is closing");
-    const senders = [...this.members.values()].filter((m) => m.info.role === "participant").length;
+    const senders = this.countRole("participant");
     if (request.role === "participant" && senders >= this.settings.maxParticipants) {
       throw new MixroomError("room-full", `room ${this.id} has ${senders} participants, the most it takes`);
     }
-    const viewers = this.members.size - senders;
+    const viewers = this.countRole("viewer");
     if (request.role === "viewer" && viewers >= this.settings.maxViewers) {
       throw new MixroomError("room-full", `room ${this.id} has ${viewers} viewers, the most it takes`);
     }
+    const owner = request.role === "screen" ? this.screenOwner(request.owner) : undefined;
     // Nothing is committed yet, but a join that could never get its media is told now.
     this.settings.admission.check(this.costOfNegotiating(request.role), `joining room ${this.id}`);
     const existing = [...this.members.values()].map((m) => m.info);
     const id = randomUUID();
     // One string for the tile and the list, whichever way the name came (join, WHIP, a token's claim).
-    const name = sanitizeDisplayName(request.name ?? "") || defaultName(request.role, this.members.size);
-    const info: ParticipantInfo = { id, name, role: request.role };
-    const publishOnly = request.publishOnly === true && request.role === "participant";
+    const name = sanitizeDisplayName(request.name ?? "") || (owner ? screenName(owner.info.name) : defaultName(request.role, this.members.size));
+    const info: ParticipantInfo = owner ? { id, name, role: "screen", owner: owner.info.id } : { id, name, role: request.role };
+    // A screen, like a WHIP publisher, only sends: nothing goes back to it.
+    const publishOnly = (request.publishOnly === true && request.role === "participant") || owner !== undefined;
     const p = new Participant(info, this, notify, this.log.child({ participant: id }), publishOnly);
     this.members.set(id, p);
     this.broadcast({ type: "participant-joined", participant: info }, id);
@@ -100,15 +119,28 @@ export class Room implements ParticipantHost, OutputSource {
 
   /** Throws `overloaded` unless the server has the CPU for `p`'s media (and this room's). */
   admit(p: Participant): void {
-    this.settings.admission.check(this.costOfNegotiating(p.info.role), `${p.info.role === "participant" ? "sending" : "receiving"} media in room ${this.id}`);
+    const what = p.info.role === "screen" ? "sharing a screen" : p.info.role === "participant" ? "sending media" : "receiving media";
+    this.settings.admission.check(this.costOfNegotiating(p.info.role), `${what} in room ${this.id}`);
+  }
+
+  /** The screens shown now (negotiated), in the order they were shared. For layouts. */
+  get screenShares(): ScreenShare[] {
+    const out: ScreenShare[] = [];
+    for (const m of this.members.values()) {
+      if (m.info.role === "screen" && m.isNegotiated && m.video && m.info.owner) {
+        out.push({ participantId: m.info.id, owner: m.info.owner, source: m.video });
+      }
+    }
+    return out;
   }
 
   /** `p`'s media is negotiated: the room runs, and `p` gets a tile and a place in the mix. */
   negotiated(p: Participant): void {
     if (this.closed || this.members.get(p.info.id) !== p) return;
     this.start();
-    this.audio.add(p.info.id, p.audio, p.publishOnly ? undefined : (payload) => p.sendAudio(payload));
-    if (p.info.role === "participant") this.updateLayout();
+    // A screen has no voice and hears nothing: it is no member of the audio mix.
+    if (p.info.role !== "screen") this.audio.add(p.info.id, p.audio, p.publishOnly ? undefined : (payload) => p.sendAudio(payload));
+    if (p.info.role !== "viewer") this.updateLayout();
   }
 
   /** What this room runs now, for the server's CPU budget. */
@@ -118,8 +150,10 @@ export class Room implements ParticipantHost, OutputSource {
     w.rooms = 1;
     for (const m of this.members.values()) {
       if (!m.isNegotiated) continue;
-      if (m.info.role === "participant") w.participants++;
-      else w.viewers++;
+      // A screen costs what a participant does: a decoder (of a larger, mostly still picture, so
+      // few frames) and SRTP in, with no audio and nothing sent back.
+      if (m.info.role === "viewer") w.viewers++;
+      else w.participants++;
     }
     w.rungs = this.ladder.runningRungs;
     w.h264 = this.h264?.running ? 1 : 0;
@@ -184,14 +218,27 @@ export class Room implements ParticipantHost, OutputSource {
     return this.h264;
   }
 
+  /** `p` leaves; a participant's screens go with it (one re-layout for all of them). */
   removeParticipant(p: Participant, reason: string): void {
     if (this.members.get(p.info.id) !== p) return;
-    this.members.delete(p.info.id);
-    this.audio.remove(p.info.id);
-    if (p.info.role === "participant" && p.isNegotiated) this.updateLayout();
-    this.broadcast({ type: "participant-left", participantId: p.info.id });
-    p.log.info({ reason }, "left");
-    this.track(p.close());
+    const screens = p.info.role === "participant" ? [...this.members.values()].filter((m) => m.info.owner === p.info.id) : [];
+    const leaving = [p, ...screens];
+    // Out of the map first: the leave each screen's `ended` causes then finds nothing to do.
+    for (const m of leaving) {
+      this.members.delete(m.info.id);
+      this.audio.remove(m.info.id);
+    }
+    if (leaving.some((m) => m.info.role !== "viewer" && m.isNegotiated)) this.updateLayout();
+    for (const m of leaving) {
+      this.broadcast({ type: "participant-left", participantId: m.info.id });
+      if (m !== p) {
+        m.notify({ type: "ended", code: "bad-request", message: "the screen share ended: its owner left the room", ordinary: true });
+        m.log.info({ reason: "owner left" }, "left");
+      } else {
+        p.log.info({ reason }, "left");
+      }
+      this.track(m.close());
+    }
     if (this.members.size === 0 && this.holds === 0) this.onEmpty(this);
     else this.idleIfUnused();
   }
@@ -260,12 +307,49 @@ export class Room implements ParticipantHost, OutputSource {
 
   /** The cost of `role`'s media here, including starting the room if it is not running. */
   private costOfNegotiating(role: JoinRequest["role"]): Partial<Workload> {
-    return { rooms: this.video.running ? 0 : 1, [role === "participant" ? "participants" : "viewers"]: 1 };
+    return { rooms: this.video.running ? 0 : 1, [role === "viewer" ? "viewers" : "participants"]: 1 };
   }
 
+  private countRole(role: JoinRequest["role"]): number {
+    let n = 0;
+    for (const m of this.members.values()) if (m.info.role === role) n++;
+    return n;
+  }
+
+  /** The participant a screen join names as its owner; throws bad-request or room-full. */
+  private screenOwner(ownerId: string | undefined): Participant {
+    if (ownerId === undefined) throw new MixroomError("bad-request", "a screen needs an owner: the participantId of the participant sharing it");
+    const owner = this.members.get(ownerId);
+    if (!owner || owner.info.role !== "participant") {
+      throw new MixroomError("bad-request", `owner is not a participant of room ${this.id}`);
+    }
+    for (const m of this.members.values()) {
+      if (m.info.owner === ownerId) throw new MixroomError("bad-request", "this owner already shares a screen: one screen per participant");
+    }
+    const screens = this.countRole("screen");
+    if (screens >= MAX_SCREENS_PER_ROOM) {
+      throw new MixroomError("room-full", `room ${this.id} has ${screens} screens shared, the most it takes`);
+    }
+    return owner;
+  }
+
+  /**
+   * Tiles for every negotiated sender: a grid of cameras in join order, or, while a screen is
+   * shared, the screens large and the cameras in a strip (presentation-layout.ts). A visual
+   * change only: no keyframe of the composite, nobody renegotiated.
+   */
   private updateLayout(): void {
-    const senders = [...this.members.values()].filter((m) => m.video && m.isNegotiated);
-    this.video.setSources(senders.map((m) => m.video!));
+    const shown = [...this.members.values()].filter((m) => m.video && m.isNegotiated);
+    const screens = shown.filter((m) => m.info.role === "screen");
+    const cameras = shown.filter((m) => m.info.role !== "screen");
+    const { width, height } = this.settings;
+    const senders = [...screens, ...cameras];
+    let tiles = gridLayout(cameras.length, width, height);
+    if (screens.length > 0) {
+      const p = presentationLayout(screens.length, cameras.length, width, height);
+      tiles = [...p.screens, ...p.cameras];
+    }
+    this.video.setSources(senders.map((m) => m.video!), tiles);
     // Ask each camera for about its tile's share of the composite's bitrate (twice that, as a
     // decoded camera is re-encoded and detail is lost twice), within sane bounds.
     const canvas = this.settings.width * this.settings.height;
@@ -284,6 +368,13 @@ export class Room implements ParticipantHost, OutputSource {
     this.closing.add(closing);
     void closing.finally(() => this.closing.delete(closing));
   }
+}
+
+/** A screen shown under its owner's name, unless it gave one. */
+function screenName(ownerName: string): string {
+  const name = `${ownerName}'s screen`;
+  // The owner's name is at most 64 code points: the suffix must not take it past the limit.
+  return [...name].length <= 64 ? name : `${[...ownerName].slice(0, 55).join("")}'s screen`;
 }
 
 function defaultName(role: string, index: number): string {

@@ -19,11 +19,13 @@ export const MAX_NAME_LENGTH = MAX_DISPLAY_NAME_LENGTH;
  */
 export const MAX_CANDIDATE_LENGTH = 1024;
 export const MAX_MID_LENGTH = 256;
+/** A screen's `owner`: a participantId (the server's are UUIDs), never longer than this. */
+export const MAX_OWNER_LENGTH = 64;
 
 export type MessageId = string | number;
 
 export type ClientMessage =
-  | { type: "join"; id?: MessageId; room: string; name?: string; role: Role; token?: string }
+  | { type: "join"; id?: MessageId; room: string; name?: string; role: Role; token?: string; owner?: string }
   | { type: "offer"; id?: MessageId; sdp: string }
   | { type: "candidate"; id?: MessageId; candidate: IceCandidateInit | null }
   | { type: "leave"; id?: MessageId };
@@ -93,7 +95,11 @@ const nameCheck: Check = (v) => {
 };
 
 const roleCheck: Check = (v) =>
-  v === "participant" || v === "viewer" ? ok(v) : problem('must be "participant" or "viewer"');
+  v === "participant" || v === "viewer" || v === "screen" ? ok(v) : problem('must be "participant", "viewer" or "screen"');
+
+const OWNER_PATTERN = new RegExp(`^[A-Za-z0-9_-]{1,${MAX_OWNER_LENGTH}}$`);
+const ownerCheck: Check = (v) =>
+  typeof v === "string" && OWNER_PATTERN.test(v) ? ok(v) : problem(`must be a participant id (1-${MAX_OWNER_LENGTH} characters of A-Za-z0-9_-)`);
 
 const stringCheck: Check = (v) => (typeof v === "string" ? ok(v) : problem("must be a string"));
 
@@ -130,6 +136,7 @@ const SCHEMAS: Record<ClientMessageType, Record<string, FieldSpec>> = {
     name: { check: nameCheck, optional: true },
     role: { check: roleCheck, optional: true, fallback: "participant" },
     token: { check: stringCheck, optional: true },
+    owner: { check: ownerCheck, optional: true },
   },
   offer: { sdp: { check: sdpCheck } },
   candidate: { candidate: { check: candidateCheck } },
@@ -184,6 +191,10 @@ export function parseClientMessage(text: string | Buffer, isBinary: boolean): Pa
     const result = spec.check(value);
     if ("problem" in result) return fail(`${raw.type}: ${field} ${result.problem}`, id);
     message[field] = result.value;
+  }
+  // A screen belongs to someone; an owner on anything else is a mistake worth telling.
+  if (message.type === "join" && (message.role === "screen") !== (message.owner !== undefined)) {
+    return fail(message.role === "screen" ? "join: owner is required for role screen" : "join: owner is only for role screen", id);
   }
   // The schema table above guarantees the shape of each message type.
   return { ok: true, message: message as ClientMessage };

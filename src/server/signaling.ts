@@ -54,6 +54,7 @@ export const MAX_CANDIDATES = 100;
 export const SHUTDOWN_GRACE_MS = 2_000;
 
 // RFC 6455 close codes.
+const CLOSE_NORMAL = 1000;
 const CLOSE_GOING_AWAY = 1001;
 const CLOSE_POLICY_VIOLATION = 1008;
 const CLOSE_INTERNAL_ERROR = 1011;
@@ -304,6 +305,7 @@ class Connection {
     this.membership = m;
     let admission: Admission;
     try {
+      // A screen publishes in the room: it needs what a participant's join does.
       admission = await this.ctx.access.admit(msg.token, msg.role === "viewer" ? "watch" : "publish", msg.room);
     } catch (err) {
       if (this.membership !== m) return;
@@ -318,7 +320,7 @@ class Connection {
     let result: JoinResult;
     try {
       // A signed token's name is who its holder is: it wins over the name the join asks for.
-      const request = { room: msg.room, name: admission.name ?? msg.name, role: msg.role, token: msg.token };
+      const request = { room: msg.room, name: admission.name ?? msg.name, role: msg.role, token: msg.token, ...(msg.owner !== undefined && { owner: msg.owner }) };
       result = await this.ctx.rooms.join(request, (event) => this.onRoomEvent(m, event));
     } catch (err) {
       if (this.membership === m) this.membership = undefined;
@@ -414,6 +416,14 @@ class Connection {
   private onRoomEvent(m: Membership, event: RoomEvent): void {
     if (this.membership !== m) return; // an old membership, or we are closing
     if (event.type === "ended") {
+      if (event.ordinary) {
+        // Nobody's fault (a screen whose owner left): told why, then a normal close.
+        this.log.info({ code: event.code, detail: event.message }, "room ended membership");
+        this.send({ type: "error", code: event.code, message: event.message });
+        this.endMembership("room ended");
+        this.closeWith(CLOSE_NORMAL, "ended");
+        return;
+      }
       // A client removed for what it sent was warned about by its room already: not a server fault.
       const theirs = event.code === "bad-request";
       if (theirs) this.log.info({ code: event.code, detail: event.message }, "room ended membership");
@@ -533,7 +543,7 @@ function safeLeave(member: RoomMember, reason: string, log: Logger): void {
 }
 
 function copyInfo(p: ParticipantInfo): ParticipantInfo {
-  return { id: p.id, name: p.name, role: p.role };
+  return p.owner === undefined ? { id: p.id, name: p.name, role: p.role } : { id: p.id, name: p.name, role: p.role, owner: p.owner };
 }
 
 function toBuffer(data: RawData): Buffer {

@@ -16,7 +16,7 @@ import { MixroomError } from "../errors.js";
 import type { IceCandidateInit } from "../room/contract.js";
 import type { VideoCodec } from "../media/video-decoder.js";
 import { mixroomCodecs } from "./codecs.js";
-import { addPublicIpCandidates, checkOffer, stripTransportCc } from "./sdp.js";
+import { addPublicIpCandidates, checkOffer, stripTransportCc, type OfferShape } from "./sdp.js";
 
 export interface PeerNetwork {
   /** Announced in ICE next to the host's own addresses (1:1 NAT, containers). */
@@ -153,6 +153,8 @@ export class Peer {
     network: PeerNetwork,
     private readonly handlers: PeerHandlers,
     private readonly log: Logger,
+    /** A screen share: its offer is one send-only video m-line (sdp.ts). */
+    private readonly screen = false,
   ) {
     this.pc = new RTCPeerConnection({
       // werift's default is a public STUN server; host candidates (plus the announced IP) suffice.
@@ -180,11 +182,12 @@ export class Peer {
 
   /** Throws bad-request or unsupported for an offer this peer would refuse; nothing else happens. */
   checkOffer(offerSdp: string): void {
-    const problem = checkOffer(offerSdp, { receives: this.mode !== "recvonly" });
+    const shape: OfferShape = { receives: this.mode !== "recvonly", screen: this.screen };
+    const problem = checkOffer(offerSdp, shape);
     if (problem) throw new MixroomError(problem.code, problem.message);
   }
 
-  /** Answers the client's offer (one audio and one video m-line); the answer carries our candidates. */
+  /** Answers the client's offer (one audio and one video m-line, or a screen's one video); the answer carries our candidates. */
   async answer(offerSdp: string): Promise<string> {
     this.checkOffer(offerSdp);
     this.offerApplied = true;

@@ -12,7 +12,11 @@ interface MediaSection {
   codecs: string[];
   /** Payload types of H.264 in constrained baseline (profile 42) with packetization mode 1. */
   receivableH264: boolean;
+  /** a=sendrecv/sendonly/recvonly/inactive of the section, or of the session; sendrecv when neither says. */
+  direction: string;
 }
+
+const DIRECTION = /^a=(sendrecv|sendonly|recvonly|inactive)$/;
 
 /** RTP payload types are 7 bits (RFC 3550); anything else is not SDP we can trust. */
 function payloadType(text: string): number | undefined {
@@ -38,6 +42,7 @@ function sections(sdp: string): MediaSection[] | string {
   const out: MediaSection[] = [];
   let h264Pts = new Set<string>();
   let mapped = new Set<number>();
+  let sessionDirection = "sendrecv";
   for (const raw of sdp.split(/\r?\n/)) {
     // Trailing blanks are sloppy, not wrong.
     const line = raw.trimEnd();
@@ -46,11 +51,16 @@ function sections(sdp: string): MediaSection[] | string {
       if (proto.includes("RTP/") && formats.some((f) => payloadType(f) === undefined)) {
         return `${quote(line)}: payload types must be 0-127`;
       }
-      out.push({ kind, codecs: [], receivableH264: false });
+      out.push({ kind, codecs: [], receivableH264: false, direction: sessionDirection });
       h264Pts = new Set();
       mapped = new Set();
     }
     const section = out.at(-1);
+    const direction = DIRECTION.exec(line);
+    if (direction) {
+      if (section) section.direction = direction[1]!;
+      else sessionDirection = direction[1]!;
+    }
     if (!section) continue;
     const rtpmap = /^a=rtpmap:(\S*)(?: (.*))?$/.exec(line);
     if (rtpmap) {
@@ -76,11 +86,20 @@ function sections(sdp: string): MediaSection[] | string {
   return out;
 }
 
+/** What an offer must be: a camera's (audio and video), or a screen's (one video m-line, send only). */
+export interface OfferShape {
+  /** The client receives the composite (not a WHIP publisher, not a screen). */
+  receives: boolean;
+  /** A screen share (role "screen"): exactly one video m-line, which only sends. */
+  screen?: boolean;
+}
+
 /** Why this offer cannot be answered, or undefined when it can. */
-export function checkOffer(sdp: string, opts: { receives: boolean } = { receives: true }): OfferProblem | undefined {
+export function checkOffer(sdp: string, opts: OfferShape = { receives: true }): OfferProblem | undefined {
   if (!sdp.startsWith("v=0")) return { code: "bad-request", message: "the offer is not SDP" };
   const media = sections(sdp);
   if (typeof media === "string") return { code: "bad-request", message: media };
+  if (opts.screen) return checkScreenOffer(sdp, media);
   const audio = media.filter((m) => m.kind === "audio");
   const video = media.filter((m) => m.kind === "video");
   if (audio.length !== 1 || video.length !== 1 || media.length !== 2) {
@@ -95,6 +114,28 @@ export function checkOffer(sdp: string, opts: { receives: boolean } = { receives
   if (opts.receives && !video[0]!.codecs.includes("vp8") && !video[0]!.receivableH264) {
     return { code: "unsupported", message: "to receive the composite the video m-line must offer VP8, or H.264 constrained baseline (profile-level-id 42xxxx) with packetization-mode=1" };
   }
+  return checkCredentials(sdp);
+}
+
+/**
+ * A screen sends one picture and receives nothing: an audio m-line, a second m-line or a
+ * direction that asks to receive would be media nobody sends or plays, so they are refused.
+ */
+function checkScreenOffer(sdp: string, media: MediaSection[]): OfferProblem | undefined {
+  if (media.length !== 1 || media[0]!.kind !== "video") {
+    return { code: "bad-request", message: "a screen's offer must have exactly one video m-line and nothing else (no audio)" };
+  }
+  const video = media[0]!;
+  if (video.direction !== "sendonly") {
+    return { code: "bad-request", message: `a screen only sends: its video m-line must be a=sendonly, not ${video.direction}` };
+  }
+  if (!video.codecs.includes("vp8") && !video.codecs.includes("h264")) {
+    return { code: "unsupported", message: "the video m-line must offer VP8 or H.264" };
+  }
+  return checkCredentials(sdp);
+}
+
+function checkCredentials(sdp: string): OfferProblem | undefined {
   if (!/^a=fingerprint:/m.test(sdp) || !/^a=ice-ufrag:/m.test(sdp)) {
     return { code: "bad-request", message: "the offer has no ICE credentials or DTLS fingerprint" };
   }

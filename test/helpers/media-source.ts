@@ -46,6 +46,22 @@ export function colourClip(colour: string, size = "320x180"): IvfFrame[] {
   return vp8Clip(`${colour}-${size}`, ["-f", "lavfi", "-i", `color=c=${colour}:s=${size}:r=30:d=2`], "200k");
 }
 
+/** Width in pixels of each black and each white stripe of screenClip. */
+export const SCREEN_STRIPE_PX = 4;
+
+/**
+ * 60 frames of a 1280x720 screen: vertical black and white stripes SCREEN_STRIPE_PX wide over the
+ * whole picture, as fine as the strokes of small text. Scaled into a tile, the stripes keep
+ * their period (times the scale) only if the scaler keeps fine detail; a blurry scaler turns
+ * them grey, a tiny tile aliases them away.
+ */
+export function screenClip(): IvfFrame[] {
+  const w = SCREEN_STRIPE_PX;
+  return vp8Clip(`screen-stripes-${w}`, [
+    "-f", "lavfi", "-i", `color=c=white:s=1280x720:r=30:d=2,drawgrid=w=${2 * w}:h=720:t=${w}:c=black,format=yuv420p`,
+  ], "1500k");
+}
+
 /**
  * 10 s of one colour as a browser's camera encodes it: a keyframe first, inter frames after, none
  * periodic (see CameraSender). Long, because a loop starts again at the keyframe: inter frames

@@ -20,7 +20,7 @@ import { Vp8Packetizer } from "../../src/media/vp8-packetizer.js";
 import { type Rgb, sampleRgb } from "./i420.js";
 import { vp8KeyframeSize } from "./media-analysis.js";
 import { GarbageSender } from "./garbage.js";
-import { CameraSender, ClipSender, H264ClipSender, ToneSender, beepPackets, cameraClip, colourClip, flashClip, h264ColourClip, texturedColourClip, tonePackets } from "./media-source.js";
+import { CameraSender, ClipSender, H264ClipSender, ToneSender, beepPackets, cameraClip, colourClip, screenClip, flashClip, h264ColourClip, texturedColourClip, tonePackets } from "./media-source.js";
 
 const log = pino({ level: process.env.TEST_LOG ?? "silent" });
 
@@ -39,8 +39,13 @@ export interface TestPeerOptions {
   room: string;
   /** Also sent to WHEP/WHIP, as ?name=. */
   name: string;
-  /** WebSocket only: WHEP is always a viewer, WHIP always a participant. */
-  role?: "participant" | "viewer";
+  /**
+   * WebSocket only: WHEP is always a viewer, WHIP always a participant. A "screen" shares a
+   * screen for `owner`: one send-only video m-line carrying screenClip (fine stripes).
+   */
+  role?: "participant" | "viewer" | "screen";
+  /** The screen's owner (participantId), for role "screen". */
+  owner?: string;
   /** Solid colour of the video sent, e.g. "0xff0000"; no video when absent. */
   colour?: string;
   /**
@@ -177,7 +182,10 @@ export class TestPeer {
           peer.ws.once("open", () => resolve());
           peer.ws.once("error", reject);
         });
-        const join = { type: "join", room: opts.room, name: opts.name, role: opts.role ?? "participant", ...(opts.token !== undefined && { token: opts.token }) };
+        const join = {
+          type: "join", room: opts.room, name: opts.name, role: opts.role ?? "participant",
+          ...(opts.token !== undefined && { token: opts.token }), ...(opts.owner !== undefined && { owner: opts.owner }),
+        };
         const joined = await peer.request(join, "joined");
         peer.participantId = String(joined.participantId);
       }
@@ -411,7 +419,7 @@ export class TestPeer {
 
   /** What flows from this side: a viewer or WHEP client only receives, a WHIP client only sends. */
   private get direction(): "sendrecv" | "recvonly" | "sendonly" {
-    if (this.signal === "whip") return "sendonly";
+    if (this.signal === "whip" || this.opts.role === "screen") return "sendonly";
     return this.signal === "whep" || this.opts.role === "viewer" ? "recvonly" : "sendrecv";
   }
 
@@ -430,7 +438,8 @@ export class TestPeer {
   private async negotiate(): Promise<void> {
     const direction = this.direction;
     const video = this.pc.addTransceiver(this.videoTrack, { direction });
-    const audio = this.pc.addTransceiver(this.audioTrack, { direction });
+    // A screen offers its one video m-line and nothing else.
+    const audio = this.opts.role === "screen" ? undefined : this.pc.addTransceiver(this.audioTrack, { direction });
     this.videoTransceiver = video;
     this.audioTransceiver = audio;
     video.dtlsTransport.onRtcp.subscribe((p) => {
@@ -442,7 +451,7 @@ export class TestPeer {
       }
     });
     video.onTrack.subscribe((track) => this.receiveVideo(track));
-    audio.onTrack.subscribe((track) => {
+    audio?.onTrack.subscribe((track) => {
       track.onReceiveRtp.subscribe((rtp) => {
         this.audioRtp.push({ ssrc: rtp.header.ssrc, seq: rtp.header.sequenceNumber, timestamp: rtp.header.timestamp, at: performance.now() });
         const pcm = this.opusDecoder.decode(rtp.payload);
@@ -520,6 +529,10 @@ export class TestPeer {
     const send = (p: Buffer): void => {
       if (this.sending) this.videoTrack.writeRtp(p);
     };
+    if (this.opts.role === "screen") {
+      this.clip = new ClipSender(screenClip(), send);
+      return;
+    }
     if (this.opts.sync) {
       // Both clocks start here together: the flash goes out on the video clock's first tick
       // (33 ms), the beep on the audio clock's (20 ms), a fixed 13 ms apart.
