@@ -89,7 +89,7 @@ describe("custom layouts", () => {
       regions: [
         { x: 0, y: 0, w: 1, h: 1, slot: "speaker" },
         { x: 0.7, y: 0.7, w: 0.3, h: 0.3, z: 2, participantId: "p1" },
-        { x: 0.05, y: 0.05, w: 0.251, h: 0.251, z: 1, slot: "next" },
+        { x: 0.05, y: 0.05, w: 0.25, h: 0.25, z: 1, slot: "next" },
         { x: 0.4, y: 0.05, w: 0.25, h: 0.25, z: 1 },
       ],
     }, cast(4, "p3"), 1280, 720);
