@@ -153,6 +153,11 @@ export function beepPackets(frequency: number, amplitude = 0.3): Buffer[] {
 }
 
 /** One second of a sine at a whole number of Hz, as 50 Opus packets: loops without a click. */
+/** Opus silence, 20 ms a packet: what a sender whose tone stopped keeps sending. */
+export function silencePackets(): Buffer[] {
+  return tonePackets(0);
+}
+
 export function tonePackets(frequency: number, amplitude = 0.3): Buffer[] {
   let packets = tones.get(frequency);
   if (!packets) {
@@ -237,7 +242,7 @@ export class ToneSender {
   private index = 0;
 
   constructor(
-    private readonly packets: Buffer[],
+    private packets: Buffer[],
     private readonly write: (packet: Buffer) => void,
   ) {
     this.clock = new RoomClock(20, (_tick, steps) => {
@@ -251,8 +256,14 @@ export class ToneSender {
     this.clock.stop();
   }
 
+  /** Sends these packets from the next tick on, in the same RTP stream (no sequence jump). */
+  play(packets: Buffer[]): void {
+    this.packets = packets;
+    this.index = 0;
+  }
+
   private send(): void {
-    const payload = this.packets[this.index]!;
+    const payload = this.packets[this.index % this.packets.length]!;
     this.index = (this.index + 1) % this.packets.length;
     this.write(this.rtp.packet(payload));
   }

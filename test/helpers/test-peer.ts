@@ -20,7 +20,7 @@ import { Vp8Packetizer } from "../../src/media/vp8-packetizer.js";
 import { type Rgb, sampleRgb } from "./i420.js";
 import { vp8KeyframeSize } from "./media-analysis.js";
 import { GarbageSender } from "./garbage.js";
-import { CameraSender, ClipSender, H264ClipSender, ToneSender, beepPackets, cameraClip, colourClip, flashClip, h264ColourClip, texturedColourClip, tonePackets } from "./media-source.js";
+import { CameraSender, ClipSender, H264ClipSender, ToneSender, beepPackets, cameraClip, colourClip, flashClip, h264ColourClip, silencePackets, texturedColourClip, tonePackets } from "./media-source.js";
 
 const log = pino({ level: process.env.TEST_LOG ?? "silent" });
 
@@ -301,6 +301,21 @@ export class TestPeer {
     if (!camera || !this.opts.colour) throw new Error(`${this.opts.name} has no camera option`);
     if (size === undefined) camera.setFrameRate(fps);
     else camera.play(cameraClip(this.opts.colour, size, fps), fps);
+  }
+
+  /**
+   * Starts a tone (`frequency`, else the `tone` option's, else 440 Hz) from the next 20 ms, in
+   * the same audio stream as before; a peer that sent no audio starts its stream now.
+   */
+  startTone(frequency = this.opts.tone ?? 440): void {
+    if (!this.audioTransceiver) throw new Error(`${this.opts.name} is not negotiated`);
+    if (this.tone) this.tone.play(tonePackets(frequency));
+    else this.tone = new ToneSender(tonePackets(frequency), (p) => this.audioTrack.writeRtp(p));
+  }
+
+  /** The tone stops: the peer keeps sending audio, silence (as a quiet microphone does). */
+  stopTone(): void {
+    this.tone?.play(silencePackets());
   }
 
   /** Stops sending video (the audio keeps going): a camera that froze. */
