@@ -57,6 +57,8 @@ describe("active speaker and layouts", () => {
     server = await startTestServer();
     api = `http://127.0.0.1:${server.port}`;
     for (const p of PEOPLE) peers.push(await TestPeer.join({ url: server.url, room: ROOM, ...p }));
+    // Microphones on, in a quiet room: each sends silence until it talks.
+    for (const p of peers) p.stopTone();
     // Decoded at full size: the speaker's frame is 6 pixels wide.
     viewer = await TestPeer.join({ url: server.url, room: ROOM, name: "watcher", role: "viewer", decodeWidth: 1280, decodeHeight: 720 });
     for (const p of everyone()) {
@@ -108,6 +110,11 @@ describe("active speaker and layouts", () => {
     const t0 = performance.now();
     third.startTone(900);
     expect(await floorTo(third.participantId, t0)).toBeLessThan(1500);
+    // The burst comes while nobody talks: it is too short to take the floor, whatever its level.
+    third.stopTone();
+    const quiet = (m: Msg): boolean => m.type === "participant-updated"
+      && (m.participant as { id: string }).id === third.participantId && !(m.participant as { speaking: boolean }).speaking;
+    await first.waitFor(() => first.messages.some(quiet), "the talker heard to stop", 5000);
     first.startTone(400);
     await new Promise((r) => setTimeout(r, 200));
     first.stopTone();
@@ -123,13 +130,14 @@ describe("active speaker and layouts", () => {
     expect(room.speaker).toBe(third.participantId);
     expect(room.recentSpeakers).toEqual([third.participantId, second.participantId]);
     expect(room.layout.mode).toBe("speaker");
-    expect(room.members.find((m) => m.id === third.participantId)!.speaking).toBe(true);
-    expect(room.members.find((m) => m.id === second.participantId)!.speaking).toBe(false);
+    expect(room.members.map((m) => m.speaking)).toEqual([false, false, false, false]);
   });
 
   it("frames the speaker's tile in amber on the decoded composite", async () => {
     const room = server.rooms.rooms.get(ROOM)!;
     const tile = room.layout.tiles.find((t) => t.participantId === peers[2]!.participantId)!;
+    // The frame shows while the floor holder talks.
+    peers[2]!.startTone(900);
     const at = (x: number, y: number): Rgb => sampleRgb(viewer.latestFrame!, 1280, 720, x, y, 2);
     await viewer.waitFor(() => colourDistance(at(tile.x + tile.w / 2, tile.y + 3), AMBER) < 70
       && colourDistance(at(tile.x + 3, tile.y + tile.h / 2), AMBER) < 70, "an amber frame on the speaker's tile", 5000);
@@ -177,7 +185,8 @@ describe("active speaker and layouts", () => {
     expect(room.video.encoderStats.keyframesOnDemand).toBe(keyframesBefore);
     for (const [i, p] of everyone().entries()) {
       const since = p.videoRtp.slice(Math.max(0, rtpFrom[i]! - 1));
-      expect(since.length).toBeGreaterThan(30);
+      // A receiver on a lower rung (the estimate on a loaded machine) gets fewer frames: time, not count.
+      expect(since.at(-1)!.at - since[0]!.at, p.opts.name).toBeGreaterThan(1000);
       expect(new Set(since.map((r) => r.ssrc)).size).toBe(1);
       const gaps = since.slice(1).map((r, j) => (r.seq - since[j]!.seq) & 0xffff).filter((d) => d !== 1);
       expect(gaps).toEqual([]);

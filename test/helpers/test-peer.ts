@@ -313,9 +313,14 @@ export class TestPeer {
     else this.tone = new ToneSender(tonePackets(frequency), (p) => this.audioTrack.writeRtp(p));
   }
 
-  /** The tone stops: the peer keeps sending audio, silence (as a quiet microphone does). */
+  /**
+   * The tone stops: the peer keeps sending audio, silence (as a quiet microphone does); a peer
+   * that sent no audio starts sending silence.
+   */
   stopTone(): void {
-    this.tone?.play(silencePackets());
+    if (!this.audioTransceiver) throw new Error(`${this.opts.name} is not negotiated`);
+    if (this.tone) this.tone.play(silencePackets());
+    else this.tone = new ToneSender(silencePackets(), (p) => this.audioTrack.writeRtp(p));
   }
 
   /** Stops sending video (the audio keeps going): a camera that froze. */
