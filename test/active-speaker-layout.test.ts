@@ -47,9 +47,8 @@ describe("active speaker and layouts", () => {
     fetch(`${api}/api/rooms/${room}/layout`, { method: "PUT", headers: { "Content-Type": "application/json", ...headers }, body: JSON.stringify(body) });
   /** Resolves with how long it took every receiver to be told `id` holds the floor. */
   const floorTo = async (id: string, since: number): Promise<number> => {
-    for (const p of everyone()) {
-      await p.waitFor(() => p.messages.some((m: Msg) => m.type === "active-speaker" && m.participantId === id), `active-speaker ${id}`, 5000);
-    }
+    await Promise.all(everyone().map((p) =>
+      p.waitFor(() => p.messages.some((m: Msg) => m.type === "active-speaker" && m.participantId === id), `active-speaker ${id}`, 5000)));
     return performance.now() - since;
   };
 
@@ -115,9 +114,7 @@ describe("active speaker and layouts", () => {
     const quiet = (m: Msg): boolean => m.type === "participant-updated"
       && (m.participant as { id: string }).id === third.participantId && !(m.participant as { speaking: boolean }).speaking;
     await first.waitFor(() => first.messages.some(quiet), "the talker heard to stop", 5000);
-    first.startTone(400);
-    await new Promise((r) => setTimeout(r, 200));
-    first.stopTone();
+    first.toneBurst(200, 400);
     // Long enough for a floor change to have been told (the talker alone takes it in well under this).
     await new Promise((r) => setTimeout(r, 1500));
     for (const p of everyone()) {

@@ -256,13 +256,21 @@ export class ToneSender {
     this.clock.stop();
   }
 
-  /** Sends these packets from the next tick on, in the same RTP stream (no sequence jump). */
-  play(packets: Buffer[]): void {
+  /** What plays after `count` packets of the current ones (burst); none: these go on. */
+  private then: { count: number; packets: Buffer[] } | undefined;
+
+  /**
+   * Sends these packets from the next tick on, in the same RTP stream (no sequence jump); with
+   * `then`, exactly `then.count` of them and `then.packets` after (a burst of exact length).
+   */
+  play(packets: Buffer[], then?: { count: number; packets: Buffer[] }): void {
     this.packets = packets;
     this.index = 0;
+    this.then = then;
   }
 
   private send(): void {
+    if (this.then && this.index >= this.then.count) this.play(this.then.packets);
     const payload = this.packets[this.index % this.packets.length]!;
     this.index = (this.index + 1) % this.packets.length;
     this.write(this.rtp.packet(payload));

@@ -308,9 +308,12 @@ export class TestPeer {
    * the same audio stream as before; a peer that sent no audio starts its stream now.
    */
   startTone(frequency = this.opts.tone ?? 440): void {
-    if (!this.audioTransceiver) throw new Error(`${this.opts.name} is not negotiated`);
-    if (this.tone) this.tone.play(tonePackets(frequency));
-    else this.tone = new ToneSender(tonePackets(frequency), (p) => this.audioTrack.writeRtp(p));
+    this.audioSender().play(tonePackets(frequency));
+  }
+
+  /** Exactly `ms` (a multiple of 20) of tone, then silence: a burst, however late timers run. */
+  toneBurst(ms: number, frequency = this.opts.tone ?? 440): void {
+    this.audioSender().play(tonePackets(frequency), { count: Math.round(ms / 20), packets: silencePackets() });
   }
 
   /**
@@ -318,9 +321,14 @@ export class TestPeer {
    * that sent no audio starts sending silence.
    */
   stopTone(): void {
+    this.audioSender().play(silencePackets());
+  }
+
+  /** The peer's audio stream, started (in silence) if it sends none yet. */
+  private audioSender(): ToneSender {
     if (!this.audioTransceiver) throw new Error(`${this.opts.name} is not negotiated`);
-    if (this.tone) this.tone.play(silencePackets());
-    else this.tone = new ToneSender(silencePackets(), (p) => this.audioTrack.writeRtp(p));
+    this.tone ??= new ToneSender(silencePackets(), (p) => this.audioTrack.writeRtp(p));
+    return this.tone;
   }
 
   /** Stops sending video (the audio keeps going): a camera that froze. */
