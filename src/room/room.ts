@@ -1,6 +1,7 @@
 // A room: its participants in join order, one video mix and one audio mix, each on the room
-// clock. Joins and leaves change the layout and the mix membership; they never restart the
-// encoder or renegotiate anyone, so every receiver's stream simply continues.
+// clock. Joins and leaves change the layout and the mix membership, and so do the floor moving
+// (active-speaker.ts, fed by the audio mix) and a new layout (layout.ts); none of them restarts
+// the encoder or renegotiates anyone, so every receiver's stream simply continues.
 // Nothing costly happens on `join`: the mixers start, and a participant gets a tile and a place
 // in the mix, when its media is negotiated (and admitted by cost) or an output needs the room.
 import { randomUUID } from "node:crypto";
@@ -347,6 +348,7 @@ export class Room implements ParticipantHost, OutputSource {
 
   /** Who layouts can place: senders in join order, the floor (or its last holder), the screen. */
   private layoutCast(participants: string[]): LayoutCast {
+    // No screen share yet: `presentation` is then `speaker`, and a `screen` region stays empty.
     return { participants, speaker: this.speakers.speaker ?? this.speakers.recent[0], screen: undefined };
   }
 
