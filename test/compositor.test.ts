@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { Compositor } from "../src/media/compositor.js";
+import { Compositor, HIGHLIGHT_PX, HIGHLIGHT_YUV } from "../src/media/compositor.js";
 
 function solid(w: number, h: number, y: number, u: number, v: number): Buffer {
   const b = Buffer.alloc(w * h * 1.5);
@@ -39,5 +39,27 @@ describe("compositor", () => {
     c.compose(out, [{ tile: { x: 0, y: 0, width: 8, height: 8 }, picture: undefined, width: 0, height: 0 }]);
     expect(luma(2, 2)).toBe(40);
     expect(luma(10, 2)).toBe(16);
+  });
+
+  it("draws overlapping tiles in order, later on top, clipped to the canvas", () => {
+    c.compose(out, [
+      { tile: { x: 0, y: 0, width: 32, height: 32 }, picture: solid(32, 32, 200, 50, 60), width: 32, height: 32 },
+      { tile: { x: 48, y: 16, width: 32, height: 32 }, picture: solid(32, 32, 100, 70, 80), width: 32, height: 32 },
+      { tile: { x: 16, y: 16, width: 16, height: 16 }, picture: solid(16, 16, 150, 90, 90), width: 16, height: 16 },
+    ]);
+    expect(luma(20, 20)).toBe(150);
+    expect(luma(10, 10)).toBe(200);
+    expect(luma(60, 20)).toBe(100);
+    expect(luma(63, 31)).toBe(100);
+  });
+
+  it("frames the highlighted tile in amber, inside its edge, and leaves its middle alone", () => {
+    const tile = { x: 16, y: 0, width: 32, height: 32 };
+    c.compose(out, [{ tile, picture: solid(32, 32, 200, 50, 60), width: 32, height: 32 }], tile);
+    for (const [x, y] of [[16, 0], [47, 31], [16 + HIGHLIGHT_PX - 1, 16], [47, 16], [30, HIGHLIGHT_PX - 1]] as const) {
+      expect([luma(x, y), u(x, y)]).toEqual([HIGHLIGHT_YUV.y, HIGHLIGHT_YUV.u]);
+    }
+    expect([luma(30, 16), u(30, 16)]).toEqual([200, 50]);
+    expect([luma(16 + HIGHLIGHT_PX, 16), luma(14, 16)]).toEqual([200, 16]);
   });
 });

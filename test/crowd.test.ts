@@ -84,7 +84,8 @@ describe("a crowd of sockets from one client", () => {
           ws.on("open", () => ws.send(JSON.stringify({ type: "join", room: `crowd-${i % ROOMS}`, name: `crowd ${i}` })));
           ws.on("message", (data) => {
             const m = JSON.parse(String(data)) as { type: string; code?: string };
-            if (m.type === "participant-joined" || m.type === "participant-left" || m.type === "candidate") return;
+            // News about the room, not a reply to this client's join or offer.
+            if (["participant-joined", "participant-left", "candidate", "layout", "active-speaker", "participant-updated"].includes(m.type)) return;
             outcome.replies.push(m.code ?? m.type);
             if (m.type === "joined") ws.send(JSON.stringify({ type: "offer", sdp }));
             else resolve(outcome);

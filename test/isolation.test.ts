@@ -229,7 +229,9 @@ describe("isolation and continuity", () => {
     const left = await a.next((m) => m.type === "participant-left", 25_000);
     expect(left.participantId).toBe((joined.participant as { id: string }).id);
     expect(await ended).toMatchObject({ type: "error", code: "internal" });
-    expect(replies.map((m) => m.type)).toEqual(["joined", "answer", "error"]);
+    // Room news a client may ignore (the layout after joining and when its tile came) aside.
+    const news = ["layout", "active-speaker", "participant-updated"];
+    expect(replies.map((m) => m.type).filter((t) => !news.includes(t as string))).toEqual(["joined", "answer", "error"]);
     ws.close();
   }, 40_000);
 

@@ -29,7 +29,7 @@ const MESSAGES_PER_SECOND = 40;
 const FUZZ_ROOMS = ["fuzz-a", "fuzz-b", "fuzz-c", "fuzz-d", "fuzz-e"];
 /** Codes the protocol documents for what a client did; `internal` is the server's own failure. */
 const CLIENT_CODES = new Set(["bad-request", "unauthorized", "room-full", "unsupported", "overloaded"]);
-const SERVER_TYPES = new Set(["joined", "answer", "candidate", "participant-joined", "participant-left", "error", "quality"]);
+const SERVER_TYPES = new Set(["joined", "answer", "candidate", "participant-joined", "participant-left", "error", "quality", "layout", "active-speaker", "participant-updated"]);
 /**
  * Characters the server strips from every display name (docs/PROTOCOL.md, "Display names"):
  * none may reach `joined` or `participant-joined`.

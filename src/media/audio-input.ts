@@ -51,6 +51,8 @@ export class AudioInput {
 
   /** Smoothed RMS of what this participant sent, 0..32767 (talker detection). */
   level = 0;
+  /** RMS of the last frame pulled alone (0 when none was): the active-speaker detector's input. */
+  frameLevel = 0;
   /** `decoded` and `corrupt` are packets libopus took and refused; `overBudget` were dropped unread. */
   readonly stats = { packets: 0, lost: 0, late: 0, decoded: 0, corrupt: 0, overBudget: 0, underruns: 0, overruns: 0, drained: 0 };
 
@@ -89,6 +91,7 @@ export class AudioInput {
       if (this.queued < this.target) {
         out.fill(0);
         this.level *= 0.9;
+        this.frameLevel = 0;
         return false;
       }
       this.playing = true;
@@ -100,6 +103,7 @@ export class AudioInput {
       this.calmTicks = 0;
       out.fill(0);
       this.level *= 0.9;
+      this.frameLevel = 0;
       return false;
     }
     let sum = 0;
@@ -115,7 +119,8 @@ export class AudioInput {
       this.calmTicks = 0;
     }
     this.drainBacklog();
-    this.level = 0.8 * this.level + 0.2 * Math.sqrt(sum / FRAME_SAMPLES);
+    this.frameLevel = Math.sqrt(sum / FRAME_SAMPLES);
+    this.level = 0.8 * this.level + 0.2 * this.frameLevel;
     return true;
   }
 

@@ -12,9 +12,18 @@ export type AudioSink = (payload: Buffer) => void;
 /** Receives the full mix (everyone, no mix-minus) as 20 ms of s16le mono PCM, and when it was mixed. */
 export type PcmSink = (pcm: Buffer, mixedAt: number) => void;
 
+/** Hears each sender's level every tick (the active-speaker detector): no allocation per call. */
+export interface LevelSink {
+  /** RMS of `id`'s frame this tick; 0 when it sent none. */
+  level(id: string, rms: number): void;
+  /** Every sender's level of this tick was given. */
+  tick(): void;
+}
+
 export interface AudioMixerOptions {
   bitrateKbps: number;
   log: Logger;
+  levels?: LevelSink;
 }
 
 /** RMS above which a participant counts as talking (about -50 dBFS). */
@@ -25,6 +34,7 @@ const OPUS_SET_INBAND_FEC = 4012;
 const OPUS_SET_PACKET_LOSS_PERC = 4014;
 
 interface Member {
+  id: string;
   input: AudioInput | undefined;
   /** Where this member's mix goes; undefined for a sender who receives nothing yet. */
   sink: AudioSink | undefined;
@@ -64,7 +74,7 @@ export class AudioMixer {
   /** A member of the mix: `input` when they send audio, `sink` when they receive it. */
   add(id: string, input: AudioInput | undefined, sink: AudioSink | undefined): void {
     this.members.set(id, {
-      input, sink, encoder: undefined, frame: new Int16Array(FRAME_SAMPLES), hasFrame: false, talkingTicks: 0,
+      id, input, sink, encoder: undefined, frame: new Int16Array(FRAME_SAMPLES), hasFrame: false, talkingTicks: 0,
     });
   }
 
@@ -107,8 +117,10 @@ export class AudioMixer {
     this.stats.ticks++;
     const sum = this.sum;
     sum.fill(0);
+    const levels = this.opts.levels;
     for (const m of this.members.values()) {
       m.hasFrame = m.input ? m.input.pull(m.frame) : false;
+      if (levels && m.input) levels.level(m.id, m.hasFrame ? m.input.frameLevel : 0);
       if (!m.hasFrame) {
         // A talker who stops sending (muted, stalled) stops being one too.
         m.talkingTicks = Math.max(0, m.talkingTicks - 1);
@@ -117,6 +129,13 @@ export class AudioMixer {
       const f = m.frame;
       for (let i = 0; i < FRAME_SAMPLES; i++) sum[i]! += f[i]!;
       m.talkingTicks = (m.input?.level ?? 0) > TALK_LEVEL ? TALK_HANGOVER : Math.max(0, m.talkingTicks - 1);
+    }
+    if (levels) {
+      try {
+        levels.tick();
+      } catch (err) {
+        this.opts.log.warn({ err }, "level sink failed");
+      }
     }
     // The full mix, made at most once a tick: for listeners' shared encode and for outputs. With
     // outputs it needs a buffer of its own (sinks hand it to a socket, which keeps it).

@@ -11,6 +11,10 @@ export interface TilePicture {
   height: number;
 }
 
+/** The active speaker's frame: amber (RGB 255,191,0 in BT.601 limited range), px wide. */
+export const HIGHLIGHT_YUV = { y: 178, u: 35, v: 170 } as const;
+export const HIGHLIGHT_PX = 6;
+
 const BLACK_Y = 16;
 const EMPTY_TILE_Y = 40;
 const NEUTRAL_C = 128;
@@ -31,12 +35,43 @@ export class Compositor {
     this.frameSize = this.vOffset + (width / 2) * (height / 2);
   }
 
-  compose(out: Buffer, tiles: readonly TilePicture[]): void {
+  /**
+   * Draws `tiles` in order (later ones on top, so overlapping custom regions work) and, around
+   * `highlight` (the active speaker's tile), a coloured frame inside its edge.
+   */
+  compose(out: Buffer, tiles: readonly TilePicture[], highlight?: Tile): void {
     out.fill(BLACK_Y, 0, this.uOffset);
     out.fill(NEUTRAL_C, this.uOffset, this.frameSize);
     for (const t of tiles) {
       if (t.picture) this.blit(out, t);
       else this.fillTile(out, t.tile, EMPTY_TILE_Y);
+    }
+    if (highlight) this.frame(out, highlight);
+  }
+
+  /** A HIGHLIGHT_PX frame just inside `tile`: row fills on all three planes, clipped to the canvas. */
+  private frame(out: Buffer, tile: Tile): void {
+    const b = Math.min(HIGHLIGHT_PX, tile.width / 2, tile.height / 2);
+    const { x, y, width: w, height: h } = tile;
+    this.fillRect(out, x, y, w, b);
+    this.fillRect(out, x, y + h - b, w, b);
+    this.fillRect(out, x, y + b, b, h - 2 * b);
+    this.fillRect(out, x + w - b, y + b, b, h - 2 * b);
+  }
+
+  private fillRect(out: Buffer, x: number, y: number, w: number, h: number): void {
+    const x0 = Math.max(0, x);
+    const x1 = Math.min(this.width, x + w);
+    const y0 = Math.max(0, y);
+    const y1 = Math.min(this.height, y + h);
+    if (x1 <= x0 || y1 <= y0) return;
+    for (let r = y0; r < y1; r++) out.fill(HIGHLIGHT_YUV.y, r * this.width + x0, r * this.width + x1);
+    const cx0 = x0 >> 1;
+    const cx1 = (x1 + 1) >> 1;
+    for (let r = y0 >> 1; r < (y1 + 1) >> 1; r++) {
+      const row = r * this.chromaWidth;
+      out.fill(HIGHLIGHT_YUV.u, this.uOffset + row + cx0, this.uOffset + row + cx1);
+      out.fill(HIGHLIGHT_YUV.v, this.vOffset + row + cx0, this.vOffset + row + cx1);
     }
   }
 
@@ -62,10 +97,11 @@ export class Compositor {
     src: Buffer, srcOffset: number, srcW: number, srcH: number,
     dstX: number, dstY: number, tile: Tile, scale: number,
   ): void {
-    const left = tile.x / scale;
-    const top = tile.y / scale;
-    const right = left + tile.width / scale;
-    const bottom = top + tile.height / scale;
+    // The tile, clipped to the canvas (a custom region may reach its edge).
+    const left = Math.max(0, tile.x / scale);
+    const top = Math.max(0, tile.y / scale);
+    const right = Math.min(outStride, (tile.x + tile.width) / scale);
+    const bottom = Math.min(this.height / scale, (tile.y + tile.height) / scale);
     const x0 = Math.max(dstX, left);
     const x1 = Math.min(dstX + srcW, right);
     if (x1 <= x0) return;
@@ -78,9 +114,11 @@ export class Compositor {
   }
 
   private fillTile(out: Buffer, tile: Tile, luma: number): void {
-    for (let y = tile.y; y < tile.y + tile.height; y++) {
-      const row = y * this.width + tile.x;
-      out.fill(luma, row, row + tile.width);
+    const x0 = Math.max(0, tile.x);
+    const x1 = Math.min(this.width, tile.x + tile.width);
+    if (x1 <= x0) return;
+    for (let y = Math.max(0, tile.y); y < Math.min(this.height, tile.y + tile.height); y++) {
+      out.fill(luma, y * this.width + x0, y * this.width + x1);
     }
   }
 }

@@ -4,7 +4,7 @@
 // waits for an input: a participant who stalls simply keeps the picture they last had.
 import type { Logger } from "pino";
 import { RoomClock } from "../room/clock.js";
-import { gridLayout, type Tile } from "../room/layout.js";
+import type { Tile } from "../room/layout.js";
 import { Compositor, type TilePicture } from "./compositor.js";
 import { VideoEncoder } from "./video-encoder.js";
 
@@ -14,6 +14,12 @@ export interface VideoSource {
   picture(): { data: Buffer; width: number; height: number } | undefined;
   /** The tile this source is shown in changed size. */
   setTileSize(width: number, height: number): void;
+}
+
+/** A source placed on the canvas (layout.ts decides where). */
+export interface PlacedSource {
+  tile: Tile;
+  source: VideoSource;
 }
 
 /**
@@ -66,6 +72,9 @@ export class VideoMixer {
   private readonly canvasSinks = new Set<CanvasSink>();
   private sources: VideoSource[] = [];
   private tiles: Tile[] = [];
+  /** The source framed as the active speaker, and its tile while it is shown. */
+  private highlighted: VideoSource | undefined;
+  private highlight: Tile | undefined;
   private readonly tilePictures: TilePicture[] = [];
   readonly stats = { ticks: 0, framesComposed: 0, framesSkipped: 0 };
   private closed = false;
@@ -108,19 +117,24 @@ export class VideoMixer {
   }
 
   /**
-   * The sources shown, each in the tile of the same index (a grid in join order unless `tiles`
-   * says otherwise). Resizes their tiles.
+   * What is shown and where, in draw order (later on top). A visual change only: the encoder and
+   * every receiver's stream go on; each source's decoder rescales to its new tile.
    */
-  setSources(sources: VideoSource[], tiles: Tile[] = gridLayout(sources.length, this.opts.width, this.opts.height)): void {
-    this.sources = sources;
-    this.tiles = tiles;
-    sources.forEach((s, i) => {
-      const t = this.tiles[i];
-      if (t) s.setTileSize(t.width, t.height);
-    });
+  setTiles(placed: readonly PlacedSource[]): void {
+    this.sources = placed.map((p) => p.source);
+    this.tiles = placed.map((p) => p.tile);
+    for (const p of placed) p.source.setTileSize(p.tile.width, p.tile.height);
+    this.setHighlight(this.highlighted);
   }
 
-  /** Tiles of the current layout, in source order. */
+  /** Frames `source`'s tile (the active speaker) wherever the layout puts it; undefined: nobody's. */
+  setHighlight(source: VideoSource | undefined): void {
+    this.highlighted = source;
+    const i = source ? this.sources.indexOf(source) : -1;
+    this.highlight = i >= 0 ? this.tiles[i] : undefined;
+  }
+
+  /** Tiles of the current layout, in draw order. */
   get layout(): readonly Tile[] {
     return this.tiles;
   }
@@ -214,7 +228,7 @@ export class VideoMixer {
       rec.width = pic?.width ?? 0;
       rec.height = pic?.height ?? 0;
     }
-    this.compositor.compose(canvas, pics);
+    this.compositor.compose(canvas, pics, this.highlight);
     this.stats.framesComposed++;
     // The canvas returns to the pool once the encoder and every canvas sink are done with it.
     let holders = 1 + this.canvasSinks.size;

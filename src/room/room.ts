@@ -1,6 +1,7 @@
 // A room: its participants in join order, one video mix and one audio mix, each on the room
-// clock. Joins and leaves change the layout and the mix membership; they never restart the
-// encoder or renegotiate anyone, so every receiver's stream simply continues.
+// clock. Joins and leaves change the layout and the mix membership, and so do the floor moving
+// (active-speaker.ts, fed by the audio mix) and a new layout (layout.ts); none of them restarts
+// the encoder or renegotiates anyone, so every receiver's stream simply continues.
 // Nothing costly happens on `join`: the mixers start, and a participant gets a tile and a place
 // in the mix, when its media is negotiated (and admitted by cost) or an output needs the room.
 import { randomUUID } from "node:crypto";
@@ -13,12 +14,12 @@ import { VideoMixer, type VideoSource } from "../media/video-mixer.js";
 import { H264Encode } from "../output/h264-encode.js";
 import type { OutputSource } from "../output/output.js";
 import type { PeerNetwork } from "../webrtc/peer.js";
-import type { JoinRequest, JoinResult, ParticipantInfo, RoomEvent } from "./contract.js";
+import { ActiveSpeakerDetector } from "./active-speaker.js";
+import type { JoinRequest, JoinResult, LayoutInForce, ParticipantInfo, ParticipantState, RoomEvent } from "./contract.js";
 import type { Admission, Workload } from "./cost-model.js";
 import { sanitizeDisplayName } from "./display-name.js";
-import { gridLayout } from "./layout.js";
+import { type LayoutCast, type LayoutSpec, layoutModeInForce, placeTiles } from "./layout.js";
 import { Participant, type ParticipantHost } from "./participant.js";
-import { presentationLayout } from "./presentation-layout.js";
 
 /**
  * Screens shared at once in one room. Each is shown large (presentation-layout.ts): a third
@@ -66,6 +67,14 @@ export class Room implements ParticipantHost, OutputSource {
   private holds = 0;
   /** Recordings and streams attached to the composite. */
   private attached = 0;
+  /** Who holds the floor, fed by the audio mix's levels. */
+  private readonly speakers = new ActiveSpeakerDetector({
+    floor: (id) => this.floorMoved(id),
+    speaking: (id) => this.speakingChanged(id),
+  });
+  /** The layout asked for (PUT /api/rooms/:room/layout), and what it places now. */
+  private layoutSpec: LayoutSpec = { mode: "grid" };
+  private inForce: LayoutInForce;
 
   constructor(
     readonly id: string,
@@ -82,7 +91,8 @@ export class Room implements ParticipantHost, OutputSource {
       log: this.log,
     });
     this.ladder = new RenditionLadder(settings.ladder, this.video, settings.audioBitrateKbps, this.log);
-    this.audio = new AudioMixer({ bitrateKbps: settings.audioBitrateKbps, log: this.log });
+    this.audio = new AudioMixer({ bitrateKbps: settings.audioBitrateKbps, log: this.log, levels: this.speakers });
+    this.inForce = { mode: "grid", width: settings.width, height: settings.height, tiles: [] };
     this.log.info({ settings: { ...settings, network: undefined, ladder: settings.ladder.map((r) => `${r.name}@${r.fps}:${r.bitrateKbps}`) } }, "room opened");
   }
 
@@ -113,6 +123,9 @@ export class Room implements ParticipantHost, OutputSource {
     const p = new Participant(info, this, notify, this.log.child({ participant: id }), publishOnly);
     this.members.set(id, p);
     this.broadcast({ type: "participant-joined", participant: info }, id);
+    // Sent after `joined` (signaling holds events until then): what the composite shows, and who talks.
+    p.notify({ type: "layout", layout: this.inForce });
+    if (this.speakers.speaker !== null) p.notify({ type: "active-speaker", participantId: this.speakers.speaker });
     p.log.info({ role: info.role }, "joined");
     return { member: p, room: this.id, participants: existing };
   }
@@ -228,6 +241,8 @@ export class Room implements ParticipantHost, OutputSource {
       this.members.delete(m.info.id);
       this.audio.remove(m.info.id);
     }
+    // The floor is free if they held it (told, and re-laid out, before they are said to have left).
+    this.speakers.remove(p.info.id);
     if (leaving.some((m) => m.info.role !== "viewer" && m.isNegotiated)) this.updateLayout();
     for (const m of leaving) {
       this.broadcast({ type: "participant-left", participantId: m.info.id });
@@ -263,6 +278,9 @@ export class Room implements ParticipantHost, OutputSource {
     id: string;
     video: VideoMixer["stats"] & { encoder: VideoMixer["encoderStats"]; tiles: number; rungs: Array<Record<string, unknown>>; h264?: object };
     audio: AudioMixer["stats"] & { encoders: number };
+    speaker: string | null;
+    recentSpeakers: string[];
+    layout: LayoutInForce;
     members: Array<ParticipantInfo & Record<string, unknown>>;
   } {
     return {
@@ -275,8 +293,40 @@ export class Room implements ParticipantHost, OutputSource {
         ...(this.h264?.running && { h264: { ...this.h264.stats, pid: this.h264.pid } }),
       },
       audio: { ...this.audio.stats, encoders: this.audio.encoderCount },
-      members: [...this.members.values()].map((m) => ({ ...m.info, ...m.stats })),
+      ...this.speakers.toJSON(),
+      layout: this.inForce,
+      members: [...this.members.values()].map((m) => ({ ...m.info, speaking: this.speakers.isSpeaking(m.info.id), ...m.stats })),
     };
+  }
+
+  /**
+   * Sets the layout (validated by layout.ts's parseLayoutSpec) and answers the layout in force.
+   * A visual change only: no encoder restart, no keyframe, no renegotiation. Throws bad-request
+   * for a region bound to someone not in the room.
+   */
+  setLayout(spec: LayoutSpec): LayoutInForce {
+    if (spec.mode === "custom") {
+      spec.regions.forEach((r, i) => {
+        const m = r.participantId === undefined ? undefined : this.members.get(r.participantId);
+        if (r.participantId !== undefined && m?.info.role !== "participant" && m?.info.role !== "screen") {
+          throw new MixroomError("bad-request", `regions[${i}].participantId: no participant ${r.participantId} in room ${this.id}`);
+        }
+      });
+    }
+    this.layoutSpec = spec;
+    this.updateLayout();
+    this.log.info({ mode: spec.mode }, "layout set");
+    return this.layout;
+  }
+
+  /** The layout in force, in composite pixels. */
+  get layout(): LayoutInForce {
+    return this.inForce;
+  }
+
+  /** A member's state as others see it (participant-updated, the control API). */
+  participantState(p: Participant): ParticipantState {
+    return { ...p.info, audioMuted: false, videoMuted: false, speaking: this.speakers.isSpeaking(p.info.id) };
   }
 
   get participants(): ParticipantInfo[] {
@@ -334,30 +384,68 @@ export class Room implements ParticipantHost, OutputSource {
   }
 
   /**
-   * Tiles for every negotiated sender: a grid of cameras in join order, or, while a screen is
-   * shared, the screens large and the cameras in a strip (presentation-layout.ts). A visual
-   * change only: no keyframe of the composite, nobody renegotiated.
+   * Places everyone (joins, leaves, the floor moving, a new layout) and tells every member when
+   * what is shown changed. Only tiles move: the encoder and every stream go on.
    */
   private updateLayout(): void {
-    const shown = [...this.members.values()].filter((m) => m.video && m.isNegotiated);
-    const screens = shown.filter((m) => m.info.role === "screen");
-    const cameras = shown.filter((m) => m.info.role !== "screen");
+    const senders = new Map<string, Participant>();
+    for (const m of this.members.values()) if (m.video && m.isNegotiated) senders.set(m.info.id, m);
     const { width, height } = this.settings;
-    const senders = [...screens, ...cameras];
-    let tiles = gridLayout(cameras.length, width, height);
-    if (screens.length > 0) {
-      const p = presentationLayout(screens.length, cameras.length, width, height);
-      tiles = [...p.screens, ...p.cameras];
-    }
-    this.video.setSources(senders.map((m) => m.video!), tiles);
+    const cast = this.layoutCast([...senders.values()]);
+    const placed = placeTiles(this.layoutSpec, cast, width, height);
+    this.video.setTiles(placed.map((tile) => ({ tile, source: senders.get(tile.participantId)!.video! })));
+    this.highlightSpeaker();
     // Ask each camera for about its tile's share of the composite's bitrate (twice that, as a
-    // decoded camera is re-encoded and detail is lost twice), within sane bounds.
-    const canvas = this.settings.width * this.settings.height;
-    this.video.layout.forEach((tile, i) => {
-      const share = (tile.width * tile.height) / canvas;
-      const bps = 2 * share * this.settings.videoBitrateKbps * 1000;
-      senders[i]?.peer.setCameraBitrate(Math.min(2_500_000, Math.max(250_000, bps)));
-    });
+    // decoded camera is re-encoded and detail is lost twice), within sane bounds; one not shown
+    // for the least.
+    const bitrates = new Map<string, number>();
+    for (const tile of placed) {
+      const share = (tile.width * tile.height) / (width * height);
+      bitrates.set(tile.participantId, 2 * share * this.settings.videoBitrateKbps * 1000);
+    }
+    for (const [id, m] of senders) m.peer.setCameraBitrate(Math.min(2_500_000, Math.max(250_000, bitrates.get(id) ?? 0)));
+    const layout: LayoutInForce = {
+      mode: layoutModeInForce(this.layoutSpec, cast),
+      width,
+      height,
+      tiles: placed.map((t) => ({ participantId: t.participantId, x: t.x, y: t.y, w: t.width, h: t.height })),
+    };
+    if (JSON.stringify(layout) === JSON.stringify(this.inForce)) return;
+    this.inForce = layout;
+    this.broadcast({ type: "layout", layout });
+  }
+
+  /** Who layouts can place: cameras in join order, the floor (or its last holder), the screens shared. */
+  private layoutCast(senders: Participant[]): LayoutCast {
+    const ids = (screens: boolean): string[] => senders.filter((m) => (m.info.role === "screen") === screens).map((m) => m.info.id);
+    return { participants: ids(false), speaker: this.speakers.speaker ?? this.speakers.recent[0], screens: ids(true) };
+  }
+
+  /** Does the layout follow the floor? */
+  private get layoutFollowsFloor(): boolean {
+    const spec = this.layoutSpec;
+    if (spec.mode === "custom") return spec.regions.some((r) => r.slot === "speaker");
+    // A presentation with a screen shows the screen large, whoever talks.
+    return spec.mode === "speaker" || (spec.mode === "presentation" && this.screenShares.length === 0);
+  }
+
+  private floorMoved(id: string | null): void {
+    this.log.debug({ speaker: id }, "floor moved");
+    this.broadcast({ type: "active-speaker", participantId: id });
+    if (this.layoutFollowsFloor) this.updateLayout();
+    else this.highlightSpeaker();
+  }
+
+  private speakingChanged(id: string): void {
+    const p = this.members.get(id);
+    if (p) this.broadcast({ type: "participant-updated", participant: this.participantState(p) });
+    this.highlightSpeaker();
+  }
+
+  /** The frame goes round the floor holder's tile while they talk. */
+  private highlightSpeaker(): void {
+    const id = this.speakers.speaker;
+    this.video.setHighlight(id !== null && this.speakers.isSpeaking(id) ? this.members.get(id)?.video : undefined);
   }
 
   private broadcast(event: RoomEvent, except?: string): void {

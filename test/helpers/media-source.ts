@@ -169,6 +169,11 @@ export function beepPackets(frequency: number, amplitude = 0.3): Buffer[] {
 }
 
 /** One second of a sine at a whole number of Hz, as 50 Opus packets: loops without a click. */
+/** Opus silence, 20 ms a packet: what a sender whose tone stopped keeps sending. */
+export function silencePackets(): Buffer[] {
+  return tonePackets(0);
+}
+
 export function tonePackets(frequency: number, amplitude = 0.3): Buffer[] {
   let packets = tones.get(frequency);
   if (!packets) {
@@ -253,7 +258,7 @@ export class ToneSender {
   private index = 0;
 
   constructor(
-    private readonly packets: Buffer[],
+    private packets: Buffer[],
     private readonly write: (packet: Buffer) => void,
   ) {
     this.clock = new RoomClock(20, (_tick, steps) => {
@@ -267,8 +272,22 @@ export class ToneSender {
     this.clock.stop();
   }
 
+  /** What plays after `count` packets of the current ones (burst); none: these go on. */
+  private then: { count: number; packets: Buffer[] } | undefined;
+
+  /**
+   * Sends these packets from the next tick on, in the same RTP stream (no sequence jump); with
+   * `then`, exactly `then.count` of them and `then.packets` after (a burst of exact length).
+   */
+  play(packets: Buffer[], then?: { count: number; packets: Buffer[] }): void {
+    this.packets = packets;
+    this.index = 0;
+    this.then = then;
+  }
+
   private send(): void {
-    const payload = this.packets[this.index]!;
+    if (this.then && this.index >= this.then.count) this.play(this.then.packets);
+    const payload = this.packets[this.index % this.packets.length]!;
     this.index = (this.index + 1) % this.packets.length;
     this.write(this.rtp.packet(payload));
   }

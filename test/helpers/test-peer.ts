@@ -20,7 +20,7 @@ import { Vp8Packetizer } from "../../src/media/vp8-packetizer.js";
 import { type Rgb, sampleRgb } from "./i420.js";
 import { vp8KeyframeSize } from "./media-analysis.js";
 import { GarbageSender } from "./garbage.js";
-import { CameraSender, ClipSender, H264ClipSender, ToneSender, beepPackets, cameraClip, colourClip, screenClip, flashClip, h264ColourClip, texturedColourClip, tonePackets } from "./media-source.js";
+import { CameraSender, ClipSender, H264ClipSender, ToneSender, beepPackets, cameraClip, colourClip, flashClip, h264ColourClip, screenClip, silencePackets, texturedColourClip, tonePackets } from "./media-source.js";
 
 const log = pino({ level: process.env.TEST_LOG ?? "silent" });
 
@@ -309,6 +309,34 @@ export class TestPeer {
     if (!camera || !this.opts.colour) throw new Error(`${this.opts.name} has no camera option`);
     if (size === undefined) camera.setFrameRate(fps);
     else camera.play(cameraClip(this.opts.colour, size, fps), fps);
+  }
+
+  /**
+   * Starts a tone (`frequency`, else the `tone` option's, else 440 Hz) from the next 20 ms, in
+   * the same audio stream as before; a peer that sent no audio starts its stream now.
+   */
+  startTone(frequency = this.opts.tone ?? 440): void {
+    this.audioSender().play(tonePackets(frequency));
+  }
+
+  /** Exactly `ms` (a multiple of 20) of tone, then silence: a burst, however late timers run. */
+  toneBurst(ms: number, frequency = this.opts.tone ?? 440): void {
+    this.audioSender().play(tonePackets(frequency), { count: Math.round(ms / 20), packets: silencePackets() });
+  }
+
+  /**
+   * The tone stops: the peer keeps sending audio, silence (as a quiet microphone does); a peer
+   * that sent no audio starts sending silence.
+   */
+  stopTone(): void {
+    this.audioSender().play(silencePackets());
+  }
+
+  /** The peer's audio stream, started (in silence) if it sends none yet. */
+  private audioSender(): ToneSender {
+    if (!this.audioTransceiver) throw new Error(`${this.opts.name} is not negotiated`);
+    this.tone ??= new ToneSender(silencePackets(), (p) => this.audioTrack.writeRtp(p));
+    return this.tone;
   }
 
   /** Stops sending video (the audio keeps going): a camera that froze. */
