@@ -12,6 +12,7 @@ import type {
   IceCandidateInit,
   JoinRequest,
   JoinResult,
+  MuteChange,
   ParticipantInfo,
   RoomEvent,
   RoomMember,
@@ -56,6 +57,11 @@ class FakeMember implements RoomMember {
 
   async addCandidate(candidate: IceCandidateInit | null): Promise<void> {
     this.candidates.push(candidate);
+  }
+
+  readonly mutes: MuteChange[] = [];
+  mute(change: MuteChange): void {
+    this.mutes.push(change);
   }
 
   leave(reason: string): void {

@@ -13,7 +13,7 @@ import { VideoMixer } from "../media/video-mixer.js";
 import { H264Encode } from "../output/h264-encode.js";
 import type { OutputSource } from "../output/output.js";
 import type { PeerNetwork } from "../webrtc/peer.js";
-import type { JoinRequest, JoinResult, ParticipantInfo, RoomEvent } from "./contract.js";
+import type { JoinRequest, JoinResult, LayoutMode, MuteChange, ParticipantInfo, ParticipantState, RoomEvent } from "./contract.js";
 import type { Admission, Workload } from "./cost-model.js";
 import { sanitizeDisplayName } from "./display-name.js";
 import { Participant, type ParticipantHost } from "./participant.js";
@@ -49,6 +49,8 @@ export class Room implements ParticipantHost, OutputSource {
   private holds = 0;
   /** Recordings and streams attached to the composite. */
   private attached = 0;
+  /** Recordings and streams running, as the output manager announces them (`recording`). */
+  private outputsRunning = 0;
 
   constructor(
     readonly id: string,
@@ -94,6 +96,11 @@ export class Room implements ParticipantHost, OutputSource {
     const p = new Participant(info, this, notify, this.log.child({ participant: id }), publishOnly);
     this.members.set(id, p);
     this.broadcast({ type: "participant-joined", participant: info }, id);
+    // Told right after `joined` (signaling holds events until then): who is muted, and a recording.
+    for (const m of this.members.values()) {
+      if (m !== p && (m.audioMuted || m.videoMuted)) p.notify({ type: "participant-updated", participant: this.stateOf(m) });
+    }
+    if (this.outputsRunning > 0) p.notify({ type: "recording", active: true, outputs: this.outputsRunning });
     p.log.info({ role: info.role }, "joined");
     return { member: p, room: this.id, participants: existing };
   }
@@ -108,7 +115,82 @@ export class Room implements ParticipantHost, OutputSource {
     if (this.closed || this.members.get(p.info.id) !== p) return;
     this.start();
     this.audio.add(p.info.id, p.audio, p.publishOnly ? undefined : (payload) => p.sendAudio(payload));
+    // Muted before its media was negotiated: it stays so.
+    this.audio.setMuted(p.info.id, p.audioMuted);
     if (p.info.role === "participant") this.updateLayout();
+  }
+
+  /** A participant's state as members and the control API see it: the one place it is made. */
+  stateOf(p: Participant): ParticipantState {
+    return { id: p.info.id, name: p.info.name, role: p.info.role, audioMuted: p.audioMuted, videoMuted: p.videoMuted, speaking: p.speaking };
+  }
+
+  /**
+   * Mutes or unmutes `p`, whoever asks (themselves or the operator: one state, so a participant
+   * may unmute what the operator muted). Audio leaves every mix from the next 20 ms tick and the
+   * tile gets the muted mark; muted video shows the name placeholder. Every member is told of a
+   * change; a change that changes nothing is told to `requester` alone, as its answer.
+   */
+  mute(p: Participant, change: MuteChange, requester?: Participant): ParticipantState {
+    if (this.members.get(p.info.id) !== p) throw new MixroomError("bad-request", "not in the room");
+    if (p.info.role !== "participant") throw new MixroomError("bad-request", "a viewer sends no media to mute");
+    let changed = false;
+    if (change.audio !== undefined && change.audio !== p.audioMuted) {
+      changed = true;
+      p.audioMuted = change.audio;
+      this.audio.setMuted(p.info.id, change.audio);
+      if (p.video) p.video.audioMuted = change.audio;
+      // A muted voice is not talking.
+      if (change.audio) p.speaking = false;
+    }
+    if (change.video !== undefined && change.video !== p.videoMuted) {
+      changed = true;
+      p.videoMuted = change.video;
+      if (p.video) p.video.videoMuted = change.video;
+    }
+    const state = this.stateOf(p);
+    if (changed) {
+      p.log.info({ audioMuted: state.audioMuted, videoMuted: state.videoMuted, by: requester === p ? "self" : "operator" }, "mute changed");
+      this.broadcast({ type: "participant-updated", participant: state });
+    } else {
+      requester?.notify({ type: "participant-updated", participant: state });
+    }
+    return state;
+  }
+
+  /** The operator removes `p`: told `removed` (its socket then closes), then out of every mix and tile. */
+  remove(p: Participant, reason: string): void {
+    if (this.members.get(p.info.id) !== p) return;
+    p.notify({ type: "removed", reason });
+    this.removeParticipant(p, "removed by the operator");
+  }
+
+  /** The tile `p` is shown in, in composite pixels; undefined while it is not shown. */
+  tileOf(p: Participant): { x: number; y: number; w: number; h: number } | undefined {
+    const tile = p.video && this.video.tileOf(p.video);
+    return tile && { x: tile.x, y: tile.y, w: tile.width, h: tile.height };
+  }
+
+  /** The layout mode in force (the grid, until layouts can be chosen). */
+  get layoutMode(): LayoutMode {
+    return "grid";
+  }
+
+  /** Recordings and streams running now (announced by the output manager). */
+  get outputs(): number {
+    return this.outputsRunning;
+  }
+
+  /**
+   * The output manager's count of this room's running recordings and streams changed: every
+   * member is told (`recording`) and the composite carries the recording mark while any runs.
+   */
+  setOutputsRunning(count: number): void {
+    if (count === this.outputsRunning || this.closed) return;
+    this.outputsRunning = count;
+    this.video.setRecording(count > 0);
+    this.log.info({ outputs: count }, "outputs running changed");
+    this.broadcast({ type: "recording", active: count > 0, outputs: count });
   }
 
   /** What this room runs now, for the server's CPU budget. */
@@ -228,7 +310,7 @@ export class Room implements ParticipantHost, OutputSource {
         ...(this.h264?.running && { h264: { ...this.h264.stats, pid: this.h264.pid } }),
       },
       audio: { ...this.audio.stats, encoders: this.audio.encoderCount },
-      members: [...this.members.values()].map((m) => ({ ...m.info, ...m.stats })),
+      members: [...this.members.values()].map((m) => ({ ...m.info, audioMuted: m.audioMuted, videoMuted: m.videoMuted, ...m.stats })),
     };
   }
 

@@ -17,6 +17,7 @@ import { guardConnections, isProbeOnly } from "./connection-guard.js";
 import { createHttpServer } from "./http.js";
 import { iceServerIssuer } from "./ice-servers.js";
 import { hlsRoute, outputApiRoute } from "./output-api.js";
+import { roomApiRoute } from "./room-api.js";
 import { whipWhepRoute } from "./whip-whep.js";
 import { WS_MAX_PAYLOAD_BYTES, attachSignaling } from "./signaling.js";
 
@@ -88,7 +89,8 @@ export async function startServer(config: Config, log: Logger, publicDir = PUBLI
     requestTimeoutMs: config.requestTimeoutS * 1000,
     publicDir,
     log,
-    routes: [outputApiRoute(outputs, access, log), hlsRoute(outputs, log), whipWhep.route],
+    // The room API before the recordings API, which answers 404 for every /api path it does not know.
+    routes: [roomApiRoute(rooms, access, log), outputApiRoute(outputs, access, log), hlsRoute(outputs, log), whipWhep.route],
     // Each room's figures, with the recordings and streams running from it.
     stats: () => ({
       // What is committed of the CPU budget (cost-model.ts), and what the connection limits hold.
