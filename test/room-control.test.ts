@@ -7,6 +7,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import WebSocket from "ws";
 import { liveFfmpegPids } from "../src/ffmpeg/ffmpeg-process.js";
 import { mutedMark, recordingMark } from "../src/media/compositor.js";
 import { type Rgb, colourDistance, parseHex } from "./helpers/i420.js";
@@ -66,6 +67,21 @@ describe("mute, remove and the recording notice", () => {
   });
 
   const everyone = (): TestPeer[] => [green, blue, yellow, viewer];
+
+  /** Joins as a viewer over a bare socket (no media), collects what comes for 300 ms, and leaves. */
+  async function joinOnly(): Promise<Array<Record<string, unknown>>> {
+    const ws = new WebSocket(server.url);
+    const got: Array<Record<string, unknown>> = [];
+    ws.on("message", (data) => got.push(JSON.parse(String(data)) as Record<string, unknown>));
+    await new Promise((resolve, reject) => ws.once("open", resolve).once("error", reject));
+    ws.send(JSON.stringify({ type: "join", room: ROOM, name: "peek", role: "viewer" }));
+    await waitFor("joined", async () => got.some((m) => m.type === "joined"));
+    await new Promise((r) => setTimeout(r, 300));
+    const closed = new Promise((r) => ws.once("close", r));
+    ws.close();
+    await closed;
+    return got;
+  }
 
   async function call(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<{ status: number; json: any; headers: Headers }> {
     const res = await fetch(`${api}${path}`, {
@@ -129,6 +145,15 @@ describe("mute, remove and the recording notice", () => {
     // The camera stays: only the corner is marked.
     expect(shows(viewer, tile, GREEN.colour)).toBe(true);
     expect((await stateOf(green)).audioMuted).toBe(true);
+    const stats = await (await fetch(`http://127.0.0.1:${server.port}/stats`, { headers: { Authorization: `Bearer ${TOKEN}` } })).json() as any;
+    const members = stats.rooms.find((r: { id: string }) => r.id === ROOM).members as Array<Record<string, unknown>>;
+    expect(members.find((m) => m.id === green.participantId)).toMatchObject({ audioMuted: true, videoMuted: false });
+    // Someone joining now is told who is muted, right after `joined`.
+    const joiner = await joinOnly();
+    expect(joiner.slice(0, 2)).toEqual([
+      expect.objectContaining({ type: "joined" }),
+      { type: "participant-updated", participant: { id: green.participantId, name: "green", role: "participant", audioMuted: true, videoMuted: false, speaking: false } },
+    ]);
 
     green.send({ type: "mute", audio: false });
     for (const p of listeners) await p.waitFor(() => level(p, GREEN.tone) > HEARD_DB, "green's tone back", 2000);
@@ -236,7 +261,7 @@ describe("mute, remove and the recording notice", () => {
     expect(await yellow.next((m) => m.type === "removed")).toEqual({ type: "removed", reason: "removed by the operator" });
     expect(await closed).toEqual({ code: 1000, reason: "removed by the operator" });
     for (const p of [green, blue, viewer]) {
-      expect(await p.next((m) => m.type === "participant-left")).toEqual({ type: "participant-left", participantId: yellow.participantId });
+      await p.next((m) => m.type === "participant-left" && m.participantId === yellow.participantId);
       await p.waitFor(() => level(p, YELLOW.tone) < GONE_DB, "yellow's tone gone", 2000);
     }
     const { json } = await call("GET", `/${ROOM}`);
