@@ -26,13 +26,23 @@ const RED: Rgb = { r: 255, g: 0, b: 0 };
 const GONE_DB = -55;
 const HEARD_DB = -40;
 
-/** Milliseconds from `since` until `condition` holds, polled every 5 ms (waitFor's 50 ms is too coarse to time). */
-async function msUntil(condition: () => boolean, since: number, timeoutMs: number): Promise<number> {
-  while (!condition()) {
-    if (performance.now() - since > timeoutMs) throw new Error(`not within ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
-  return performance.now() - since;
+/**
+ * Milliseconds from `since` to the arrival of the first 20 ms packet of `peer`'s mix from which on
+ * `tone` stays gone (three packets in a row under GONE_DB): the mix's own timing, not a poll's.
+ */
+async function msUntilGone(peer: TestPeer, tone: number, since: number): Promise<number> {
+  let at: number | undefined;
+  await peer.waitFor(() => {
+    const packets = peer.audioPacketsSince(since);
+    for (let i = 0; i + 3 <= packets.length; i++) {
+      if (packets.slice(i, i + 3).every((p) => toneLevelDb(p.pcm, tone) < GONE_DB)) {
+        at = packets[i]!.at;
+        return true;
+      }
+    }
+    return false;
+  }, "the tone gone", 2000);
+  return at! - since;
 }
 
 type Tile = { x: number; y: number; w: number; h: number };
@@ -132,8 +142,7 @@ describe("mute, remove and the recording notice", () => {
 
     const sent = performance.now();
     green.send({ type: "mute", audio: true });
-    const gone = await Promise.all(listeners.map((p) => msUntil(() => level(p, GREEN.tone) < GONE_DB, sent, 2000)));
-    // Measured over a 60 ms window of the decoded mix (about 110 ms seen on a loaded 2-core machine).
+    const gone = await Promise.all(listeners.map((p) => msUntilGone(p, GREEN.tone, sent)));
     for (const ms of gone) expect(ms).toBeLessThan(200);
     // Only green's voice went: the others are still heard.
     for (const p of listeners) expect(level(p, p === blue ? YELLOW.tone : BLUE.tone)).toBeGreaterThan(HEARD_DB);

@@ -123,6 +123,8 @@ export class TestPeer {
   readonly keyframeTimes: number[] = [];
   /** Received mix, 48 kHz mono. */
   private pcm: Int16Array[] = [];
+  /** performance.now() at the arrival of each `pcm` chunk (one per packet). */
+  private pcmAt: number[] = [];
   private readonly opusDecoder = new opus.OpusEncoder(48000, 1);
   private clip: ClipSender | H264ClipSender | CameraSender | undefined;
   private tone: ToneSender | undefined;
@@ -375,6 +377,13 @@ export class TestPeer {
     return out.subarray(Math.max(0, have - want));
   }
 
+  /** The decoded mix packet by packet (20 ms each), with each one's arrival time, from `since` on. */
+  audioPacketsSince(since: number): Array<{ at: number; pcm: Int16Array }> {
+    const out: Array<{ at: number; pcm: Int16Array }> = [];
+    for (let i = 0; i < this.pcm.length; i++) if (this.pcmAt[i]! >= since) out.push({ at: this.pcmAt[i]!, pcm: this.pcm[i]! });
+    return out;
+  }
+
   /** Frames decoded in the last `ms`. */
   framesWithin(ms: number): number {
     const since = performance.now() - ms;
@@ -447,7 +456,11 @@ export class TestPeer {
         this.audioRtp.push({ ssrc: rtp.header.ssrc, seq: rtp.header.sequenceNumber, timestamp: rtp.header.timestamp, at: performance.now() });
         const pcm = this.opusDecoder.decode(rtp.payload);
         this.pcm.push(new Int16Array(pcm.buffer.slice(pcm.byteOffset, pcm.byteOffset + pcm.length)));
-        if (this.pcm.length > 500) this.pcm.splice(0, 100);
+        this.pcmAt.push(performance.now());
+        if (this.pcm.length > 500) {
+          this.pcm.splice(0, 100);
+          this.pcmAt.splice(0, 100);
+        }
       });
     });
     await this.pc.setLocalDescription(await this.pc.createOffer());
