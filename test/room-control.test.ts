@@ -27,22 +27,25 @@ const GONE_DB = -55;
 const HEARD_DB = -40;
 
 /**
- * Milliseconds from `since` to the arrival of the first 20 ms packet of `peer`'s mix from which on
- * `tone` stays gone (three packets in a row under GONE_DB): the mix's own timing, not a poll's.
+ * When `tone` left `peer`'s mix after `since`: the first 20 ms packet from which on it stays gone
+ * (three in a row under GONE_DB). `mediaMs`: how much mix (by RTP timestamp) came after `since`
+ * before it, which a stalled event loop in this process (server and peers share it) cannot
+ * stretch; `wallMs`: when that packet arrived.
  */
-async function msUntilGone(peer: TestPeer, tone: number, since: number): Promise<number> {
-  let at: number | undefined;
+async function whenGone(peer: TestPeer, tone: number, since: number): Promise<{ mediaMs: number; wallMs: number }> {
+  let found: { mediaMs: number; wallMs: number } | undefined;
   await peer.waitFor(() => {
     const packets = peer.audioPacketsSince(since);
     for (let i = 0; i + 3 <= packets.length; i++) {
       if (packets.slice(i, i + 3).every((p) => toneLevelDb(p.pcm, tone) < GONE_DB)) {
-        at = packets[i]!.at;
+        const first = packets[0]!;
+        found = { mediaMs: ((packets[i]!.timestamp - first.timestamp) >>> 0) / 48, wallMs: packets[i]!.at - since };
         return true;
       }
     }
     return false;
   }, "the tone gone", 2000);
-  return at! - since;
+  return found!;
 }
 
 type Tile = { x: number; y: number; w: number; h: number };
@@ -142,8 +145,13 @@ describe("mute, remove and the recording notice", () => {
 
     const sent = performance.now();
     green.send({ type: "mute", audio: true });
-    const gone = await Promise.all(listeners.map((p) => msUntilGone(p, GREEN.tone, sent)));
-    for (const ms of gone) expect(ms).toBeLessThan(200);
+    const gone = await Promise.all(listeners.map((p) => whenGone(p, GREEN.tone, sent)));
+    for (const { mediaMs, wallMs } of gone) {
+      // 40 ms of mix seen (the packet in flight, then the first tick without it), 70-100 ms by the clock.
+      expect(mediaMs).toBeLessThan(200);
+      // A hiccup of the loop everything here shares may delay the mute message itself: a looser bound.
+      expect(wallMs).toBeLessThan(400);
+    }
     // Only green's voice went: the others are still heard.
     for (const p of listeners) expect(level(p, p === blue ? YELLOW.tone : BLUE.tone)).toBeGreaterThan(HEARD_DB);
     for (const p of everyone()) {
