@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { Compositor, HIGHLIGHT_PX, HIGHLIGHT_YUV } from "../src/media/compositor.js";
+import { Compositor, HIGHLIGHT_PX, HIGHLIGHT_YUV, mutedMark, recordingMark } from "../src/media/compositor.js";
 
 function solid(w: number, h: number, y: number, u: number, v: number): Buffer {
   const b = Buffer.alloc(w * h * 1.5);
@@ -61,5 +61,44 @@ describe("compositor", () => {
     }
     expect([luma(30, 16), u(30, 16)]).toEqual([200, 50]);
     expect([luma(16 + HIGHLIGHT_PX, 16), luma(14, 16)]).toEqual([200, 16]);
+  });
+});
+
+describe("compositor marks", () => {
+  const c = new Compositor(320, 180);
+  const out = Buffer.alloc(c.frameSize);
+  const tile = { x: 0, y: 0, width: 320, height: 180 };
+  const picture = solid(320, 180, 120, 128, 128);
+  const yuv = (x: number, y: number): number[] => [out[y * 320 + x]!, out[320 * 180 + (y >> 1) * 160 + (x >> 1)]!, out[320 * 180 * 1.25 + (y >> 1) * 160 + (x >> 1)]!];
+  const RED = [81, 90, 240];
+  const WHITE = [235, 128, 128];
+
+  it("draws the muted mark (a red square crossed by a white bar) in a muted tile's top-right corner only", () => {
+    const m = mutedMark(tile)!;
+    c.compose(out, [{ tile, picture, width: 320, height: 180, audioMuted: true }]);
+    expect(m.x + m.size).toBeLessThan(320);
+    expect(yuv(m.x + 1, m.y + 1)).toEqual(RED);
+    expect(yuv(m.x + m.size / 2, m.y + m.size / 2)).toEqual(WHITE);
+    expect(yuv(10, 10)).toEqual([120, 128, 128]);
+    c.compose(out, [{ tile, picture, width: 320, height: 180, audioMuted: false }]);
+    expect(yuv(m.x + 1, m.y + 1)).toEqual([120, 128, 128]);
+  });
+
+  it("draws the recording mark (a white-bordered red square) in the canvas's top-left corner while recording", () => {
+    const m = recordingMark(320, 180);
+    c.compose(out, [{ tile, picture, width: 320, height: 180 }], undefined, true);
+    expect(yuv(m.x + m.size / 2, m.y + m.size / 2)).toEqual(RED);
+    expect(yuv(m.x, m.y)).toEqual(WHITE);
+    c.compose(out, [{ tile, picture, width: 320, height: 180 }], undefined, false);
+    expect(yuv(m.x + m.size / 2, m.y + m.size / 2)).toEqual([120, 128, 128]);
+  });
+
+  it("keeps the muted mark inside a small tile, and leaves it out of a tiny one", () => {
+    const small = { x: 100, y: 50, width: 40, height: 22 };
+    const m = mutedMark(small)!;
+    expect(m.x).toBeGreaterThanOrEqual(small.x);
+    expect(m.x + m.size).toBeLessThanOrEqual(small.x + small.width);
+    expect(m.y + m.size).toBeLessThanOrEqual(small.y + small.height);
+    expect(mutedMark({ x: 0, y: 0, width: 12, height: 12 })).toBeUndefined();
   });
 });

@@ -4,6 +4,22 @@ import { MAX_MESSAGE_BYTES, parseClientMessage } from "../src/server/protocol.js
 const json = (value: unknown) => JSON.stringify(value);
 
 describe("parseClientMessage", () => {
+  it("accepts a mute of audio, video or both, keeping only the booleans given", () => {
+    expect(parseClientMessage(json({ type: "mute", id: 7, audio: true }), false)).toEqual({ ok: true, message: { type: "mute", id: 7, audio: true } });
+    expect(parseClientMessage(json({ type: "mute", video: false, audio: false, x: 1 }), false)).toEqual({ ok: true, message: { type: "mute", audio: false, video: false } });
+  });
+
+  it("refuses a mute with neither field, or with a field that is not a boolean", () => {
+    for (const [msg, problem] of [
+      [{ type: "mute", id: 1 }, "mute: audio or video (true or false) is required"],
+      [{ type: "mute", id: 1, audio: "true" }, "mute: audio must be true or false"],
+      [{ type: "mute", id: 1, audio: true, video: 0 }, "mute: video must be true or false"],
+      [{ type: "mute", id: 1, audio: null }, "mute: audio must be true or false"],
+    ] as const) {
+      expect(parseClientMessage(json(msg), false)).toEqual({ ok: false, error: { code: "bad-request", message: problem, id: 1 } });
+    }
+  });
+
   it("accepts a join and fills in the default role", () => {
     expect(parseClientMessage(json({ type: "join", id: 1, room: "Team_a-1" }), false)).toEqual({
       ok: true,

@@ -12,6 +12,7 @@ import type {
   IceCandidateInit,
   JoinRequest,
   JoinResult,
+  MuteChange,
   ParticipantInfo,
   RoomEvent,
   RoomMember,
@@ -56,6 +57,11 @@ class FakeMember implements RoomMember {
 
   async addCandidate(candidate: IceCandidateInit | null): Promise<void> {
     this.candidates.push(candidate);
+  }
+
+  readonly mutes: MuteChange[] = [];
+  mute(change: MuteChange): void {
+    this.mutes.push(change);
   }
 
   leave(reason: string): void {
@@ -448,6 +454,27 @@ describe("signaling: room events", () => {
     expect(member(h, 0).leftReason).toBe("room ended");
   });
 
+  it("tells a removed client `removed`, then closes its socket with 1000 and leaves the room", async () => {
+    const h = await start();
+    const client = await h.connect();
+    await client.join("r", "A");
+    member(h, 0).emit({ type: "removed", reason: "removed by the operator" });
+    expect(await client.next()).toEqual({ type: "removed", reason: "removed by the operator" });
+    expect(await client.closed).toEqual({ code: 1000, reason: "removed by the operator" });
+    expect(member(h, 0).leftReason).toBe("removed by the operator");
+  });
+
+  it("forwards participant-updated and recording as they are", async () => {
+    const h = await start();
+    const client = await h.connect();
+    await client.join("r", "A");
+    const participant = { id: "p9", name: "B", role: "participant", audioMuted: true, videoMuted: false, speaking: false } as const;
+    member(h, 0).emit({ type: "participant-updated", participant });
+    member(h, 0).emit({ type: "recording", active: true, outputs: 2 });
+    expect(await client.next()).toEqual({ type: "participant-updated", participant });
+    expect(await client.next()).toEqual({ type: "recording", active: true, outputs: 2 });
+  });
+
   it("drops events from a membership the client has already left", async () => {
     const h = await start();
     const client = await h.connect();
@@ -458,6 +485,39 @@ describe("signaling: room events", () => {
     member(h, 0).emit({ type: "ended", code: "internal", message: "late" });
     await client.join("r", "A again");
     expect(client.received.map((m) => m.type)).toEqual(["joined", "joined"]);
+    expect(client.ws.readyState).toBe(WebSocket.OPEN);
+  });
+});
+
+describe("signaling: mute", () => {
+  it("hands a joined member's mute to the room with only the fields given", async () => {
+    const h = await start();
+    const client = await h.connect();
+    await client.join("r", "A");
+    client.send({ type: "mute", audio: true });
+    client.send({ type: "mute", video: false, audio: false, extra: 1 });
+    await until(() => member(h, 0).mutes.length === 2);
+    expect(member(h, 0).mutes).toEqual([{ audio: true }, { audio: false, video: false }]);
+  });
+
+  it("refuses a mute before joined, an empty one and a non-boolean one, echoing the id", async () => {
+    const h = await start();
+    const client = await h.connect();
+    expect(await client.request({ type: "mute", id: 1, audio: true })).toEqual({ type: "error", code: "bad-request", message: "mute before joined", id: 1 });
+    await client.join("r", "A");
+    expect(await client.request({ type: "mute", id: 2 })).toMatchObject({ type: "error", code: "bad-request", id: 2, message: "mute: audio or video (true or false) is required" });
+    expect(await client.request({ type: "mute", id: 3, audio: "yes" })).toMatchObject({ type: "error", code: "bad-request", id: 3, message: "mute: audio must be true or false" });
+    expect(member(h, 0).mutes).toEqual([]);
+  });
+
+  it("reports a mute the room refuses (a viewer's) under its code", async () => {
+    const h = await start();
+    const client = await h.connect();
+    await client.join("r", "V");
+    member(h, 0).mute = () => {
+      throw new MixroomError("bad-request", "a viewer sends no media to mute");
+    };
+    expect(await client.request({ type: "mute", id: "m", audio: true })).toEqual({ type: "error", code: "bad-request", message: "a viewer sends no media to mute", id: "m" });
     expect(client.ws.readyState).toBe(WebSocket.OPEN);
   });
 });

@@ -43,6 +43,8 @@ interface Member {
   frame: Int16Array;
   hasFrame: boolean;
   talkingTicks: number;
+  /** Muted: their frames are still pulled (the playout queue stays current) but mixed nowhere. */
+  muted: boolean;
 }
 
 export class AudioMixer {
@@ -74,8 +76,14 @@ export class AudioMixer {
   /** A member of the mix: `input` when they send audio, `sink` when they receive it. */
   add(id: string, input: AudioInput | undefined, sink: AudioSink | undefined): void {
     this.members.set(id, {
-      id, input, sink, encoder: undefined, frame: new Int16Array(FRAME_SAMPLES), hasFrame: false, talkingTicks: 0,
+      id, input, sink, encoder: undefined, frame: new Int16Array(FRAME_SAMPLES), hasFrame: false, talkingTicks: 0, muted: false,
     });
+  }
+
+  /** A muted member's voice leaves every mix from the next tick, and they stop counting as a talker. */
+  setMuted(id: string, muted: boolean): void {
+    const m = this.members.get(id);
+    if (m) m.muted = muted;
   }
 
   setSink(id: string, sink: AudioSink | undefined): void {
@@ -119,7 +127,14 @@ export class AudioMixer {
     sum.fill(0);
     const levels = this.opts.levels;
     for (const m of this.members.values()) {
-      m.hasFrame = m.input ? m.input.pull(m.frame) : false;
+      m.hasFrame = m.input ? m.input.pull(m.frame) && !m.muted : false;
+      if (m.muted) {
+        // Pulled and dropped, so unmuting resumes with current audio, not a backlog; silent to
+        // the floor too.
+        m.talkingTicks = 0;
+        levels?.level(m.id, 0);
+        continue;
+      }
       if (levels && m.input) levels.level(m.id, m.hasFrame ? m.input.frameLevel : 0);
       if (!m.hasFrame) {
         // A talker who stops sending (muted, stalled) stops being one too.

@@ -30,6 +30,10 @@ export class VideoInput implements VideoSource {
   private readonly rendering = new Set<Promise<void>>();
   /** The one placeholder render in flight: sizes asked for meanwhile wait for it (see below). */
   private placeholderRender: Promise<void> | undefined;
+  /** Camera muted: the tile shows the name placeholder (decoding goes on, so unmuting is instant). */
+  videoMuted = false;
+  /** Microphone muted: the tile carries the muted mark. */
+  audioMuted = false;
 
   constructor(
     name: string,
@@ -43,7 +47,7 @@ export class VideoInput implements VideoSource {
   }
 
   picture(): Picture | undefined {
-    return this.decoded ?? this.placeholder;
+    return this.videoMuted ? this.placeholder : (this.decoded ?? this.placeholder);
   }
 
   setTileSize(width: number, height: number): void {

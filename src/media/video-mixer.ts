@@ -14,6 +14,8 @@ export interface VideoSource {
   picture(): { data: Buffer; width: number; height: number } | undefined;
   /** The tile this source is shown in changed size. */
   setTileSize(width: number, height: number): void;
+  /** Its voice is muted: the tile carries the muted-microphone mark (compositor.ts). */
+  readonly audioMuted?: boolean;
 }
 
 /** A source placed on the canvas (layout.ts decides where). */
@@ -78,6 +80,8 @@ export class VideoMixer {
   private readonly tilePictures: TilePicture[] = [];
   readonly stats = { ticks: 0, framesComposed: 0, framesSkipped: 0 };
   private closed = false;
+  /** The canvas carries the recording mark while a recording or stream runs. */
+  private recording = false;
 
   constructor(private readonly opts: VideoMixerOptions) {
     this.compositor = new Compositor(opts.width, opts.height);
@@ -132,6 +136,17 @@ export class VideoMixer {
     this.highlighted = source;
     const i = source ? this.sources.indexOf(source) : -1;
     this.highlight = i >= 0 ? this.tiles[i] : undefined;
+  }
+
+  /** The tile `source` is shown in, if it is shown. */
+  tileOf(source: VideoSource): Tile | undefined {
+    const i = this.sources.indexOf(source);
+    return i < 0 ? undefined : this.tiles[i];
+  }
+
+  /** Marks the composite as recorded (from the next frame) or not. */
+  setRecording(recording: boolean): void {
+    this.recording = recording;
   }
 
   /** Tiles of the current layout, in draw order. */
@@ -221,14 +236,16 @@ export class VideoMixer {
     const count = Math.min(this.sources.length, this.tiles.length);
     pics.length = count;
     for (let i = 0; i < count; i++) {
-      const pic = this.sources[i]!.picture();
-      const rec = (pics[i] ??= { tile: this.tiles[i]!, picture: undefined, width: 0, height: 0 });
+      const source = this.sources[i]!;
+      const pic = source.picture();
+      const rec = (pics[i] ??= { tile: this.tiles[i]!, picture: undefined, width: 0, height: 0, audioMuted: false });
       rec.tile = this.tiles[i]!;
       rec.picture = pic?.data;
       rec.width = pic?.width ?? 0;
       rec.height = pic?.height ?? 0;
+      rec.audioMuted = source.audioMuted === true;
     }
-    this.compositor.compose(canvas, pics, this.highlight);
+    this.compositor.compose(canvas, pics, this.highlight, this.recording);
     this.stats.framesComposed++;
     // The canvas returns to the pool once the encoder and every canvas sink are done with it.
     let holders = 1 + this.canvasSinks.size;

@@ -40,6 +40,11 @@ const HLS_LINGER_MS = 30_000;
 export class OutputManager {
   private readonly outputs = new Map<string, Output>();
   private readonly releases = new Map<string, () => void>();
+  /**
+   * Outputs started and not yet finished, with their room: its members are told how many run
+   * (`recording`) and its composite carries the recording mark while any does.
+   */
+  private readonly announced = new Map<string, Room>();
   private closed = false;
   private readonly log: Logger;
 
@@ -156,12 +161,17 @@ export class OutputManager {
       throw new MixroomError("internal", `could not start the ${kind}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
     }
     this.prune();
+    this.announced.set(id, room);
+    this.announce(room);
     output.log.info({ room: roomId, ...describe }, `${kind} started`);
     return output.status();
   }
 
   private async finish(o: Output): Promise<void> {
     await o.stop();
+    // Told once it is finalised: until then frames still go into it.
+    const room = this.announced.get(o.id);
+    if (this.announced.delete(o.id) && room) this.announce(room);
     this.releases.get(o.id)?.();
     this.releases.delete(o.id);
     const hls = this.hlsDirectory(o.id);
@@ -172,6 +182,13 @@ export class OutputManager {
       }, HLS_LINGER_MS);
       timer.unref();
     }
+  }
+
+  /** Tells `room` how many of its outputs run now. */
+  private announce(room: Room): void {
+    let count = 0;
+    for (const r of this.announced.values()) if (r === room) count++;
+    room.setOutputsRunning(count);
   }
 
   private prune(): void {

@@ -60,6 +60,8 @@ export type RoomEvent =
   | { type: "participant-updated"; participant: ParticipantState }
   /** The room's recordings and streams: whether any runs, and how many. */
   | { type: "recording"; active: boolean; outputs: number }
+  /** The operator removed this member: signaling tells the client, then closes its socket. */
+  | { type: "removed"; reason: string }
   /** A problem this member should hear of while it stays (its media is unusable): signaling reports it. */
   | { type: "warning"; code: "bad-request"; message: string }
   /**
@@ -73,6 +75,12 @@ export type RoomEvent =
       /** Nobody's fault: the membership ran its course (a screen whose owner left). */
       ordinary?: boolean;
     };
+
+/** A mute or unmute: the fields given change, the others stay (at least one is given). */
+export interface MuteChange {
+  audio?: boolean;
+  video?: boolean;
+}
 
 export interface JoinRequest {
   room: string;
@@ -99,6 +107,8 @@ export interface RoomMember {
   offer(sdp: string): Promise<string>;
   /** A trickled remote candidate; null means end of candidates. */
   addCandidate(candidate: IceCandidateInit | null): Promise<void>;
+  /** Mutes or unmutes this member's own media; throws MixroomError bad-request for a viewer. */
+  mute(change: MuteChange): void;
   leave(reason: string): void;
 }
 

@@ -12,7 +12,7 @@ import type { VideoCodec } from "../media/video-decoder.js";
 import { VideoIngest } from "../media/video-ingest.js";
 import { VideoInput } from "../media/video-input.js";
 import { Peer, type PeerNetwork, type SendFeedback } from "../webrtc/peer.js";
-import type { IceCandidateInit, ParticipantInfo, RoomEvent, RoomMember } from "./contract.js";
+import type { IceCandidateInit, MuteChange, ParticipantInfo, RoomEvent, RoomMember } from "./contract.js";
 import { type MediaCounters, MediaHealth } from "./media-health.js";
 
 /** How often a sender's media is judged (media-health.ts counts in seconds). */
@@ -29,6 +29,8 @@ export interface ParticipantHost {
   admit(p: Participant): void;
   /** Its media is negotiated: it gets a tile and a place in the mix. */
   negotiated(p: Participant): void;
+  /** Mutes or unmutes `p`'s media (they asked); throws MixroomError bad-request for a viewer. */
+  mute(p: Participant, change: MuteChange, requester?: Participant): void;
 }
 
 export class Participant implements RoomMember {
@@ -48,6 +50,9 @@ export class Participant implements RoomMember {
   private closed = false;
   /** A publisher (WHIP) receives nothing back. */
   private readonly receives: boolean;
+  /** Muted state, set by the room only (Room.mute), read by Room.stateOf. */
+  audioMuted = false;
+  videoMuted = false;
 
   constructor(
     readonly info: ParticipantInfo,
@@ -120,6 +125,11 @@ export class Participant implements RoomMember {
   addCandidate(candidate: IceCandidateInit | null): Promise<void> {
     if (this.closed) return Promise.reject(new MixroomError("bad-request", "not in a room"));
     return this.peer.addCandidate(candidate);
+  }
+
+  mute(change: MuteChange): void {
+    if (this.closed) throw new MixroomError("bad-request", "not in a room");
+    this.host.mute(this, change, this);
   }
 
   leave(reason: string): void {

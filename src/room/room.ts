@@ -15,7 +15,7 @@ import { H264Encode } from "../output/h264-encode.js";
 import type { OutputSource } from "../output/output.js";
 import type { PeerNetwork } from "../webrtc/peer.js";
 import { ActiveSpeakerDetector } from "./active-speaker.js";
-import type { JoinRequest, JoinResult, LayoutInForce, ParticipantInfo, ParticipantState, RoomEvent } from "./contract.js";
+import type { JoinRequest, JoinResult, LayoutInForce, LayoutMode, MuteChange, ParticipantInfo, ParticipantState, RoomEvent } from "./contract.js";
 import type { Admission, Workload } from "./cost-model.js";
 import { sanitizeDisplayName } from "./display-name.js";
 import { type LayoutCast, type LayoutSpec, layoutModeInForce, placeTiles } from "./layout.js";
@@ -75,6 +75,8 @@ export class Room implements ParticipantHost, OutputSource {
   /** The layout asked for (PUT /api/rooms/:room/layout), and what it places now. */
   private layoutSpec: LayoutSpec = { mode: "grid" };
   private inForce: LayoutInForce;
+  /** Recordings and streams running, as the output manager announces them (`recording`). */
+  private outputsRunning = 0;
 
   constructor(
     readonly id: string,
@@ -123,9 +125,14 @@ export class Room implements ParticipantHost, OutputSource {
     const p = new Participant(info, this, notify, this.log.child({ participant: id }), publishOnly);
     this.members.set(id, p);
     this.broadcast({ type: "participant-joined", participant: info }, id);
-    // Sent after `joined` (signaling holds events until then): what the composite shows, and who talks.
+    // Sent after `joined` (signaling holds events until then): what the composite shows, who
+    // talks, who is muted, and a recording.
     p.notify({ type: "layout", layout: this.inForce });
     if (this.speakers.speaker !== null) p.notify({ type: "active-speaker", participantId: this.speakers.speaker });
+    for (const m of this.members.values()) {
+      if (m !== p && (m.audioMuted || m.videoMuted)) p.notify({ type: "participant-updated", participant: this.stateOf(m) });
+    }
+    if (this.outputsRunning > 0) p.notify({ type: "recording", active: true, outputs: this.outputsRunning });
     p.log.info({ role: info.role }, "joined");
     return { member: p, room: this.id, participants: existing };
   }
@@ -152,8 +159,84 @@ export class Room implements ParticipantHost, OutputSource {
     if (this.closed || this.members.get(p.info.id) !== p) return;
     this.start();
     // A screen has no voice and hears nothing: it is no member of the audio mix.
-    if (p.info.role !== "screen") this.audio.add(p.info.id, p.audio, p.publishOnly ? undefined : (payload) => p.sendAudio(payload));
+    if (p.info.role !== "screen") {
+      this.audio.add(p.info.id, p.audio, p.publishOnly ? undefined : (payload) => p.sendAudio(payload));
+      // Muted before its media was negotiated: it stays so.
+      this.audio.setMuted(p.info.id, p.audioMuted);
+    }
     if (p.info.role !== "viewer") this.updateLayout();
+  }
+
+  /** A participant's state as members and the control API see it: the one place it is made. */
+  stateOf(p: Participant): ParticipantState {
+    return { ...p.info, audioMuted: p.audioMuted, videoMuted: p.videoMuted, speaking: this.speakers.isSpeaking(p.info.id) };
+  }
+
+  /**
+   * Mutes or unmutes `p`, whoever asks (themselves or the operator: one state, so a participant
+   * may unmute what the operator muted). Audio leaves every mix from the next 20 ms tick and the
+   * tile gets the muted mark; muted video shows the name placeholder. Every member is told of a
+   * change; a change that changes nothing is told to `requester` alone, as its answer.
+   */
+  mute(p: Participant, change: MuteChange, requester?: Participant): ParticipantState {
+    if (this.members.get(p.info.id) !== p) throw new MixroomError("bad-request", "not in the room");
+    if (p.info.role !== "participant") throw new MixroomError("bad-request", "a viewer sends no media to mute");
+    let changed = false;
+    if (change.audio !== undefined && change.audio !== p.audioMuted) {
+      changed = true;
+      p.audioMuted = change.audio;
+      this.audio.setMuted(p.info.id, change.audio);
+      // Its level now reads as silence to the floor (audio-mixer.ts): it stops speaking after the hangover.
+      if (p.video) p.video.audioMuted = change.audio;
+    }
+    if (change.video !== undefined && change.video !== p.videoMuted) {
+      changed = true;
+      p.videoMuted = change.video;
+      if (p.video) p.video.videoMuted = change.video;
+    }
+    const state = this.stateOf(p);
+    if (changed) {
+      p.log.info({ audioMuted: state.audioMuted, videoMuted: state.videoMuted, by: requester === p ? "self" : "operator" }, "mute changed");
+      this.broadcast({ type: "participant-updated", participant: state });
+    } else {
+      requester?.notify({ type: "participant-updated", participant: state });
+    }
+    return state;
+  }
+
+  /** The operator removes `p`: told `removed` (its socket then closes), then out of every mix and tile. */
+  remove(p: Participant, reason: string): void {
+    if (this.members.get(p.info.id) !== p) return;
+    p.notify({ type: "removed", reason });
+    this.removeParticipant(p, "removed by the operator");
+  }
+
+  /** The tile `p` is shown in, in composite pixels; undefined while it is not shown. */
+  tileOf(p: Participant): { x: number; y: number; w: number; h: number } | undefined {
+    const tile = p.video && this.video.tileOf(p.video);
+    return tile && { x: tile.x, y: tile.y, w: tile.width, h: tile.height };
+  }
+
+  /** The layout mode in force (a screen shared makes it a presentation). */
+  get layoutMode(): LayoutMode {
+    return this.inForce.mode;
+  }
+
+  /** Recordings and streams running now (announced by the output manager). */
+  get outputs(): number {
+    return this.outputsRunning;
+  }
+
+  /**
+   * The output manager's count of this room's running recordings and streams changed: every
+   * member is told (`recording`) and the composite carries the recording mark while any runs.
+   */
+  setOutputsRunning(count: number): void {
+    if (count === this.outputsRunning || this.closed) return;
+    this.outputsRunning = count;
+    this.video.setRecording(count > 0);
+    this.log.info({ outputs: count }, "outputs running changed");
+    this.broadcast({ type: "recording", active: count > 0, outputs: count });
   }
 
   /** What this room runs now, for the server's CPU budget. */
@@ -295,7 +378,7 @@ export class Room implements ParticipantHost, OutputSource {
       audio: { ...this.audio.stats, encoders: this.audio.encoderCount },
       ...this.speakers.toJSON(),
       layout: this.inForce,
-      members: [...this.members.values()].map((m) => ({ ...m.info, speaking: this.speakers.isSpeaking(m.info.id), ...m.stats })),
+      members: [...this.members.values()].map((m) => ({ ...m.info, speaking: this.speakers.isSpeaking(m.info.id), audioMuted: m.audioMuted, videoMuted: m.videoMuted, ...m.stats })),
     };
   }
 
@@ -322,11 +405,6 @@ export class Room implements ParticipantHost, OutputSource {
   /** The layout in force, in composite pixels. */
   get layout(): LayoutInForce {
     return this.inForce;
-  }
-
-  /** A member's state as others see it (participant-updated, the control API). */
-  participantState(p: Participant): ParticipantState {
-    return { ...p.info, audioMuted: false, videoMuted: false, speaking: this.speakers.isSpeaking(p.info.id) };
   }
 
   get participants(): ParticipantInfo[] {
@@ -438,7 +516,7 @@ export class Room implements ParticipantHost, OutputSource {
 
   private speakingChanged(id: string): void {
     const p = this.members.get(id);
-    if (p) this.broadcast({ type: "participant-updated", participant: this.participantState(p) });
+    if (p) this.broadcast({ type: "participant-updated", participant: this.stateOf(p) });
     this.highlightSpeaker();
   }
 

@@ -18,6 +18,7 @@ import { createHttpServer } from "./http.js";
 import { iceServerIssuer } from "./ice-servers.js";
 import { hlsRoute, outputApiRoute } from "./output-api.js";
 import { roomLayoutRoute } from "./room-layout-api.js";
+import { roomApiRoute } from "./room-api.js";
 import { whipWhepRoute } from "./whip-whep.js";
 import { WS_MAX_PAYLOAD_BYTES, attachSignaling } from "./signaling.js";
 
@@ -89,8 +90,8 @@ export async function startServer(config: Config, log: Logger, publicDir = PUBLI
     requestTimeoutMs: config.requestTimeoutS * 1000,
     publicDir,
     log,
-    // The layout route before the output API's, which answers 404 for any other /api path.
-    routes: [roomLayoutRoute(rooms, access), outputApiRoute(outputs, access, log), hlsRoute(outputs, log), whipWhep.route],
+    // The room routes before the output API's, which answers 404 for any other /api path.
+    routes: [roomLayoutRoute(rooms, access), roomApiRoute(rooms, access, log), outputApiRoute(outputs, access, log), hlsRoute(outputs, log), whipWhep.route],
     // Each room's figures, with the recordings and streams running from it.
     stats: () => ({
       // What is committed of the CPU budget (cost-model.ts), and what the connection limits hold.

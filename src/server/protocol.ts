@@ -4,7 +4,7 @@
 import type { Quality } from "../egress/video-egress.js";
 import type { ErrorCode } from "../errors.js";
 import type { IceServer } from "./ice-servers.js";
-import type { IceCandidateInit, LayoutInForce, ParticipantInfo, ParticipantState, Role } from "../room/contract.js";
+import type { IceCandidateInit, LayoutInForce, MuteChange, ParticipantInfo, ParticipantState, Role } from "../room/contract.js";
 import { checkDisplayName, MAX_DISPLAY_NAME_LENGTH } from "../room/display-name.js";
 
 /** Largest client message we accept, in bytes of the frame payload. */
@@ -28,7 +28,9 @@ export type ClientMessage =
   | { type: "join"; id?: MessageId; room: string; name?: string; role: Role; token?: string; owner?: string }
   | { type: "offer"; id?: MessageId; sdp: string }
   | { type: "candidate"; id?: MessageId; candidate: IceCandidateInit | null }
-  | { type: "leave"; id?: MessageId };
+  | { type: "leave"; id?: MessageId }
+  /** Version 1 extension: mute or unmute one's own audio and/or video (at least one given). */
+  | ({ type: "mute"; id?: MessageId } & MuteChange);
 
 export type ClientMessageType = ClientMessage["type"];
 
@@ -55,6 +57,8 @@ export type ServerMessage =
   | ({ type: "layout" } & LayoutInForce)
   | { type: "participant-updated"; participant: ParticipantState }
   | { type: "recording"; active: boolean; outputs: number }
+  /** Version 1 extension: the operator removed this client; the socket closes after it. */
+  | { type: "removed"; reason: string }
   | { type: "error"; code: ErrorCode; message: string; id?: MessageId };
 
 export interface ProtocolError {
@@ -141,7 +145,25 @@ const SCHEMAS: Record<ClientMessageType, Record<string, FieldSpec>> = {
   offer: { sdp: { check: sdpCheck } },
   candidate: { candidate: { check: candidateCheck } },
   leave: {},
+  // Checked as a whole by checkMuteChange (at least one of its fields), shared with the control API.
+  mute: {},
 };
+
+/**
+ * A mute change from untrusted input (the `mute` message, the control API's body): `audio` and
+ * `video` booleans, at least one of them. Other fields are ignored.
+ */
+export function checkMuteChange(raw: Record<string, unknown>): { change: MuteChange } | { problem: string } {
+  const change: MuteChange = {};
+  for (const field of ["audio", "video"] as const) {
+    const value = raw[field];
+    if (value === undefined) continue;
+    if (typeof value !== "boolean") return { problem: `${field} must be true or false` };
+    change[field] = value;
+  }
+  if (change.audio === undefined && change.video === undefined) return { problem: "audio or video (true or false) is required" };
+  return { change };
+}
 
 function isPlainObject(v: unknown): v is Record<string, unknown> {
   return typeof v === "object" && v !== null && !Array.isArray(v);
@@ -195,6 +217,11 @@ export function parseClientMessage(text: string | Buffer, isBinary: boolean): Pa
   // A screen belongs to someone; an owner on anything else is a mistake worth telling.
   if (message.type === "join" && (message.role === "screen") !== (message.owner !== undefined)) {
     return fail(message.role === "screen" ? "join: owner is required for role screen" : "join: owner is only for role screen", id);
+  }
+  if (raw.type === "mute") {
+    const checked = checkMuteChange(raw);
+    if ("problem" in checked) return fail(`mute: ${checked.problem}`, id);
+    Object.assign(message, checked.change);
   }
   // The schema table above guarantees the shape of each message type.
   return { ok: true, message: message as ClientMessage };

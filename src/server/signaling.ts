@@ -6,7 +6,7 @@ import type { IncomingMessage } from "node:http";
 import type { Logger } from "pino";
 import { WebSocket, type RawData, type WebSocketServer } from "ws";
 import { MixroomError, errorCode, type ErrorCode } from "../errors.js";
-import type { JoinResult, ParticipantInfo, RoomEvent, RoomMember, RoomService } from "../room/contract.js";
+import type { JoinResult, MuteChange, ParticipantInfo, RoomEvent, RoomMember, RoomService } from "../room/contract.js";
 import { MAX_MESSAGE_BYTES, parseClientMessage, type ClientMessage, type MessageId, type ServerMessage } from "./protocol.js";
 import { Access, type Admission } from "./access.js";
 import { WarningGate } from "../warning-gate.js";
@@ -54,11 +54,13 @@ export const MAX_CANDIDATES = 100;
 export const SHUTDOWN_GRACE_MS = 2_000;
 
 // RFC 6455 close codes.
+/** After `removed`: the session ended as the operator meant it to, not by a fault. */
 const CLOSE_NORMAL = 1000;
 const CLOSE_GOING_AWAY = 1001;
 const CLOSE_POLICY_VIOLATION = 1008;
 const CLOSE_INTERNAL_ERROR = 1011;
 const SHUTDOWN_REASON = "server shutting down";
+export const REMOVED_CLOSE_REASON = "removed by the operator";
 
 /** Joins per address, unless told otherwise (config JOIN_RATE, JOIN_BURST). */
 export const JOIN_RATE_PER_SECOND = 2;
@@ -109,8 +111,8 @@ interface Context {
 }
 
 type Message<T extends ClientMessage["type"]> = Extract<ClientMessage, { type: T }>;
-/** Room events that become a message of the same name; `ended` is handled on its own. */
-type ForwardedEvent = Exclude<RoomEvent, { type: "ended" }>;
+/** Room events that become a message of the same name; `ended` and `removed` are handled on their own. */
+type ForwardedEvent = Exclude<RoomEvent, { type: "ended" | "removed" }>;
 
 interface Reply {
   code: ErrorCode;
@@ -283,6 +285,9 @@ class Connection {
       case "leave":
         this.leave(message);
         return;
+      case "mute":
+        this.mute(message);
+        return;
     }
   }
 
@@ -409,12 +414,37 @@ class Connection {
     this.endMembership("client left");
   }
 
+  private mute(msg: Message<"mute">): void {
+    const m = this.joinedMembership();
+    if (!m?.member) {
+      this.reject({ code: "bad-request", message: "mute before joined", id: msg.id });
+      return;
+    }
+    this.badMessages = 0;
+    const change: MuteChange = {};
+    if (msg.audio !== undefined) change.audio = msg.audio;
+    if (msg.video !== undefined) change.video = msg.video;
+    try {
+      // Answered by the `participant-updated` every member (this one too) gets.
+      m.member.mute(change);
+    } catch (err) {
+      this.replyError(err, msg.id);
+    }
+  }
+
   private joinedMembership(): Membership | undefined {
     return this.membership?.state === "joined" ? this.membership : undefined;
   }
 
   private onRoomEvent(m: Membership, event: RoomEvent): void {
     if (this.membership !== m) return; // an old membership, or we are closing
+    if (event.type === "removed") {
+      this.log.info({ reason: event.reason }, "removed by the operator");
+      this.send({ type: "removed", reason: event.reason });
+      this.endMembership(REMOVED_CLOSE_REASON);
+      this.closeWith(CLOSE_NORMAL, REMOVED_CLOSE_REASON);
+      return;
+    }
     if (event.type === "ended") {
       if (event.ordinary) {
         // Nobody's fault (a screen whose owner left): told why, then a normal close.

@@ -58,8 +58,8 @@ export function whipWhepRoute(rooms: RoomService, access: Access, log: Logger, i
         ? { room, role: "participant", publishOnly: true, name: name ?? "WHIP" }
         : { room, role: "viewer", name: name ?? "WHEP viewer" },
       (event) => {
-        // The room ended this member (media gone, shutdown): the session is over.
-        if (event.type === "ended") sessions.delete(id);
+        // The room ended this member (media gone, shutdown) or the operator removed it: the session is over.
+        if (event.type === "ended" || event.type === "removed") sessions.delete(id);
       },
     );
     sessions.set(id, { member, room, kind });

@@ -128,6 +128,9 @@ export class TestPeer {
   readonly keyframeTimes: number[] = [];
   /** Received mix, 48 kHz mono. */
   private pcm: Int16Array[] = [];
+  /** Arrival (performance.now()) and RTP timestamp of each `pcm` chunk (one per packet). */
+  private pcmAt: number[] = [];
+  private pcmTs: number[] = [];
   private readonly opusDecoder = new opus.OpusEncoder(48000, 1);
   private clip: ClipSender | H264ClipSender | CameraSender | undefined;
   private tone: ToneSender | undefined;
@@ -411,6 +414,15 @@ export class TestPeer {
     return out.subarray(Math.max(0, have - want));
   }
 
+  /** The decoded mix packet by packet (20 ms each), with each one's arrival time and RTP timestamp, from `since` on. */
+  audioPacketsSince(since: number): Array<{ at: number; timestamp: number; pcm: Int16Array }> {
+    const out: Array<{ at: number; timestamp: number; pcm: Int16Array }> = [];
+    for (let i = 0; i < this.pcm.length; i++) {
+      if (this.pcmAt[i]! >= since) out.push({ at: this.pcmAt[i]!, timestamp: this.pcmTs[i]!, pcm: this.pcm[i]! });
+    }
+    return out;
+  }
+
   /** Frames decoded in the last `ms`. */
   framesWithin(ms: number): number {
     const since = performance.now() - ms;
@@ -484,7 +496,13 @@ export class TestPeer {
         this.audioRtp.push({ ssrc: rtp.header.ssrc, seq: rtp.header.sequenceNumber, timestamp: rtp.header.timestamp, at: performance.now() });
         const pcm = this.opusDecoder.decode(rtp.payload);
         this.pcm.push(new Int16Array(pcm.buffer.slice(pcm.byteOffset, pcm.byteOffset + pcm.length)));
-        if (this.pcm.length > 500) this.pcm.splice(0, 100);
+        this.pcmAt.push(performance.now());
+        this.pcmTs.push(rtp.header.timestamp);
+        if (this.pcm.length > 500) {
+          this.pcm.splice(0, 100);
+          this.pcmAt.splice(0, 100);
+          this.pcmTs.splice(0, 100);
+        }
       });
     });
     await this.pc.setLocalDescription(await this.pc.createOffer());
