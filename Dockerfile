@@ -15,9 +15,10 @@ COPY public ./public
 RUN npm run build && npm prune --omit=dev
 
 FROM node:22-bookworm-slim
-# Debian's ffmpeg (libvpx, libopus, drawtext) and a font for the name labels.
+# Debian's ffmpeg (libvpx, libopus, drawtext), a font for the name labels, and openssl for
+# TLS_SELF_SIGNED (the slim image has the library but not the command).
 RUN apt-get update \
-  && apt-get install -y --no-install-recommends ffmpeg fonts-dejavu-core fontconfig curl \
+  && apt-get install -y --no-install-recommends ffmpeg fonts-dejavu-core fontconfig curl openssl \
   && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
 # Recordings outlive the container: mount a volume at /data.
