@@ -8,13 +8,39 @@ export type ErrorCode = "bad-request" | "unauthorized" | "room-full" | "unsuppor
 export interface ParticipantInfo {
   id: string;
   name: string;
-  role: Role;
+  /** "screen": someone's shared screen (a connection of its own, `owner` its sharer). */
+  role: Role | "screen";
 }
 
 export type MessageId = string | number;
 
+/** Version 1 extensions (../shared PROTOCOL.md): the participant's state as the room sees it. */
+export interface ParticipantState extends ParticipantInfo {
+  audioMuted: boolean;
+  videoMuted: boolean;
+  speaking: boolean;
+}
+
+export type LayoutMode = "grid" | "speaker" | "presentation" | "custom";
+
+export interface LayoutTile {
+  participantId: string;
+  x: number;
+  y: number;
+  w: number;
+  h: number;
+}
+
+export interface RoomLayout {
+  mode: LayoutMode;
+  width: number;
+  height: number;
+  tiles: LayoutTile[];
+}
+
 export type ClientMessage =
-  | { type: "join"; id?: MessageId; room: string; name?: string; role: Role; token?: string }
+  | { type: "join"; id?: MessageId; room: string; name?: string; role: Role | "screen"; token?: string; owner?: string }
+  | { type: "mute"; id?: MessageId; audio?: boolean; video?: boolean }
   | { type: "offer"; id?: MessageId; sdp: string }
   | { type: "candidate"; id?: MessageId; candidate: RTCIceCandidateInit | null }
   | { type: "leave"; id?: MessageId };
@@ -36,6 +62,12 @@ export type ServerMessage =
   | { type: "participant-joined"; participant: ParticipantInfo }
   | { type: "participant-left"; participantId: string }
   | ({ type: "quality" } & LinkQuality)
+  | { type: "active-speaker"; participantId: string | null }
+  | ({ type: "layout" } & RoomLayout)
+  | { type: "participant-updated"; participant: ParticipantState }
+  | { type: "recording"; active: boolean; outputs: number }
+  | { type: "removed"; reason: string }
+  | { type: "reconnect"; delayMs?: number }
   | { type: "error"; code: ErrorCode; message: string; id?: MessageId };
 
 /** Extension `quality`: what the server sends this client and why (docs/PROTOCOL.md). */
@@ -80,8 +112,14 @@ function isIceServerList(v: unknown): v is RTCIceServer[] {
   );
 }
 
+const LAYOUT_MODES: ReadonlySet<string> = new Set<LayoutMode>(["grid", "speaker", "presentation", "custom"]);
+
+function isTile(v: unknown): v is LayoutTile {
+  return isObject(v) && typeof v.participantId === "string" && ["x", "y", "w", "h"].every((k) => typeof v[k] === "number");
+}
+
 function isParticipant(v: unknown): v is ParticipantInfo {
-  return isObject(v) && typeof v.id === "string" && typeof v.name === "string" && (v.role === "participant" || v.role === "viewer");
+  return isObject(v) && typeof v.id === "string" && typeof v.name === "string" && (v.role === "participant" || v.role === "viewer" || v.role === "screen");
 }
 
 /**
