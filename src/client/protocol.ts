@@ -167,6 +167,34 @@ export function parseServerMessage(text: string): ServerMessage | undefined {
         (raw.rttMs === null || typeof raw.rttMs === "number")
         ? (raw as ServerMessage)
         : undefined;
+    case "active-speaker":
+      return raw.participantId === null || typeof raw.participantId === "string" ? (raw as ServerMessage) : undefined;
+    case "layout":
+      return LAYOUT_MODES.has(raw.mode as string) && typeof raw.width === "number" && typeof raw.height === "number" && Array.isArray(raw.tiles) && raw.tiles.every(isTile)
+        ? (raw as ServerMessage)
+        : undefined;
+    case "participant-updated": {
+      const p = raw.participant;
+      return isObject(p) && typeof p.id === "string" && typeof p.name === "string"
+        ? {
+            type: "participant-updated",
+            participant: {
+              id: p.id,
+              name: p.name,
+              role: p.role === "viewer" || p.role === "screen" ? p.role : "participant",
+              audioMuted: p.audioMuted === true,
+              videoMuted: p.videoMuted === true,
+              speaking: p.speaking === true,
+            },
+          }
+        : undefined;
+    }
+    case "recording":
+      return typeof raw.active === "boolean" ? { type: "recording", active: raw.active, outputs: typeof raw.outputs === "number" ? raw.outputs : 0 } : undefined;
+    case "removed":
+      return { type: "removed", reason: typeof raw.reason === "string" ? raw.reason : "" };
+    case "reconnect":
+      return { type: "reconnect", ...(typeof raw.delayMs === "number" && raw.delayMs >= 0 ? { delayMs: raw.delayMs } : {}) };
     case "error":
       // An unknown code from a newer server still reads as an error; treat it as internal.
       return {
