@@ -1,5 +1,6 @@
 // HTTPS and WSS on the one port: the operator's PEM files checked at start, the throwaway
 // self-signed certificate, and the connection guard and timeouts still working over TLS.
+import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { request } from "node:https";
 import { tmpdir } from "node:os";
@@ -144,5 +145,45 @@ describe("a server started with --self-signed", () => {
     clearInterval(timer);
     expect(text).toMatch(/^HTTP\/1\.1 408 /);
     expect(performance.now() - started).toBeLessThan(3500);
+  });
+});
+
+/** The compiled server, as `npm start` runs it (npm test builds first): its output until it exits or `until` matches. */
+function runMain(args: string[], until: RegExp): Promise<{ out: string; code: number | null }> {
+  const proc = spawn(process.execPath, ["dist/src/server/main.js", ...args], { env: { ...process.env, LOG_LEVEL: "warn" }, stdio: ["ignore", "pipe", "pipe"] });
+  let out = "";
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      proc.kill("SIGKILL");
+      reject(new Error(`no match for ${until}: ${out}`));
+    }, 20_000);
+    const check = (): void => {
+      if (!until.test(out)) return;
+      clearTimeout(timer);
+      proc.once("exit", (code) => resolve({ out, code }));
+      proc.kill("SIGTERM");
+    };
+    proc.stdout.on("data", (d: Buffer) => ((out += String(d)), check()));
+    proc.stderr.on("data", (d: Buffer) => (out += String(d)));
+    proc.once("exit", (code) => {
+      clearTimeout(timer);
+      resolve({ out, code });
+    });
+  });
+}
+
+describe("npm start with TLS", () => {
+  it("prints the https URL, the LAN addresses and the certificate's fingerprint with --self-signed", async () => {
+    const { out, code } = await runMain(["--self-signed", "--port", "0", "--host", "0.0.0.0"], /SHA-256 ([0-9A-F]{2}:){31}[0-9A-F]{2}/);
+    expect(out).toMatch(/open https:\/\/localhost:\d+\/ in a browser/);
+    expect(out).toMatch(/self-signed certificate \(browsers warn once\), SHA-256 /);
+    expect(code).toBe(0);
+  });
+
+  it("refuses to start, exit code 2, naming the file it cannot read", async () => {
+    const { out, code } = await runMain(["--tls-cert", "/nonexistent/cert.pem", "--tls-key", "/nonexistent/key.pem", "--port", "0"], /$^/);
+    expect(code).toBe(2);
+    expect(out).toContain("TLS_CERT (--tls-cert) cannot be read: /nonexistent/cert.pem (ENOENT)");
+    expect(out).toContain("TLS_KEY (--tls-key) cannot be read: /nonexistent/key.pem (ENOENT)");
   });
 });
