@@ -134,7 +134,7 @@ async function join(choice: JoinChoice): Promise<void> {
     setPill(els.signalingState, "connecting", capture === "mic" ? "Opening microphone…" : "Opening camera…");
     try {
       // The stream of the device check, if it is the kind asked for; otherwise the picked devices.
-      if (!(local && (capture === "mic" || local.getVideoTracks().length > 0))) {
+      if (!(local && local.getVideoTracks().length > 0 === (capture === "camera+mic"))) {
         stopLocal();
         local = await openLocalMedia(capture, { voiceProcessing, cameraId: els.cameraSelect.value || undefined, micId: els.micSelect.value || undefined });
       }
