@@ -101,12 +101,24 @@ describe("the demo page over HTTPS", () => {
     expect(await page.evaluate(() => [location.protocol, window.isSecureContext])).toEqual(["https:", true]);
     for (const b of await buttonContrasts(page)) expect(b.ratio, `contrast of "${b.text}" before joining`).toBeGreaterThanOrEqual(4.5);
 
+    // The device check: the camera in the preview, the microphone's tone on the meter, named devices.
+    await page.getByRole("button", { name: "Check camera and microphone" }).click();
+    await waitFor("the camera in the preview and the tone on the meter", async () =>
+      page.evaluate(() => (document.getElementById("preview") as HTMLVideoElement).videoWidth > 0 && (document.getElementById("mic-level") as HTMLMeterElement).value > 0.3),
+    );
+    expect(await page.getByLabel("Camera", { exact: true }).locator("option").count()).toBeGreaterThan(0);
+    expect(await page.getByLabel("Microphone", { exact: true }).locator("option").count()).toBeGreaterThan(0);
     await page.getByLabel("Your name").fill("Red");
     await page.getByRole("button", { name: "Join" }).click();
     await waitFor("the page in the room", async () => (await readState(page)).signaling === "joined", { timeoutMs: 30_000 });
     // Focus moves on to the call's first control, not back to the top of the page.
     await waitFor("focus on the microphone button", async () => (await page.evaluate(() => document.activeElement?.id)) === "mute-mic");
     for (const b of await buttonContrasts(page)) expect(b.ratio, `contrast of "${b.text}" in the call`).toBeGreaterThanOrEqual(4.5);
+    // The self preview is shown, and beside the composite rather than over any of it.
+    const [preview, composite] = await Promise.all([page.locator("#preview-box").boundingBox(), page.locator("#composite").boundingBox()]);
+    expect(preview).not.toBeNull();
+    const overlaps = preview!.x < composite!.x + composite!.width && composite!.x < preview!.x + preview!.width && preview!.y < composite!.y + composite!.height && composite!.y < preview!.y + preview!.height;
+    expect(overlaps, JSON.stringify({ preview, composite })).toBe(false);
 
     viewer = await TestPeer.join({ url: `wss://localhost:${server.port}/ws`, insecureTls: true, room: ROOM, name: "viewer", role: "viewer" });
     const red = parseHex(COLOUR);
@@ -139,6 +151,41 @@ describe("the demo page over HTTPS", () => {
     await page.getByRole("button", { name: "Copy invite link" }).click();
     await waitFor("the link copied", async () => (await page.locator("#copy-status").textContent())?.startsWith("Copied"));
     expect(await page.evaluate(() => navigator.clipboard.readText())).toBe(`${origin}/?room=${ROOM}`);
+  });
+
+  // The room's side of these messages is being built elsewhere; here the room pushes them to its
+  // members through the same path it will use (RoomEvent -> signaling -> page).
+  it("shows the room's extension messages: speaker and mute marks, names over the composite, REC", async () => {
+    const room = server.rooms.rooms.get(ROOM)!;
+    const self = [...room.members.values()].find((m) => m.info.name === "Red")!;
+    const everyone = (event: Parameters<typeof self.notify>[0]): void => {
+      for (const m of room.members.values()) m.notify(event);
+    };
+    const item = page.locator(`#participants li[data-participant-id="${self.info.id}"]`);
+
+    everyone({ type: "recording", active: true, outputs: 1 });
+    await page.locator("#rec").waitFor({ state: "visible" });
+    expect(await page.locator("#rec").textContent()).toContain("REC");
+
+    everyone({ type: "active-speaker", participantId: self.info.id });
+    everyone({ type: "participant-updated", participant: { ...self.info, audioMuted: true, videoMuted: false, speaking: true } });
+    await waitFor("Red marked speaking and muted", async () => {
+      const label = await item.getAttribute("aria-label");
+      return label === "Red, you, speaking, microphone off";
+    });
+    expect(await item.evaluate((el) => el.classList.contains("speaking"))).toBe(true);
+
+    // Red in the right half of a 1280x720 layout: the pointer there shows "Red", on the left nothing.
+    everyone({ type: "layout", layout: { mode: "speaker", width: 1280, height: 720, tiles: [{ participantId: self.info.id, x: 640, y: 0, w: 640, h: 720 }] } });
+    const box = (await page.locator("#composite").boundingBox())!;
+    await page.mouse.move(box.x + box.width * 0.75, box.y + box.height * 0.5);
+    await page.locator("#tile-name").waitFor({ state: "visible" });
+    expect(await page.locator("#tile-name").textContent()).toBe("Red");
+    await page.mouse.move(box.x + box.width * 0.25, box.y + box.height * 0.5);
+    await page.locator("#tile-name").waitFor({ state: "hidden" });
+
+    everyone({ type: "recording", active: false, outputs: 0 });
+    await page.locator("#rec").waitFor({ state: "hidden" });
   });
 
   it("puts focus on Join after Leave", async () => {
