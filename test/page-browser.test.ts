@@ -113,7 +113,10 @@ describe("the demo page over HTTPS", () => {
     await waitFor("the page in the room", async () => (await readState(page)).signaling === "joined", { timeoutMs: 30_000 });
     // Focus moves on to the call's first control, not back to the top of the page.
     await waitFor("focus on the microphone button", async () => (await page.evaluate(() => document.activeElement?.id)) === "mute-mic");
-    for (const b of await buttonContrasts(page)) expect(b.ratio, `contrast of "${b.text}" in the call`).toBeGreaterThanOrEqual(4.5);
+    for (const scheme of ["light", "dark"] as const) {
+      await page.emulateMedia({ colorScheme: scheme });
+      for (const b of await buttonContrasts(page)) expect(b.ratio, `contrast of "${b.text}" in the call, ${scheme} theme`).toBeGreaterThanOrEqual(4.5);
+    }
     // The self preview is shown, and beside the composite rather than over any of it.
     const [preview, composite] = await Promise.all([page.locator("#preview-box").boundingBox(), page.locator("#composite").boundingBox()]);
     expect(preview).not.toBeNull();

@@ -4,8 +4,7 @@
 // self-signed one (self-signed.ts).
 import { X509Certificate, createPrivateKey } from "node:crypto";
 import { readFile } from "node:fs/promises";
-import type { Config } from "./config.js";
-import { ConfigError } from "./config.js";
+import { type Config, ConfigError } from "./config.js";
 import { makeSelfSigned, selfSignedNames } from "./self-signed.js";
 
 export interface TlsCredentials {
