@@ -82,9 +82,22 @@ describe("the demo page over HTTPS", () => {
     server = await startTestServer({ TLS_SELF_SIGNED: "1" });
     origin = `https://localhost:${server.port}`;
     // The certificate is self-signed: a person clicks through the warning once; Chromium is told to.
-    browser = await launchChromium(join(dir, "profile"), media, { args: ["--ignore-certificate-errors"] });
+    // Screen capture: Chromium's fake one, picked without a dialog.
+    browser = await launchChromium(join(dir, "profile"), media, { args: ["--ignore-certificate-errors", "--auto-select-desktop-capture-source=Entire screen"] });
     await browser.grantPermissions(["clipboard-read", "clipboard-write"], { origin });
     page = browser.pages()[0] ?? (await browser.newPage());
+    // What the page sends on each of its WebSockets (the call's and the screen share's).
+    await page.addInitScript(() => {
+      const sent: Array<{ socket: number; message: Record<string, unknown> }> = [];
+      (window as unknown as { __sent: typeof sent }).__sent = sent;
+      const sockets: WebSocket[] = [];
+      const send = WebSocket.prototype.send;
+      WebSocket.prototype.send = function (this: WebSocket, data: string) {
+        if (!sockets.includes(this)) sockets.push(this);
+        sent.push({ socket: sockets.indexOf(this), message: JSON.parse(data) as Record<string, unknown> });
+        send.call(this, data);
+      };
+    });
     page.on("pageerror", (err) => pageErrors.push(err.message));
   }, 60_000);
 
@@ -149,6 +162,34 @@ describe("the demo page over HTTPS", () => {
     expect(await page.locator("#mute-mic").getAttribute("aria-pressed")).toBe("false");
     await waitFor("the tone back at the viewer", async () => level() > HEARD_DB, { timeoutMs: 10_000, last: level });
   }, 40_000);
+
+  it("shares a screen on a second connection: join with role screen and the page's id as owner, one send-only video", async () => {
+    const self = [...server.rooms.rooms.get(ROOM)!.members.values()].find((m) => m.info.name === "Red")!;
+    await page.getByRole("button", { name: "Share screen" }).click();
+    type Sent = Array<{ socket: number; message: { type: string; role?: string; owner?: string; sdp?: string } }>;
+    const sent = (): Promise<Sent> => page.evaluate(() => (window as unknown as { __sent: Sent }).__sent);
+    const join = await waitFor("the screen's join", async () => (await sent()).find((s) => s.message.type === "join" && s.message.role === "screen"));
+    expect(join.socket).not.toBe(0);
+    expect(join.message.owner).toBe(self.info.id);
+    // A server with screen sharing gets an offer of one send-only video m-line; one without says
+    // why, and the page says it in a sentence and offers the button again.
+    const outcome = await waitFor("an offer on the screen's socket, or the page saying why not", async (): Promise<{ offer?: string; error?: string } | undefined> => {
+      const offer = (await sent()).find((s) => s.socket === join.socket && s.message.type === "offer");
+      if (offer) return { offer: offer.message.sdp ?? "" };
+      const error = await page.locator("#call-error").textContent();
+      return error?.startsWith("Screen sharing stopped: ") ? { error } : undefined;
+    });
+    console.info(`screen share outcome: ${outcome.error ?? "offer sent"}`);
+    if (outcome.offer !== undefined) {
+      const sections = outcome.offer.split(/\r\n(?=m=)/).slice(1);
+      expect(sections.map((m) => m.slice(0, 7))).toEqual(["m=video"]);
+      expect(sections[0]).toContain("a=sendonly");
+      await page.getByRole("button", { name: "Stop sharing" }).click();
+    } else {
+      expect(outcome.error).toMatch(/^Screen sharing stopped: .+\.$/);
+    }
+    await waitFor("the share button back", async () => (await page.locator("#share-screen").getAttribute("aria-pressed")) === "false");
+  });
 
   it("copies the room's link to the clipboard", async () => {
     await page.getByRole("button", { name: "Copy invite link" }).click();
