@@ -232,6 +232,22 @@ describe("the demo page over HTTPS", () => {
     await page.locator("#rec").waitFor({ state: "hidden" });
   });
 
+  it("offers the layout picker on a server without API_TOKEN and asks for the chosen layout through the control API", async () => {
+    const picker = page.getByLabel("Layout");
+    await picker.waitFor({ state: "visible" });
+    const [request] = await Promise.all([
+      page.waitForRequest((r) => r.method() === "PUT" && new URL(r.url()).pathname === `/api/rooms/${ROOM}/layout`),
+      picker.selectOption("presentation"),
+    ]);
+    expect(request.postDataJSON()).toEqual({ mode: "presentation" });
+    const response = await request.response();
+    // A server without the control API yet answers 404: the page says so in a sentence.
+    if (!response?.ok()) {
+      const said = (): Promise<string | null> => page.locator("#call-error").textContent();
+      await waitFor("the page saying why", async () => /^Could not switch to the presentation layout: .+\.$/.test((await said()) ?? ""));
+    }
+  });
+
   it("puts focus on Join after Leave", async () => {
     await page.getByRole("button", { name: "Leave" }).click();
     await waitFor("the page out of the room", async () => (await readState(page)).signaling === "idle");
