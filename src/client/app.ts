@@ -153,6 +153,7 @@ async function join(choice: JoinChoice): Promise<void> {
       return;
     }
     showPreview();
+    syncMuteButtons();
     void refreshPickers();
   } else {
     // A viewer sends nothing: the device check's stream is not needed.
@@ -249,11 +250,19 @@ function toggleMute(kind: "audio" | "video"): void {
   const track = local?.getTracks().find((t) => t.kind === kind);
   if (!track) return;
   track.enabled = !track.enabled;
-  const muted = !track.enabled;
-  const button = kind === "audio" ? els.muteMic : els.muteCamera;
-  button.setAttribute("aria-pressed", String(muted));
-  button.textContent = kind === "audio" ? (muted ? "Unmute microphone" : "Mute microphone") : muted ? "Turn camera on" : "Turn camera off";
-  session?.mute(kind === "audio" ? { audio: muted } : { video: muted });
+  syncMuteButtons();
+  session?.mute(kind === "audio" ? { audio: !track.enabled } : { video: !track.enabled });
+}
+
+/** The mute buttons say what the tracks do (a rejoin for `reconnect` keeps them muted). */
+function syncMuteButtons(): void {
+  const muted = (kind: string): boolean => local?.getTracks().find((t) => t.kind === kind)?.enabled === false;
+  const mic = muted("audio");
+  const camera = muted("video");
+  els.muteMic.setAttribute("aria-pressed", String(mic));
+  els.muteMic.textContent = mic ? "Unmute microphone" : "Mute microphone";
+  els.muteCamera.setAttribute("aria-pressed", String(camera));
+  els.muteCamera.textContent = camera ? "Turn camera on" : "Turn camera off";
 }
 
 async function toggleScreenShare(): Promise<void> {
@@ -315,6 +324,10 @@ function view(room: string, sentToken: boolean): SessionView {
       setPill(els.signalingState, phase, signalingText(phase, room));
       if (phase === "joined" && !focusedAfterJoin) {
         focusedAfterJoin = true;
+        // Joined again with a track still muted: the room must know too.
+        const audio = local?.getAudioTracks()[0]?.enabled === false;
+        const video = local?.getVideoTracks()[0]?.enabled === false;
+        if (audio || video) session?.mute({ ...(audio && { audio }), ...(video && { video }) });
         // The next useful control: the microphone for a participant, Leave for a viewer.
         (els.muteMic.hidden || els.callbar.hidden ? els.leave : els.muteMic).focus();
       }
@@ -446,10 +459,7 @@ function setBusy(busy: boolean): void {
   els.muteMic.hidden = !sending;
   els.muteCamera.hidden = !sending || lastChoice.capture === "mic";
   els.shareScreen.hidden = !sending || !navigator.mediaDevices?.getDisplayMedia;
-  for (const [button, text] of [[els.muteMic, "Mute microphone"], [els.muteCamera, "Turn camera off"]] as const) {
-    button.setAttribute("aria-pressed", "false");
-    button.textContent = text;
-  }
+  syncMuteButtons();
   if (busy) focusedAfterJoin = false;
   showLayoutPicker();
 }
