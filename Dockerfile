@@ -15,9 +15,10 @@ COPY public ./public
 RUN npm run build && npm prune --omit=dev
 
 FROM node:22-bookworm-slim
-# Debian's ffmpeg (libvpx, libopus, drawtext) and a font for the name labels.
+# Debian's ffmpeg (libvpx, libopus, drawtext), a font for the name labels, and openssl for
+# TLS_SELF_SIGNED (the slim image has the library but not the command).
 RUN apt-get update \
-  && apt-get install -y --no-install-recommends ffmpeg fonts-dejavu-core fontconfig curl \
+  && apt-get install -y --no-install-recommends ffmpeg fonts-dejavu-core fontconfig curl openssl \
   && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
 # Recordings outlive the container: mount a volume at /data.
@@ -31,7 +32,9 @@ COPY --from=build /app/public ./public
 USER node
 EXPOSE 8080/tcp
 EXPOSE 40000-40100/udp
+# Over HTTPS when TLS_CERT or TLS_SELF_SIGNED is set (-k: the probe checks health, not the certificate).
 HEALTHCHECK --interval=15s --timeout=3s --start-period=10s --retries=3 \
-  CMD curl -fsS "http://127.0.0.1:${PORT}/healthz" || exit 1
+  CMD scheme=http; if [ -n "$TLS_CERT" ] || [ "$TLS_SELF_SIGNED" = 1 ] || [ "$TLS_SELF_SIGNED" = true ]; then scheme=https; fi; \
+    curl -fsSk "$scheme://127.0.0.1:${PORT}/healthz" || exit 1
 # Same entry as `npm start` after set-up: the compiled server, stopped gracefully by SIGTERM.
 CMD ["node", "dist/src/server/main.js"]

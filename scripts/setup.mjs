@@ -35,9 +35,9 @@ if (!existsSync(installed) || (existsSync(lock) && statSync(lock).mtimeMs > stat
   if (!run("npm", [existsSync(lock) ? "ci" : "install", "--no-audit", "--no-fund"])) fail("npm install failed");
 }
 
-// Debian packages: ffmpeg always; chromium for the browser tests, coturn and nftables for the
-// TURN relay test.
-const wanted = [["ffmpeg", "ffmpeg"]];
+// Debian packages: ffmpeg always, openssl for --self-signed (HTTPS on a LAN); chromium for the
+// browser tests, coturn and nftables for the TURN relay test.
+const wanted = [["ffmpeg", "ffmpeg"], ["openssl", "openssl"]];
 if (forTests) wanted.push(["chromium", "chromium"], ["turnserver", "coturn"], ["nft", "nftables"]);
 const missing = wanted.filter(([bin]) => !has(bin)).map(([, pkg]) => pkg);
 if (missing.length > 0) {

@@ -33,6 +33,9 @@ describe("loadConfig", () => {
       broadcastBitrateKbps: 2500,
       maxOutputsPerRoom: 4,
       tlsCaFile: undefined,
+      tlsCert: undefined,
+      tlsKey: undefined,
+      tlsSelfSigned: false,
       turnCredentialTtlS: 86400,
       authToken: undefined,
       logLevel: "info",
@@ -103,6 +106,9 @@ describe("loadConfig", () => {
       broadcastBitrateKbps: 4000,
       maxOutputsPerRoom: 2,
       tlsCaFile: "/etc/ssl/private-ca.pem",
+      tlsCert: undefined,
+      tlsKey: undefined,
+      tlsSelfSigned: false,
       iceServers: [{ urls: ["stun:stun.example.org"] }, { urls: ["turn:turn.example.org:3478?transport=udp"] }],
       turnSecret: "shared-with-coturn",
       turnCredentialTtlS: 3600,
@@ -239,6 +245,7 @@ describe("help", () => {
       "AUDIO_BITRATE", "MAX_PARTICIPANTS", "MAX_ROOMS", "AUTH_TOKEN", "LOG_LEVEL", "LOG_PRETTY", "--pretty",
       "MAX_VIEWERS", "API_TOKEN", "TLS_CA_FILE", "RECORDINGS_DIR", "HLS_DIR", "BROADCAST_BITRATE", "MAX_OUTPUTS",
       "--video-ladder", "VIDEO_LADDER", "--ice-servers", "ICE_SERVERS", "TURN_SECRET", "TURN_CREDENTIAL_TTL_S",
+      "TLS_CERT", "--tls-cert", "TLS_KEY", "--tls-key", "TLS_SELF_SIGNED", "--self-signed",
     ];
     for (const name of names) expect(text).toContain(`\`${name}\``);
     expect(text).toContain("`8080`");

@@ -3,6 +3,7 @@
 // finished files and live playlists. It needs no membership: a producer can record a room
 // without being in it.
 
+import { describeApiFailure } from "./messages.js";
 import { ROOM_PATTERN } from "./protocol.js";
 
 interface OutputStatus {
@@ -28,6 +29,8 @@ export interface BroadcastElements {
   error: HTMLElement;
   /** The server wants a token the page has not got: show where to type it. */
   onUnauthorized: () => void;
+  /** The API answered this page (no API token on the server, or the page has the right one). */
+  onApiAccess?: () => void;
 }
 
 const REFRESH_MS = 2000;
@@ -49,14 +52,19 @@ export function attachBroadcast(els: BroadcastElements): Broadcast {
     return { "Content-Type": "application/json", ...(token && { Authorization: `Bearer ${token}` }) };
   };
 
-  async function call(method: string, path: string, body?: object): Promise<unknown> {
-    const res = await fetch(api(path), { method, headers: headers(), body: body && JSON.stringify(body) });
-    const json = (await res.json()) as { error?: string };
+  async function call(method: string, path: string, body?: object, action = "list the room's recordings"): Promise<unknown> {
+    let res: Response;
+    try {
+      res = await fetch(api(path), { method, headers: headers(), body: body && JSON.stringify(body) });
+    } catch (err) {
+      throw new Error(describeApiFailure(action, 0, err instanceof Error ? err.message : ""), { cause: err });
+    }
+    const json = (await res.json().catch(() => ({}))) as { error?: string };
     if (res.status === 401) {
       active = false;
       els.onUnauthorized();
     }
-    if (!res.ok) throw new Error(json.error ?? `HTTP ${res.status}`);
+    if (!res.ok) throw new Error(describeApiFailure(action, res.status, json.error ?? ""));
     return json;
   }
 
@@ -72,6 +80,7 @@ export function attachBroadcast(els: BroadcastElements): Broadcast {
       call("GET", "/streams") as Promise<{ streams: OutputStatus[] }>,
     ]);
     render([...recordings.recordings, ...streams.streams.filter((s) => s.format === "hls")]);
+    els.onApiAccess?.();
   }
 
   function render(outputs: OutputStatus[]): void {
@@ -91,7 +100,7 @@ export function attachBroadcast(els: BroadcastElements): Broadcast {
         stop.textContent = "Stop";
         stop.addEventListener("click", () => {
           stop.disabled = true;
-          call("DELETE", `/${o.kind}s/${o.id}`).then(refresh).catch(showError);
+          call("DELETE", `/${o.kind}s/${o.id}`, undefined, `stop the ${o.kind}`).then(refresh).catch(showError);
         });
         li.append(stop);
       }
@@ -103,16 +112,16 @@ export function attachBroadcast(els: BroadcastElements): Broadcast {
     }));
   }
 
-  function start(path: string, body: object): void {
+  function start(path: string, body: object, action: string): void {
     els.error.hidden = true;
     active = true;
-    call("POST", path, body).then(refresh).catch(showError);
+    call("POST", path, body, action).then(refresh).catch(showError);
   }
 
   for (const button of els.recordButtons) {
-    button.addEventListener("click", () => start("/recordings", { format: button.dataset.format }));
+    button.addEventListener("click", () => start("/recordings", { format: button.dataset.format }, `start the ${String(button.dataset.format).toUpperCase()} recording`));
   }
-  els.hlsButton.addEventListener("click", () => start("/streams", { type: "hls" }));
+  els.hlsButton.addEventListener("click", () => start("/streams", { type: "hls" }, "start the HLS stream"));
   els.room.addEventListener("change", () => {
     if (active) refresh().catch(() => undefined);
   });

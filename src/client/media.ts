@@ -23,6 +23,9 @@ export interface CaptureOptions {
    * Off (`?processing=off`) gives the mixer the raw signal, which tone-measuring tests need.
    */
   voiceProcessing: boolean;
+  /** The devices picked on the page; the browser's default when undefined. */
+  cameraId?: string;
+  micId?: string;
 }
 
 export async function openLocalMedia(mode: CaptureMode, opts: CaptureOptions): Promise<MediaStream> {

@@ -40,6 +40,36 @@ export function describeProblem(problem: SessionProblem, context: ProblemContext
       };
     case "protocol":
       return describeError(problem.code, problem.message, problem.during, context);
+    case "removed":
+      return {
+        tone: "warning",
+        title: `You were removed from room ${context.room}`,
+        detail: problem.reason
+          ? `The room's operator removed you, saying: “${problem.reason}”. You can join again if they let you.`
+          : "The room's operator removed you. You can join again if they let you.",
+        actions: ["retry"],
+      };
+  }
+}
+
+/** A refusal of the REST API (recordings, streams, layout) as one sentence a person can act on. */
+export function describeApiFailure(action: string, status: number, serverText: string): string {
+  const why = serverText ? `: ${serverText.replace(/\.$/, "")}` : "";
+  switch (status) {
+    case 401:
+    case 403:
+      return `Could not ${action}: this needs the operator's token. Type it in the access token field and try again.`;
+    case 404:
+      return `Could not ${action}: the server does not know this room or output${why}.`;
+    case 400:
+      return `Could not ${action}: the server refused the request${why}.`;
+    case 429:
+    case 503:
+      return `Could not ${action}: the server is busy${why}. Try again in a moment.`;
+    case 0:
+      return `Could not ${action}: the server could not be reached${why}.`;
+    default:
+      return `Could not ${action}: the server answered ${status}${why}.`;
   }
 }
 

@@ -15,8 +15,33 @@ export interface ParticipantInfo {
 
 export type MessageId = string | number;
 
+/** Version 1 extensions (../shared PROTOCOL.md): the participant's state as the room sees it. */
+export interface ParticipantState extends ParticipantInfo {
+  audioMuted: boolean;
+  videoMuted: boolean;
+  speaking: boolean;
+}
+
+export type LayoutMode = "grid" | "speaker" | "presentation" | "custom";
+
+export interface LayoutTile {
+  participantId: string;
+  x: number;
+  y: number;
+  w: number;
+  h: number;
+}
+
+export interface RoomLayout {
+  mode: LayoutMode;
+  width: number;
+  height: number;
+  tiles: LayoutTile[];
+}
+
 export type ClientMessage =
-  | { type: "join"; id?: MessageId; room: string; name?: string; role: Role; token?: string }
+  | { type: "join"; id?: MessageId; room: string; name?: string; role: Role | "screen"; token?: string; owner?: string }
+  | { type: "mute"; id?: MessageId; audio?: boolean; video?: boolean }
   | { type: "offer"; id?: MessageId; sdp: string }
   | { type: "candidate"; id?: MessageId; candidate: RTCIceCandidateInit | null }
   | { type: "leave"; id?: MessageId };
@@ -38,6 +63,12 @@ export type ServerMessage =
   | { type: "participant-joined"; participant: ParticipantInfo }
   | { type: "participant-left"; participantId: string }
   | ({ type: "quality" } & LinkQuality)
+  | { type: "active-speaker"; participantId: string | null }
+  | ({ type: "layout" } & RoomLayout)
+  | { type: "participant-updated"; participant: ParticipantState }
+  | { type: "recording"; active: boolean; outputs: number }
+  | { type: "removed"; reason: string }
+  | { type: "reconnect"; delayMs?: number }
   | { type: "error"; code: ErrorCode; message: string; id?: MessageId };
 
 /** Extension `quality`: what the server sends this client and why (docs/PROTOCOL.md). */
@@ -80,6 +111,12 @@ function isIceServerList(v: unknown): v is RTCIceServer[] {
         text(s.credential),
     )
   );
+}
+
+const LAYOUT_MODES: ReadonlySet<string> = new Set<LayoutMode>(["grid", "speaker", "presentation", "custom"]);
+
+function isTile(v: unknown): v is LayoutTile {
+  return isObject(v) && typeof v.participantId === "string" && ["x", "y", "w", "h"].every((k) => typeof v[k] === "number");
 }
 
 function isParticipant(v: unknown): v is ParticipantInfo {
@@ -131,6 +168,34 @@ export function parseServerMessage(text: string): ServerMessage | undefined {
         (raw.rttMs === null || typeof raw.rttMs === "number")
         ? (raw as ServerMessage)
         : undefined;
+    case "active-speaker":
+      return raw.participantId === null || typeof raw.participantId === "string" ? (raw as ServerMessage) : undefined;
+    case "layout":
+      return LAYOUT_MODES.has(raw.mode as string) && typeof raw.width === "number" && typeof raw.height === "number" && Array.isArray(raw.tiles) && raw.tiles.every(isTile)
+        ? (raw as ServerMessage)
+        : undefined;
+    case "participant-updated": {
+      const p = raw.participant;
+      return isObject(p) && typeof p.id === "string" && typeof p.name === "string"
+        ? {
+            type: "participant-updated",
+            participant: {
+              id: p.id,
+              name: p.name,
+              role: p.role === "viewer" || p.role === "screen" ? p.role : "participant",
+              audioMuted: p.audioMuted === true,
+              videoMuted: p.videoMuted === true,
+              speaking: p.speaking === true,
+            },
+          }
+        : undefined;
+    }
+    case "recording":
+      return typeof raw.active === "boolean" ? { type: "recording", active: raw.active, outputs: typeof raw.outputs === "number" ? raw.outputs : 0 } : undefined;
+    case "removed":
+      return { type: "removed", reason: typeof raw.reason === "string" ? raw.reason : "" };
+    case "reconnect":
+      return { type: "reconnect", ...(typeof raw.delayMs === "number" && raw.delayMs >= 0 ? { delayMs: raw.delayMs } : {}) };
     case "error":
       // An unknown code from a newer server still reads as an error; treat it as internal.
       return {

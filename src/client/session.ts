@@ -2,7 +2,7 @@
 // The page creates a Session per Join click and drops it when `ended` fires.
 
 import { type PeerHandlers, PeerSession } from "./peer.js";
-import type { ErrorCode, LinkQuality, MessageId, ParticipantInfo, Role, ServerMessage } from "./protocol.js";
+import type { ErrorCode, LinkQuality, MessageId, ParticipantInfo, ParticipantState, Role, RoomLayout, ServerMessage } from "./protocol.js";
 import { SignalingClient } from "./signaling.js";
 
 export interface SessionRequest {
@@ -25,7 +25,9 @@ export type SessionProblem =
   /** The socket could not open or went away. */
   | { kind: "connection"; message: string }
   /** ICE/DTLS failed: signaling worked but media cannot flow. */
-  | { kind: "media"; message: string };
+  | { kind: "media"; message: string }
+  /** The operator removed us (`removed`). */
+  | { kind: "removed"; reason: string };
 
 export interface SessionView {
   signaling(phase: SignalingPhase): void;
@@ -34,13 +36,20 @@ export interface SessionView {
   remoteStream(stream: MediaStream): void;
   /** What the server sends us changed: the rung of the composite, the link's estimate. */
   quality(q: LinkQuality): void;
+  /** Extensions: the floor, a member's state, the layout in force, recording on or off. */
+  speaker(participantId: string | null): void;
+  participantState(state: ParticipantState): void;
+  layout(layout: RoomLayout): void;
+  recording(active: boolean, outputs: number): void;
+  /** The server is draining: the page may join again after `delayMs`. */
+  reconnect(delayMs: number): void;
   /** Something went wrong that does not end the session. */
   warning(text: string): void;
   /** Called once; `problem` is undefined after leave(). */
   ended(problem: SessionProblem | undefined): void;
 }
 
-type Purpose = "join" | "offer" | "candidate" | "leave";
+type Purpose = "join" | "offer" | "candidate" | "leave" | "mute";
 
 export class Session {
   private signaling: SignalingClient | undefined;
@@ -80,6 +89,17 @@ export class Session {
     this.view.signaling("joining");
     const { room, name, role, token } = this.request;
     this.send("join", { type: "join", room, role, ...(name ? { name } : {}), ...(token ? { token } : {}) });
+  }
+
+  /** Our participant id once joined ("" before). */
+  get participantId(): string {
+    return this.selfId;
+  }
+
+  /** Tells the room we muted or unmuted ourselves (the page also disables the track itself). */
+  mute(change: { audio?: boolean; video?: boolean }): void {
+    if (this.done || this.selfId === "") return;
+    this.send("mute", { type: "mute", ...change });
   }
 
   /** Leaves the room (idempotent). */
@@ -126,6 +146,24 @@ export class Session {
         return;
       case "quality":
         this.view.quality(message);
+        return;
+      case "active-speaker":
+        this.view.speaker(message.participantId);
+        return;
+      case "participant-updated":
+        this.view.participantState(message.participant);
+        return;
+      case "layout":
+        this.view.layout(message);
+        return;
+      case "recording":
+        this.view.recording(message.active, message.outputs);
+        return;
+      case "removed":
+        this.end({ kind: "removed", reason: message.reason });
+        return;
+      case "reconnect":
+        this.view.reconnect(message.delayMs ?? 0);
         return;
       case "error":
         this.onError(message.code, message.message, message.id);

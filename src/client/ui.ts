@@ -1,7 +1,7 @@
 // The page's elements and how state is drawn on them. No protocol or WebRTC logic here.
 
 import type { Notice, NoticeAction } from "./messages.js";
-import type { LinkQuality, ParticipantInfo } from "./protocol.js";
+import type { LinkQuality, ParticipantInfo, ParticipantState } from "./protocol.js";
 
 export interface Elements {
   form: HTMLFormElement;
@@ -33,6 +33,22 @@ export interface Elements {
   startHls: HTMLButtonElement;
   outputs: HTMLUListElement;
   broadcastError: HTMLElement;
+  noVideoHint: HTMLElement;
+  rec: HTMLElement;
+  tileName: HTMLElement;
+  callbar: HTMLElement;
+  muteMic: HTMLButtonElement;
+  muteCamera: HTMLButtonElement;
+  shareScreen: HTMLButtonElement;
+  layoutField: HTMLElement;
+  layoutMode: HTMLSelectElement;
+  togglePreview: HTMLButtonElement;
+  callError: HTMLElement;
+  cameraSelect: HTMLSelectElement;
+  micSelect: HTMLSelectElement;
+  micLevel: HTMLMeterElement;
+  checkDevices: HTMLButtonElement;
+  copyStatus: HTMLElement;
 }
 
 function byId<T extends HTMLElement>(id: string, type: { new (): T; prototype: T }): T {
@@ -72,6 +88,22 @@ export function findElements(): Elements {
     startHls: byId("start-hls", HTMLButtonElement),
     outputs: byId("outputs", HTMLUListElement),
     broadcastError: byId("broadcast-error", HTMLElement),
+    noVideoHint: byId("no-video-hint", HTMLElement),
+    rec: byId("rec", HTMLElement),
+    tileName: byId("tile-name", HTMLElement),
+    callbar: byId("callbar", HTMLElement),
+    muteMic: byId("mute-mic", HTMLButtonElement),
+    muteCamera: byId("mute-camera", HTMLButtonElement),
+    shareScreen: byId("share-screen", HTMLButtonElement),
+    layoutField: byId("layout-field", HTMLElement),
+    layoutMode: byId("layout-mode", HTMLSelectElement),
+    togglePreview: byId("toggle-preview", HTMLButtonElement),
+    callError: byId("call-error", HTMLElement),
+    cameraSelect: byId("camera-select", HTMLSelectElement),
+    micSelect: byId("mic-select", HTMLSelectElement),
+    micLevel: byId("mic-level", HTMLMeterElement),
+    checkDevices: byId("check-devices", HTMLButtonElement),
+    copyStatus: byId("copy-status", HTMLElement),
   };
 }
 
@@ -123,7 +155,15 @@ export function hideNotice(els: Elements): void {
   els.noticeActions.replaceChildren();
 }
 
-export function renderParticipants(els: Elements, list: readonly ParticipantInfo[], selfId: string): void {
+/** What the room has said about each member (participant-updated) and who holds the floor. */
+export interface RoomMarks {
+  states: ReadonlyMap<string, ParticipantState>;
+  speaker: string | null;
+}
+
+const NO_MARKS: RoomMarks = { states: new Map(), speaker: null };
+
+export function renderParticipants(els: Elements, list: readonly ParticipantInfo[], selfId: string, marks: RoomMarks = NO_MARKS): void {
   els.peopleCount.textContent = String(list.length);
   if (list.length === 0) {
     const empty = document.createElement("li");
@@ -148,6 +188,15 @@ export function renderParticipants(els: Elements, list: readonly ParticipantInfo
       if (p.id === selfId) item.append(badge("you"));
       if (p.role === "viewer") item.append(badge("watching"));
       if (p.role === "screen") item.append(badge("screen"));
+      const state = marks.states.get(p.id);
+      const speaking = marks.speaker === p.id || state?.speaking === true;
+      if (speaking) {
+        item.classList.add("speaking");
+        item.append(badge("speaking"));
+      }
+      if (state?.audioMuted) item.append(badge("mic off"));
+      if (state?.videoMuted) item.append(badge("camera off"));
+      item.setAttribute("aria-label", [p.name, p.id === selfId ? "you" : "", speaking ? "speaking" : "", state?.audioMuted ? "microphone off" : "", state?.videoMuted ? "camera off" : ""].filter(Boolean).join(", "));
       return item;
     }),
   );
@@ -201,4 +250,9 @@ export function resetStage(els: Elements): void {
   els.preview.srcObject = null;
   els.previewBox.hidden = true;
   els.stats.textContent = "";
+  els.noVideoHint.hidden = true;
+  els.rec.hidden = true;
+  els.tileName.hidden = true;
+  els.callbar.hidden = true;
+  els.callError.hidden = true;
 }

@@ -15,6 +15,8 @@ import { Access } from "./access.js";
 import type { Config } from "./config.js";
 import { guardConnections, isProbeOnly } from "./connection-guard.js";
 import { createHttpServer } from "./http.js";
+import { loadTlsCredentials } from "./tls.js";
+import { createTlsFront } from "./tls-front.js";
 import { iceServerIssuer } from "./ice-servers.js";
 import { hlsRoute, outputApiRoute } from "./output-api.js";
 import { roomLayoutRoute } from "./room-layout-api.js";
@@ -24,6 +26,8 @@ import { WS_MAX_PAYLOAD_BYTES, attachSignaling } from "./signaling.js";
 
 export interface RunningServer {
   port: number;
+  /** Set when the server speaks HTTPS/WSS: what the start message tells the operator. */
+  tls: { fingerprint: string; selfSigned: boolean; names: { dns: string[]; ip: string[] } } | undefined;
   rooms: RoomManager;
   outputs: OutputManager;
   /** Stops admitting, tells clients, closes every room and ends every child process. */
@@ -40,6 +44,8 @@ function defaultCpuBudget(): number {
 }
 
 export async function startServer(config: Config, log: Logger, publicDir = PUBLIC_DIR): Promise<RunningServer> {
+  // First: a bad certificate stops the start before anything else is made (ConfigError).
+  const tls = await loadTlsCredentials(config);
   const rooms = new RoomManager(
     {
       width: config.videoWidth,
@@ -120,17 +126,20 @@ export async function startServer(config: Config, log: Logger, publicDir = PUBLI
     verifyClient: (info, done) => (isProbeOnly(info.req.socket) ? done(false, 503, "the server is at its connection limit") : done(true)),
   });
   const signaling = attachSignaling(wss, rooms, log, { access, iceServers, joinRate: config.joinRate, joinBurst: config.joinBurst });
+  // Over TLS, the TLS listener holds the port and passes decrypted connections to `http`.
+  const listener = tls === undefined ? http : createTlsFront(http, tls, config.headerTimeoutS * 1000, log.child({ component: "tls" }));
   await new Promise<void>((resolve, reject) => {
-    http.once("error", reject);
-    http.listen(config.port, config.host, () => {
-      http.off("error", reject);
+    listener.once("error", reject);
+    listener.listen(config.port, config.host, () => {
+      listener.off("error", reject);
       resolve();
     });
   });
-  const port = (http.address() as AddressInfo).port;
+  const port = (listener.address() as AddressInfo).port;
   let closing: Promise<void> | undefined;
   return {
     port,
+    tls: tls === undefined ? undefined : { fingerprint: tls.fingerprint, selfSigned: tls.selfSigned, names: tls.names },
     rooms,
     outputs,
     close: () => {
@@ -140,10 +149,11 @@ export async function startServer(config: Config, log: Logger, publicDir = PUBLI
         await outputs.close();
         await rooms.close("server shutting down");
         await new Promise<void>((resolve) => wss.close(() => resolve()));
-        const httpClosed = new Promise<void>((resolve) => http.close(() => resolve()));
+        const listenerClosed = new Promise<void>((resolve) => listener.close(() => resolve()));
+        const httpClosed = listener === http ? listenerClosed : new Promise<void>((resolve) => http.close(() => resolve()));
         // Idle keep-alive connections would hold close() open for seconds.
         http.closeAllConnections();
-        await httpClosed;
+        await Promise.all([listenerClosed, httpClosed]);
       })();
       return closing;
     },

@@ -51,6 +51,11 @@ export interface Config {
   readonly maxOutputsPerRoom: number;
   /** CA certificates that RTMPS ingests are verified against; the system's when unset. */
   readonly tlsCaFile: string | undefined;
+  /** PEM certificate chain and private key: the page, the API and /ws are served over HTTPS/WSS. */
+  readonly tlsCert: string | undefined;
+  readonly tlsKey: string | undefined;
+  /** Serve HTTPS with a throwaway self-signed certificate made at start (for trying it on a LAN). */
+  readonly tlsSelfSigned: boolean;
   /** STUN/TURN servers handed to clients (never used by the server itself: see ice-servers.ts). */
   readonly iceServers: readonly IceServerSpec[] | undefined;
   /** Secret shared with the TURN server: TURN credentials are minted per join from it. */
@@ -125,6 +130,7 @@ const costModel: Parse = (raw) => {
 const host: Parse = (raw) => (/^\S+$/.test(raw) ? { value: raw } : { problem: `must be a host name or address, got "${raw}"` });
 const ipv4: Parse = (raw) => (isIPv4(raw) ? { value: raw } : { problem: `must be an IPv4 address, got "${raw}"` });
 const path: Parse = (raw) => (raw.length > 0 && !raw.includes("\0") ? { value: raw } : { problem: `must be a directory path, got "${raw}"` });
+const file: Parse = (raw) => (raw.length > 0 && !raw.includes("\0") ? { value: raw } : { problem: `must be a file path, got "${raw}"` });
 const secret: Parse = (raw) => (raw.length > 0 ? { value: raw } : { problem: "must not be empty" });
 const jwtSecret: Parse = (raw) =>
   raw.length >= MIN_SECRET_LENGTH ? { value: raw } : { problem: `must be at least ${MIN_SECRET_LENGTH} characters (an HS256 key shorter than its hash is weak), got ${raw.length}` };
@@ -166,6 +172,9 @@ const OPTIONS: readonly Option[] = [
   { key: "broadcastBitrateKbps", env: "BROADCAST_BITRATE", flag: "--broadcast-bitrate", default: 2500, description: "H.264 composite for MP4/RTMP/SRT/HLS, kbit/s, 200-20000", parse: integer(200, 20000) },
   { key: "maxOutputsPerRoom", env: "MAX_OUTPUTS", flag: "--max-outputs", default: 4, description: "recordings and streams at once per room, 0-16", parse: integer(0, 16) },
   { key: "tlsCaFile", env: "TLS_CA_FILE", flag: "--tls-ca-file", description: "CA certificates (PEM) to verify RTMPS ingests with (default: the system's)", parse: path },
+  { key: "tlsCert", env: "TLS_CERT", flag: "--tls-cert", description: "certificate chain (PEM file) to serve the page, the API and the WebSocket over HTTPS/WSS on the same port (with --tls-key)", parse: file },
+  { key: "tlsKey", env: "TLS_KEY", flag: "--tls-key", description: "private key (PEM file) of --tls-cert", parse: file },
+  { key: "tlsSelfSigned", env: "TLS_SELF_SIGNED", flag: "--self-signed", boolean: true, default: false, description: "serve HTTPS with a throwaway self-signed certificate made at start for localhost, this host's name and its addresses (TLS_SELF_SIGNED=1; browsers warn once)", parse: flag },
   { key: "iceServers", env: "ICE_SERVERS", flag: "--ice-servers", description: 'STUN/TURN servers for clients behind firewalls: comma-separated URLs (`stun:host:port,turn:host:port?transport=tcp`) or a JSON array of `{"urls", "username", "credential"}`', parse: parseIceServers },
   { key: "turnSecret", env: "TURN_SECRET", description: "secret shared with the TURN server (coturn `static-auth-secret`): each join gets TURN credentials minted from it for the turn: URLs without their own", parse: secret },
   { key: "turnCredentialTtlS", env: "TURN_CREDENTIAL_TTL_S", flag: "--turn-credential-ttl", default: 86400, description: "how long minted TURN credentials are valid, seconds, 60-604800", parse: integer(60, 604800) },
@@ -239,6 +248,14 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Con
 
   if (!invalid.has("iceServers") && !invalid.has("turnSecret")) {
     problems.push(...iceServerProblems(values.iceServers as IceServerSpec[] | undefined, values.turnSecret as string | undefined));
+  }
+
+  // Whether the files can be read and belong together is checked when the server starts (tls.ts).
+  if (!invalid.has("tlsCert") && !invalid.has("tlsKey") && (values.tlsCert === undefined) !== (values.tlsKey === undefined)) {
+    problems.push("TLS_CERT (--tls-cert) and TLS_KEY (--tls-key) must be set together");
+  }
+  if (values.tlsSelfSigned === true && (values.tlsCert !== undefined || values.tlsKey !== undefined)) {
+    problems.push("TLS_SELF_SIGNED (--self-signed) makes its own certificate: leave TLS_CERT and TLS_KEY unset, or drop it");
   }
 
   const steps = values.videoLadder as LadderStep[] | undefined;

@@ -24,10 +24,29 @@ async function main(): Promise<void> {
     level: config.logLevel,
     ...(config.logPretty ? { transport: { target: "pino-pretty", options: { colorize: true } } } : {}),
   });
-  const server = await startServer(config, log);
+  let server;
+  try {
+    server = await startServer(config, log);
+  } catch (err) {
+    // Certificate files that cannot be read or do not match are a configuration problem too.
+    if (err instanceof ConfigError) {
+      process.stderr.write(`${err.message}\n`);
+      process.exitCode = 2;
+      return;
+    }
+    throw err;
+  }
   const shown = config.host === "0.0.0.0" || config.host === "::" ? "localhost" : config.host;
-  log.info({ port: server.port }, "mixroom listening");
-  process.stdout.write(`\n  mixroom is running: open http://${shown}:${server.port}/ in a browser\n\n`);
+  const scheme = server.tls === undefined ? "http" : "https";
+  log.info({ port: server.port, tls: server.tls !== undefined }, "mixroom listening");
+  process.stdout.write(`\n  mixroom is running: open ${scheme}://${shown}:${server.port}/ in a browser\n`);
+  if (server.tls?.selfSigned) {
+    // The other machines of the LAN: a browser warns once about the certificate, then the page may use the camera.
+    const lan = server.tls.names.ip.filter((a) => a !== "127.0.0.1" && a !== "::1").map((a) => (a.includes(":") ? `[${a}]` : a));
+    for (const a of lan) process.stdout.write(`  from another machine: https://${a}:${server.port}/\n`);
+    process.stdout.write(`  self-signed certificate (browsers warn once), SHA-256 ${server.tls.fingerprint}\n`);
+  }
+  process.stdout.write("\n");
 
   let stopping = false;
   const stop = (signal: string): void => {

@@ -32,6 +32,8 @@ export interface TestPeerOptions {
   signal?: "ws" | "whep" | "whip";
   /** The WebSocket URL, for "ws". */
   url?: string;
+  /** Accept the server's certificate unchecked (a wss:// URL on a --self-signed server). */
+  insecureTls?: boolean;
   /** http://host:port of the server, for WHEP and WHIP. */
   httpBase?: string;
   /** Sent as the `join`'s token, or as `Authorization: Bearer` on the WHEP/WHIP requests. */
@@ -151,7 +153,7 @@ export class TestPeer {
     this.signal = opts.signal ?? "ws";
     if (this.signal === "ws") {
       if (!opts.url) throw new Error("a WebSocket peer needs url");
-      this.socket = new WebSocket(opts.url);
+      this.socket = new WebSocket(opts.url, opts.insecureTls ? { rejectUnauthorized: false } : {});
       this.socket.on("message", (data) => {
         const msg = JSON.parse(String(data)) as Msg;
         this.messages.push(msg);
