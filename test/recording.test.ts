@@ -11,7 +11,7 @@ import { liveFfmpegPids } from "../src/ffmpeg/ffmpeg-process.js";
 import type { OutputStatus } from "../src/output/output.js";
 import { colourDistance, parseHex } from "./helpers/i420.js";
 import { toneLevelDb } from "./helpers/media-analysis.js";
-import { audioFrom, beepTimes, colourIn, decodeErrors, flashTimes, pictureAt, probe } from "./helpers/media-file.js";
+import { audioFrom, beepTimes, colourIn, decodeErrors, flashTimes, pictureAt, probe, videoPacketTimes } from "./helpers/media-file.js";
 import { childFfmpegPids } from "./helpers/processes.js";
 import { startTestServer, type TestServer } from "./helpers/server.js";
 import { TestPeer } from "./helpers/test-peer.js";
@@ -105,8 +105,15 @@ describe("recordings", () => {
       const v = p.streams.find((s) => s.codec_type === "video")!;
       const a = p.streams.find((s) => s.codec_type === "audio")!;
       expect([v.codec_name, v.width, v.height, a.codec_name]).toEqual([video, 1280, 720, audio]);
-      // The composite's 30 fps, whole: every frame was kept.
-      expect(Math.abs(Number(v.nb_read_frames) / p.durationS - 30)).toBeLessThan(2);
+      // The composite's 30 fps, whole: every frame was kept. Judged after the first second, when
+      // starting the encoders and muxers (x264's start above all) can hold the room's clock up
+      // on 2 cores; measured: a few gaps of 100-300 ms then, none after. No gap is ever long.
+      const times = await videoPacketTimes(file);
+      expect(Number(v.nb_read_frames)).toBe(times.length);
+      const steady = times.filter((t) => t >= times[0]! + 1.5);
+      expect(Math.abs((steady.length - 1) / (steady.at(-1)! - steady[0]!) - 30), `fps after the start: ${steady.length} frames`).toBeLessThan(1.5);
+      const longestGap = Math.max(...times.slice(1).map((t, i) => t - times[i]!));
+      expect(longestGap).toBeLessThan(0.5);
       expect(p.sizeBytes).toBeGreaterThan(100_000);
       expect(Math.abs(p.sizeBytes - status.bytes) / p.sizeBytes).toBeLessThan(0.1);
       expect(await decodeErrors(file)).toEqual([]);
@@ -175,10 +182,11 @@ describe("recordings", () => {
       expect(after.errors[0]!.message).toMatch(/SIGKILL/);
       // The part cut short decodes, up to within a couple of seconds of the kill.
       const cut = join(dir, after.files![0]!);
-      const p = await probe(cut);
-      const frames = Number(p.streams.find((x) => x.codec_type === "video")!.nb_read_frames);
-      // All but the last second or so (a cluster or fragment) of what was written is there.
-      expect(frames / 30, `seconds in ${cut}`).toBeGreaterThan(atKill.get(s.id)! - 1.5);
+      const times = await videoPacketTimes(cut);
+      // All but the last second or so (a cluster or fragment) of what was written is there
+      // (timed by the pictures' own timestamps: frames the room's clock skipped while the
+      // encoders started are no loss of the file's).
+      expect(times.at(-1)! - times[0]!, `seconds in ${cut}`).toBeGreaterThan(atKill.get(s.id)! - 1.5);
       await expectColours(cut, 1, [PEOPLE[0]!, PEOPLE[1]!], tileCentres());
     }
     const stopped = [(await call("DELETE", `studio/recordings/${webm.id}`)).json, (await call("DELETE", `studio/recordings/${mp4.id}`)).json];

@@ -30,6 +30,12 @@ export async function probe(input: string): Promise<Probe> {
   return { durationS: Number(json.format.duration ?? 0), sizeBytes: Number(json.format.size ?? 0), streams: json.streams };
 }
 
+/** The presentation times (seconds, ascending) of a file's video packets. */
+export async function videoPacketTimes(input: string): Promise<number[]> {
+  const { stdout } = await run("ffprobe", ["-v", "error", "-select_streams", "v", "-show_entries", "packet=pts_time", "-of", "csv=p=0", input], { maxBuffer: MAX_BUFFER });
+  return stdout.trim().split("\n").map(Number).filter((t) => Number.isFinite(t)).sort((a, b) => a - b);
+}
+
 /** Decodes everything; returns the errors FFmpeg printed (none for a sound file). */
 export async function decodeErrors(input: string): Promise<string[]> {
   const { stderr } = await run("ffmpeg", ["-hide_banner", "-nostdin", "-v", "error", "-i", input, "-f", "null", "-"], { maxBuffer: MAX_BUFFER });
