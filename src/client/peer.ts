@@ -25,7 +25,8 @@ export class PeerSession {
   private closed = false;
 
   constructor(
-    private readonly role: Role,
+    /** "screen": a screen share's own connection, one send-only video m-line. */
+    private readonly role: Role | "screen",
     private readonly local: MediaStream | undefined,
     iceServers: RTCIceServer[] | undefined,
     private readonly handlers: PeerHandlers,
@@ -48,10 +49,15 @@ export class PeerSession {
     });
   }
 
-  /** Adds one audio and one video m-line, offers, and returns the SDP to send (with candidates). */
+  /**
+   * Adds one audio and one video m-line (a screen: its one video, send-only), offers, and returns
+   * the SDP to send (with candidates).
+   */
   async createOffer(): Promise<string> {
     const stream = this.local;
-    for (const kind of ["audio", "video"] as const) {
+    const screen = this.role === "screen" ? stream?.getVideoTracks()[0] : undefined;
+    if (screen) this.pc.addTransceiver(screen, { direction: "sendonly", streams: [stream!] });
+    else for (const kind of ["audio", "video"] as const) {
       if (this.role === "viewer") {
         this.pc.addTransceiver(kind, { direction: "recvonly" });
         continue;

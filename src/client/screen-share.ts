@@ -2,6 +2,7 @@
 // `role: "screen"` and `owner` = the sharer's participantId (Version 1 extension), sending one
 // video m-line only. Ends when the person stops it, the browser's own "stop sharing" ends the
 // track, or the server closes the connection. One owner of both connections, one close.
+import { PeerSession } from "./peer.js";
 import { SignalingClient } from "./signaling.js";
 
 export interface ScreenShareRequest {
@@ -15,7 +16,7 @@ export interface ScreenShareRequest {
 
 export class ScreenShare {
   private signaling: SignalingClient | undefined;
-  private pc: RTCPeerConnection | undefined;
+  private peer: PeerSession | undefined;
   private closed = false;
 
   private constructor(
@@ -30,7 +31,8 @@ export class ScreenShare {
     const track = stream.getVideoTracks()[0];
     track?.addEventListener("ended", () => share.close(undefined));
     try {
-      await share.connect(request, track);
+      if (!track) throw new Error("the browser shared no video");
+      await share.connect(request);
     } catch (err) {
       share.close(err instanceof Error ? err.message : String(err));
       throw err;
@@ -42,14 +44,13 @@ export class ScreenShare {
     return !this.closed;
   }
 
-  private async connect(request: ScreenShareRequest, track: MediaStreamTrack | undefined): Promise<void> {
-    if (!track) throw new Error("the browser shared no video");
+  private async connect(request: ScreenShareRequest): Promise<void> {
     this.signaling = await SignalingClient.connect(request.url, {
       message: (message) => {
         if (this.closed) return;
-        if (message.type === "joined") void this.offer(track, message.iceServers);
-        else if (message.type === "answer") this.pc?.setRemoteDescription({ type: "answer", sdp: message.sdp }).catch((err: unknown) => this.close(String(err)));
-        else if (message.type === "candidate") this.pc?.addIceCandidate(message.candidate ?? undefined).catch(() => undefined);
+        if (message.type === "joined") void this.offer(message.iceServers).catch((err: unknown) => this.close(err instanceof Error ? err.message : String(err)));
+        else if (message.type === "answer") this.peer?.acceptAnswer(message.sdp).catch((err: unknown) => this.close(String(err)));
+        else if (message.type === "candidate") this.peer?.addRemoteCandidate(message.candidate).catch(() => undefined);
         else if (message.type === "error") this.close(message.message || message.code);
         else if (message.type === "removed") this.close(message.reason || "the operator stopped the share");
       },
@@ -60,22 +61,17 @@ export class ScreenShare {
     this.signaling.send({ type: "join", id: 1, room, role: "screen", owner, ...(name ? { name: `${name} (screen)` } : {}), ...(token ? { token } : {}) });
   }
 
-  private async offer(track: MediaStreamTrack, iceServers: RTCIceServer[] | undefined): Promise<void> {
-    const pc = new RTCPeerConnection({ bundlePolicy: "max-bundle", rtcpMuxPolicy: "require", iceServers: iceServers ?? [] });
-    this.pc = pc;
-    pc.addTransceiver(track, { direction: "sendonly", streams: [this.stream] });
-    pc.addEventListener("connectionstatechange", () => {
-      if (pc.connectionState === "failed") this.close("no network path to the server's media port");
+  /** The same connection set-up as the page's own (peer.ts), with one send-only video. */
+  private async offer(iceServers: RTCIceServer[] | undefined): Promise<void> {
+    this.peer = new PeerSession("screen", this.stream, iceServers, {
+      candidate: (candidate) => this.signaling?.send({ type: "candidate", candidate }),
+      remoteStream: () => undefined,
+      state: (state) => {
+        if (state === "failed") this.close("no network path to the server's media port");
+      },
     });
-    await pc.setLocalDescription(await pc.createOffer());
-    // Candidates gathered within a second go in the offer; later ones are trickled.
-    await new Promise<void>((resolve) => {
-      if (pc.iceGatheringState === "complete") return resolve();
-      const timer = window.setTimeout(resolve, 1000);
-      pc.addEventListener("icegatheringstatechange", () => pc.iceGatheringState === "complete" && (window.clearTimeout(timer), resolve()));
-    });
-    pc.addEventListener("icecandidate", (e) => this.signaling?.send({ type: "candidate", candidate: e.candidate ? e.candidate.toJSON() : null }));
-    if (!this.closed && pc.localDescription) this.signaling?.send({ type: "offer", id: 2, sdp: pc.localDescription.sdp });
+    const sdp = await this.peer.createOffer();
+    if (!this.closed) this.signaling?.send({ type: "offer", id: 2, sdp });
   }
 
   /** Idempotent: stops the capture, leaves the room, tells the page once. */
@@ -84,7 +80,7 @@ export class ScreenShare {
     this.closed = true;
     this.signaling?.send({ type: "leave" });
     this.signaling?.close();
-    this.pc?.close();
+    this.peer?.close();
     for (const t of this.stream.getTracks()) t.stop();
     this.onEnded(problem);
   }
