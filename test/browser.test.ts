@@ -130,6 +130,38 @@ describe("the demo page in headless Chromium", () => {
     expect(pageErrors).toEqual([]);
   });
 
+  it("switches every page to the speaker layout: the talker's colour large on each composite (screenshot in test-artifacts)", async () => {
+    const room = server.rooms.rooms.get(ROOM)!;
+    const res = await fetch(`http://127.0.0.1:${server.port}/api/rooms/${ROOM}/layout`, { method: "PUT", headers: { "Content-Type": "application/json" }, body: '{"mode":"speaker"}' });
+    expect(res.status).toBe(200);
+    // Everyone's fake microphone plays a tone: someone holds the floor, shown large.
+    await waitFor("a speaker shown large", async () => {
+      const tile = room.layout.mode === "speaker" ? room.layout.tiles.find((t) => t.w >= 1000) : undefined;
+      return tile && room.members.get(tile.participantId) && tile;
+    }, { last: () => room.layout });
+    const colours = PEOPLE.map((p) => parseHex(p.colour));
+    let last: unknown;
+    for (const page of pages) {
+      await waitFor("the speaker's colour over 40% of the page's composite", async () => {
+        const spots = await findColours(page, colours);
+        last = spots;
+        // Layout changes are visual only, but the floor may move between the three talkers:
+        // whoever holds it now is the one shown large.
+        return spots.some((s) => s.share > 0.4);
+      }, { last: () => last });
+    }
+    mkdirSync(ARTIFACTS, { recursive: true });
+    await pages[0]!.screenshot({ path: join(ARTIFACTS, "browser-speaker-layout.png") });
+    expect((await fetch(`http://127.0.0.1:${server.port}/api/rooms/${ROOM}/layout`, { method: "PUT", headers: { "Content-Type": "application/json" }, body: '{"mode":"grid"}' })).status).toBe(200);
+    for (const page of pages) {
+      await waitFor("the grid back on the page", async () => {
+        const spots = await findColours(page, colours);
+        last = spots;
+        return inJoinOrder(spots);
+      }, { last: () => last });
+    }
+  });
+
   it("lets a second page watch only: no camera, and the same composite", async () => {
     const page = await browsers[0]!.newPage();
     watch(page, "viewer");
