@@ -23,7 +23,9 @@ export function escapeFilterPath(path: string): string {
 
 /** drawtext for a name: in the tile's lower-left corner (video), or centred low (a placeholder, under the initials). */
 export function labelFilter(textFile: string, tileHeight: number, position: "corner" | "below-initials"): string {
-  const size = Math.max(12, Math.round(tileHeight / (position === "corner" ? 16 : 11)));
+  // 14 px at least: a 5x5 grid's tiles are 144 px high at 720p, and the composite is often shown
+  // smaller than it is.
+  const size = Math.max(14, Math.round(tileHeight / (position === "corner" ? 14 : 11)));
   const margin = Math.max(4, Math.round(size / 2));
   const at = position === "below-initials" ? "x=(w-tw)/2:y=h*0.78-th/2" : `x=${margin}:y=h-th-${margin}`;
   return (
