@@ -102,6 +102,10 @@ export class Participant implements RoomMember {
       // takes (nothing costly before negotiation).
       this.negotiatedAt = performance.now();
       this.host.negotiated(this);
+      // Telling the room can end this member at once (a vanished client's socket fails as the
+      // room's news goes out): then nothing more may start, or its timer and egress would keep
+      // the closed room, canvases and all, alive for good (found by the 30-minute soak).
+      if (this.closed) return answer;
       if (this.video || this.audio) {
         this.healthTimer = setInterval(() => this.judgeMedia(), HEALTH_INTERVAL_MS);
         this.healthTimer.unref();
@@ -171,7 +175,10 @@ export class Participant implements RoomMember {
 
   /** Once a second: tell a sender whose media stays unusable, then remove it (media-health.ts). */
   private judgeMedia(): void {
-    if (this.closed) return;
+    if (this.closed) {
+      clearInterval(this.healthTimer);
+      return;
+    }
     const action = this.health.sample(this.mediaCounters());
     if (action === "tell") {
       // The one warning about this sender: everything below it logs at info or debug.
