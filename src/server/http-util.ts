@@ -109,3 +109,26 @@ export function requireContentType(req: IncomingMessage, type: string, what = "t
   const given = (req.headers["content-type"] ?? "").split(";")[0]!.trim().toLowerCase();
   if (given !== type) throw new HttpError(415, `${what} must be sent as ${type}`);
 }
+
+/**
+ * A JSON request body, sent as application/json (so a cross-site form or text/plain POST, which
+ * needs no CORS preflight, can change nothing), of at most `limit` bytes. An empty body is
+ * `empty` when given, else not JSON.
+ */
+export async function readJson(req: IncomingMessage, limit: number, empty?: unknown): Promise<unknown> {
+  requireContentType(req, "application/json");
+  const raw = await readBody(req, limit);
+  if (raw.length === 0 && empty !== undefined) return empty;
+  try {
+    return JSON.parse(raw.toString("utf8"));
+  } catch {
+    throw new MixroomError("bad-request", "the body is not JSON");
+  }
+}
+
+/** readJson, and the body must be a JSON object. */
+export async function readJsonObject(req: IncomingMessage, limit: number, empty?: Record<string, unknown>): Promise<Record<string, unknown>> {
+  const body = await readJson(req, limit, empty);
+  if (typeof body !== "object" || body === null || Array.isArray(body)) throw new MixroomError("bad-request", "the body must be a JSON object");
+  return body as Record<string, unknown>;
+}

@@ -21,7 +21,7 @@ import type { OutputManager } from "../output/output-manager.js";
 import type { OutputKind, OutputStatus } from "../output/output.js";
 import type { Access } from "./access.js";
 import { serveFile } from "./http.js";
-import { HttpError, type Route, UUID, allowCors, allowMethods as allow, readBody, requireContentType, sendJson } from "./http-util.js";
+import { HttpError, type Route, UUID, allowCors, allowMethods as allow, readJsonObject, sendJson } from "./http-util.js";
 import { ROOM_NAME } from "./protocol.js";
 import { LinkSigner } from "./signed-link.js";
 
@@ -123,19 +123,8 @@ function signedLinkAdmits(req: IncomingMessage, path: string, links: LinkSigner)
   }
 }
 
-async function jsonBody(req: IncomingMessage): Promise<Record<string, unknown>> {
-  // Only JSON: a cross-site form or text/plain POST (no CORS preflight) cannot start anything.
-  requireContentType(req, "application/json");
-  const raw = await readBody(req, MAX_BODY);
-  if (raw.length === 0) return {};
-  let body: unknown;
-  try {
-    body = JSON.parse(raw.toString("utf8"));
-  } catch {
-    throw new MixroomError("bad-request", "the body is not JSON");
-  }
-  if (typeof body !== "object" || body === null || Array.isArray(body)) throw new MixroomError("bad-request", "the body must be a JSON object");
-  return body as Record<string, unknown>;
+function jsonBody(req: IncomingMessage): Promise<Record<string, unknown>> {
+  return readJsonObject(req, MAX_BODY, {});
 }
 
 function oneOf(value: unknown, allowed: readonly string[], name: string): string {

@@ -17,7 +17,7 @@ import type { Participant } from "../room/participant.js";
 import type { Room } from "../room/room.js";
 import type { RoomManager } from "../room/room-manager.js";
 import type { Access } from "./access.js";
-import { HttpError, type Route, allowMethods, readBody, requireContentType, sendJson } from "./http-util.js";
+import { HttpError, type Route, allowMethods, readJsonObject, sendJson } from "./http-util.js";
 import { ROOM_NAME, checkMuteChange } from "./protocol.js";
 
 const ROOMS = "/api/rooms";
@@ -114,17 +114,7 @@ function participantOf(room: Room, id: string): Participant {
 }
 
 async function muteBody(req: IncomingMessage): Promise<MuteChange> {
-  // Only JSON: a cross-site form POST (no CORS preflight) cannot mute anyone.
-  requireContentType(req, "application/json");
-  const raw = await readBody(req, MAX_BODY);
-  let body: unknown;
-  try {
-    body = JSON.parse(raw.toString("utf8"));
-  } catch {
-    throw new MixroomError("bad-request", "the body is not JSON");
-  }
-  if (typeof body !== "object" || body === null || Array.isArray(body)) throw new MixroomError("bad-request", "the body must be a JSON object");
-  const checked = checkMuteChange(body as Record<string, unknown>);
+  const checked = checkMuteChange(await readJsonObject(req, MAX_BODY));
   if ("problem" in checked) throw new MixroomError("bad-request", checked.problem);
   return checked.change;
 }

@@ -7,12 +7,10 @@
 // Same conventions as output-api.ts: the operator's token (access.ts) when any is configured,
 // JSON only, a bounded body, errors as HttpError or MixroomError (400 with the problem).
 // Every member is told the new layout (`layout`) when what is shown changed.
-import type { IncomingMessage } from "node:http";
-import { MixroomError } from "../errors.js";
 import { parseLayoutSpec } from "../room/layout.js";
 import type { RoomManager } from "../room/room-manager.js";
 import type { Access } from "./access.js";
-import { HttpError, type Route, allowMethods, readBody, requireContentType, sendJson } from "./http-util.js";
+import { HttpError, type Route, allowMethods, readJson, sendJson } from "./http-util.js";
 import { ROOM_NAME } from "./protocol.js";
 
 const LAYOUT = new RegExp(`^/api/rooms/(${ROOM_NAME})/layout$`);
@@ -26,7 +24,7 @@ export function roomLayoutRoute(rooms: Pick<RoomManager, "rooms">, access: Acces
     const room = m[1]!;
     await access.admitRequest(req, "operate", room);
     allowMethods(req, "PUT");
-    const spec = parseLayoutSpec(await jsonBody(req));
+    const spec = parseLayoutSpec(await readJson(req, MAX_BODY));
     const target = rooms.rooms.get(room);
     if (!target) throw new HttpError(404, `no room ${room}`);
     sendJson(res, false, 200, target.setLayout(spec));
@@ -34,13 +32,3 @@ export function roomLayoutRoute(rooms: Pick<RoomManager, "rooms">, access: Acces
   };
 }
 
-async function jsonBody(req: IncomingMessage): Promise<unknown> {
-  // Only JSON: a cross-site form (no CORS preflight) cannot change what a room shows.
-  requireContentType(req, "application/json");
-  const raw = await readBody(req, MAX_BODY);
-  try {
-    return JSON.parse(raw.toString("utf8"));
-  } catch {
-    throw new MixroomError("bad-request", "the body is not JSON");
-  }
-}
