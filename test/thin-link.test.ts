@@ -3,6 +3,7 @@
 // downlink is shaped by tc tbf, every camera showing moving grain so the composite costs its full
 // bitrate. The thin one must keep a watchable picture and clean audio at 600 and 250 kbit/s and
 // come back to 1280x720 when the link recovers; the others keep 720p30 and see no extra keyframe.
+import pino from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { liveFfmpegPids } from "../src/ffmpeg/ffmpeg-process.js";
 import { colourDistance, parseHex } from "./helpers/i420.js";
@@ -36,6 +37,17 @@ function fpsPerSecond(reports: TimedReport[]): number[] {
 
 const wait = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** The server's decisions about receivers ("receiver moved" and the like), kept for a failure's message. */
+const decisions: Array<{ at: number; line: string }> = [];
+const decisionLog = pino(
+  { level: "info" },
+  {
+    write(line: string): void {
+      if (line.includes('"receiver moved"') || line.includes('"move up abandoned')) decisions.push({ at: performance.now(), line: line.trim() });
+    },
+  },
+);
+
 /**
  * No audio gap over 100 ms: no run of lost packets longer than that. Arrival times also vary
  * by the shaped link's queue (up to 60 ms here), which a receiver's jitter buffer absorbs; a
@@ -62,7 +74,7 @@ describe.skipIf(unavailable !== undefined)("a receiver on a thin link", () => {
   beforeAll(async () => {
     host = await ShapedHost.create();
     await host.shape(600);
-    server = await startTestServer({}, undefined, "0.0.0.0");
+    server = await startTestServer({}, decisionLog, "0.0.0.0");
     for (const s of HEALTHY) healthy.push(await TestPeer.join({ url: server.url, room: "thin", texture: true, ...s }));
     const room = server.rooms.rooms.get("thin")!;
     // The thin one's tile is the fourth: the probes are the tile centres of a 2x2 grid.
@@ -98,7 +110,16 @@ describe.skipIf(unavailable !== undefined)("a receiver on a thin link", () => {
     await wait(10_000);
     const reports = thin.between(measuredFrom);
     const fps = fpsPerSecond(reports);
-    expect(median(fps), `thin fps per second: ${fps.join(",")}`).toBeGreaterThanOrEqual(15);
+    // What the server decided meanwhile, and what it sent the thin one: said when the frame rate fails.
+    const room = server.rooms.rooms.get("thin")!;
+    const thinMember = [...room.members.values()].find((m) => m.info.name === THIN.name);
+    const why = [
+      `thin fps per second: ${fps.join(",")}`,
+      `widths, 4 a second: ${reports.map((r) => r.size?.width ?? 0).join(",")}`,
+      `server's egress: ${JSON.stringify(thinMember?.stats.receiving)}`,
+      ...decisions.filter((d) => d.at >= measuredFrom - 3000).map((d) => `${Math.round(d.at - measuredFrom)} ms: ${d.line}`),
+    ].join("\n");
+    expect(median(fps), why).toBeGreaterThanOrEqual(15);
     const last = thin.latest!;
     // On a rung its link carries: 640x360, though a probe may try 1280x720 for a moment. Since
     // loss is counted over 20-packet windows, a window of loss while it settles has taken it down

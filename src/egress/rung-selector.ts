@@ -70,7 +70,8 @@ export class RungSelector {
     this.retryAt[to] = now + Math.min(PROBE_BACKOFF_MAX_MS, PROBE_BACKOFF_MIN_MS * 2 ** (n - 1));
   }
 
-  private moveFailed(rung: number, now: number): void {
+  /** A move up to `rung` failed (on probation, soon after, or before it happened): wait longer, longer each time. */
+  moveFailed(rung: number, now: number): void {
     const n = ++this.moveFailures[rung]!;
     this.retryAt[rung] = now + Math.min(MOVE_BACKOFF_MAX_MS, PROBATION_BACKOFF_MS * 2 ** (n - 1));
   }

@@ -158,8 +158,19 @@ export class VideoEgress implements RungSubscriber {
 
   /** A PLI or FIR from the receiver. */
   onKeyframeRequest(): void {
-    // A move is under way: its keyframe is coming, and asking the old rung would cost the others.
-    if (this.pending) return;
+    const p = this.pending;
+    if (p) {
+      // A move down is under way: its keyframe is coming, and asking the old rung would cost the others.
+      if (p.rung.index > this.selector.current) return;
+      // A move up waiting for its rung's keyframe (up to NATURAL_KEYFRAME_WAIT_MS): the receiver
+      // lost a packet it could not recover on the rung it is on, so the link is not what the
+      // probe said. Waiting would leave its picture frozen until then: stay, and repair it here.
+      const now = performance.now();
+      this.ladder.unsubscribe(p.rung, this);
+      this.pending = undefined;
+      this.selector.moveFailed(p.rung.index, now);
+      this.log.info({ to: p.rung.rendition.name }, "move up abandoned: the receiver lost its picture while waiting");
+    }
     this.requestKeyframe(false);
   }
 
