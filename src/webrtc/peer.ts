@@ -141,6 +141,11 @@ export class Peer {
   private cameraBitrate = 500_000;
   private lastHeard = 0;
   private closed = false;
+  /** Rejects when the peer closes: what a step of the answer still under way gives up on. */
+  private readonly closedSignal: Promise<never>;
+  private signalClosed: () => void = () => undefined;
+  /** ICE connections kept closed once this peer is (keepIceClosed). */
+  private readonly watchedIce = new WeakSet<object>();
   private connected = false;
   private failed = false;
   /** Negotiated payload types of the video m-line, looked up for every inbound packet. */
@@ -169,6 +174,10 @@ export class Peer {
       headerExtensions: { video: [], audio: [] },
     });
     this.publicIp = network.publicIp;
+    this.closedSignal = new Promise<never>((_, reject) => {
+      this.signalClosed = () => reject(new MixroomError("bad-request", "left before the answer was ready"));
+    });
+    this.closedSignal.catch(() => undefined);
     this.pc.connectionStateChange.subscribe((state) => this.onConnectionState(state));
     // Tracks appear while the offer is applied, before its transceivers are handed to us.
     this.pc.onTrack.subscribe((track) => {
@@ -194,8 +203,9 @@ export class Peer {
     this.checkOffer(offerSdp);
     this.offerApplied = true;
     try {
-      await this.pc.setRemoteDescription({ type: "offer", sdp: stripTransportCc(offerSdp) });
+      await this.unlessClosed(this.pc.setRemoteDescription({ type: "offer", sdp: stripTransportCc(offerSdp) }));
     } catch (err) {
+      if (this.closed) throw err;
       throw new MixroomError("bad-request", "the offer could not be applied", { cause: err });
     }
     const transceivers = this.pc.getTransceivers();
@@ -203,7 +213,7 @@ export class Peer {
       // werift makes transceivers from an offer recvonly: we send on both m-lines too.
       t.setDirection(this.mode);
       if (this.mode !== "recvonly") {
-        await t.sender.replaceTrack(t.kind === "video" ? this.videoOut : this.audioOut);
+        await this.unlessClosed(t.sender.replaceTrack(t.kind === "video" ? this.videoOut : this.audioOut));
         if (t.kind === "video") disableResendCache(t.sender);
         // Without a stream id the answer has no a=msid and browsers hand over a track with no stream.
         t.sender.streamId = "mixroom";
@@ -235,12 +245,11 @@ export class Peer {
       const name = c.name.toLowerCase();
       if (name === "vp8" || name === "h264") this.videoCodecByPt.set(c.payloadType, name);
     }
-    await this.pc.setLocalDescription(await this.pc.createAnswer());
-    this.throwIfClosed();
+    const answer = await this.unlessClosed(this.pc.createAnswer());
+    await this.unlessClosed(this.pc.setLocalDescription(answer));
     this.connectTimer = setTimeout(() => this.fail("no connection within 15 s of the answer"), CONNECT_TIMEOUT_MS);
     this.connectTimer.unref();
-    await this.gatheringComplete();
-    this.throwIfClosed();
+    await this.unlessClosed(this.gatheringComplete());
     const sdp = this.pc.localDescription?.sdp;
     if (!sdp) throw new MixroomError("internal", "no local description");
     return this.publicIp ? addPublicIpCandidates(sdp, this.publicIp) : sdp;
@@ -291,6 +300,7 @@ export class Peer {
   close(): Promise<void> {
     if (this.closed) return Promise.resolve();
     this.closed = true;
+    this.signalClosed();
     clearInterval(this.inactivityTimer);
     clearInterval(this.rembTimer);
     clearTimeout(this.connectTimer);
@@ -301,7 +311,32 @@ export class Peer {
     for (const t of this.pc.getTransceivers()) {
       for (const part of [t.receiver, t.sender] as unknown as Array<{ rtcpCancel?: AbortController }>) part.rtcpCancel?.abort(PEER_CLOSED);
     }
-    return this.pc.close().catch((err: unknown) => this.log.debug({ err }, "peer close failed"));
+    return this.pc
+      .close()
+      .catch((err: unknown) => this.log.debug({ err }, "peer close failed"))
+      .finally(() => this.keepIceClosed());
+  }
+
+  /**
+   * Once this peer is closed, its ICE connections stay closed. werift's pc.close() closes those
+   * that exist, once; but an offer being applied meanwhile goes on to make transports and start
+   * their checks, and candidate gathering that ends after the close sets the connection's state
+   * to "completed" over "closed". Its checks then loop every 20 ms for good when no remote
+   * candidate and no end of them ever comes (a client gone mid-handshake), holding this peer,
+   * its participant and its closed room, canvases included: the soak's leak. Called where
+   * transports appear and at close; each connection is watched once.
+   */
+  private keepIceClosed(): void {
+    for (const transport of this.pc.iceTransports) {
+      const ice = transport.connection;
+      if (!this.watchedIce.has(ice)) {
+        this.watchedIce.add(ice);
+        ice.stateChanged.subscribe((state) => {
+          if (this.closed && state !== "closed") void ice.close().catch(() => undefined);
+        });
+      }
+      if (this.closed && ice.state !== "closed") void ice.close().catch(() => undefined);
+    }
   }
 
   private watchTransport(transport: RTCRtpTransceiver["dtlsTransport"]): void {
@@ -387,9 +422,16 @@ export class Peer {
     });
   }
 
-  /** The client left while werift was busy with its offer: stop, the answer has no one to go to. */
-  private throwIfClosed(): void {
-    if (this.closed) throw new MixroomError("bad-request", "left before the answer was ready");
+  /**
+   * `step` of the answer, given up when the peer closes first: the client left while werift was
+   * busy with its offer, and the answer has no one to go to. werift may never settle a step on a
+   * connection closed under it (applying an offer does not), and one that does settle later may
+   * have made transports meanwhile: those are closed then (keepIceClosed).
+   */
+  private unlessClosed<T>(step: Promise<T>): Promise<T> {
+    const settled = step.finally(() => this.keepIceClosed());
+    settled.catch(() => undefined);
+    return Promise.race([settled, this.closedSignal]);
   }
 
   private onConnectionState(state: string): void {
