@@ -1,0 +1,144 @@
+// One receiver's egress, driven through a whole adaptation on a clock of its own: moved down by
+// loss, probing back up, and a move up that waits for its rung's keyframe. The rungs here are
+// stand-ins that hand out frames on the clock and count keyframe requests (the real ones encode
+// with FFmpeg: see rendition-ladder.test.ts); the egress itself is the real one.
+import pino from "pino";
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import type { RtpPacket } from "werift";
+import type { RenditionLadder } from "../../src/egress/rendition-ladder.js";
+import type { Rung, RungFrame, RungSubscriber } from "../../src/egress/rung.js";
+import { VideoEgress } from "../../src/egress/video-egress.js";
+
+const NAMES = ["1280x720", "640x360", "320x180"];
+const NEEDS = [2_000_000, 800_000, 300_000];
+const FRAME_MS = 33;
+const PACKETS_PER_FRAME = 5;
+
+/** A rung's stand-in: a frame every FRAME_MS to whoever is on it, a keyframe when asked. */
+class StandInRung {
+  readonly subscribers = new Set<RungSubscriber>();
+  keyframesAsked = 0;
+  private wantKeyframe = false;
+  private pictureId = 0;
+  readonly rendition: { name: string };
+
+  constructor(readonly index: number) {
+    this.rendition = { name: NAMES[index]! };
+  }
+
+  requestKeyframe(): void {
+    this.keyframesAsked++;
+    this.wantKeyframe = true;
+  }
+
+  tick(timestamp: number): void {
+    if (this.subscribers.size === 0) return;
+    const payloads = Array.from({ length: PACKETS_PER_FRAME }, () => {
+      // A VP8 payload descriptor with a 15-bit picture ID (the egress rewrites it), then data.
+      const p = Buffer.alloc(200);
+      p[0] = 0x90;
+      p[1] = 0x80;
+      p[2] = 0x80 | (this.pictureId >> 8);
+      p[3] = this.pictureId & 0xff;
+      return p;
+    });
+    const frame: RungFrame = { payloads, keyframe: this.wantKeyframe, timestamp, pictureId: this.pictureId };
+    this.wantKeyframe = false;
+    this.pictureId = (this.pictureId + 1) & 0x7fff;
+    for (const s of [...this.subscribers]) s.onRungFrame(this as unknown as Rung, frame);
+  }
+}
+
+describe("a receiver's video egress", () => {
+  let rungs: StandInRung[];
+  let egress: VideoEgress;
+  /** New packets the receiver got (extended highest sequence number), and how many it lost. */
+  const receiver = { highest: -1, lost: 0, lossy: false };
+
+  beforeEach(() => {
+    vi.useFakeTimers({ toFake: ["setTimeout", "clearTimeout", "setInterval", "clearInterval", "performance", "Date"] });
+    rungs = [0, 1, 2].map((i) => new StandInRung(i));
+    const ladder = {
+      needs: NEEDS,
+      of: () => rungs,
+      subscribe: (_codec: string, index: number, s: RungSubscriber) => {
+        rungs[index]!.subscribers.add(s);
+        return rungs[index];
+      },
+      unsubscribe: (rung: StandInRung, s: RungSubscriber) => rungs[rung.index]!.subscribers.delete(s),
+    } as unknown as RenditionLadder;
+    let seqBase = -1;
+    let last = -1;
+    const link = {
+      rttMs: 20,
+      sendVideo: (p: RtpPacket): void => {
+        // Count new packets only: resends and probe packets carry sequence numbers already seen.
+        const seq = p.header.sequenceNumber;
+        if (seqBase < 0) seqBase = seq;
+        if (last >= 0 && seq !== ((last + 1) & 0xffff)) return;
+        last = seq;
+        receiver.highest++;
+        if (receiver.lossy) receiver.lost++;
+      },
+    };
+    Object.assign(receiver, { highest: 0, lost: 0, lossy: false });
+    egress = new VideoEgress(ladder, "vp8", link, pino({ level: "silent" }), () => undefined);
+    let ts = 0;
+    setInterval(() => {
+      ts += 3000;
+      for (const r of rungs) r.tick(ts);
+    }, FRAME_MS);
+    // The receiver reports every 250 ms.
+    setInterval(() => egress.onReport("video", receiver.highest, receiver.lost), 250);
+    egress.start();
+  });
+
+  afterEach(() => {
+    egress.close();
+    vi.useRealTimers();
+  });
+
+  /** Loss takes the receiver down to 640x360, and it probes its way back up to a pending move. */
+  function downThenProbingUp(): void {
+    vi.advanceTimersByTime(1000);
+    expect(egress.quality.rung).toBe("1280x720");
+    receiver.lossy = true;
+    vi.advanceTimersByTime(600);
+    receiver.lossy = false;
+    vi.advanceTimersByTime(200);
+    expect(egress.quality.rung).toBe("640x360");
+    expect(rungs[1]!.keyframesAsked, "the move down asked its rung for a keyframe").toBe(1);
+    // Calm for HOLD_MS, then a probe (1.2 s) that passes: the move up waits for 1280x720's own
+    // keyframe, so that nobody there pays for one.
+    vi.advanceTimersByTime(5000);
+    expect(egress.stats.probes).toBeGreaterThanOrEqual(1);
+    expect(egress.stats.probesFailed).toBe(0);
+    expect(rungs[0]!.subscribers.has(egress), "waiting on 1280x720 for its keyframe").toBe(true);
+    expect(egress.quality.rung).toBe("640x360");
+  }
+
+  it("moves up at the upper rung's own keyframe when nothing goes wrong meanwhile", () => {
+    downThenProbingUp();
+    const asked = rungs[0]!.keyframesAsked;
+    rungs[0]!.requestKeyframe(); // another receiver's, or the periodic one
+    vi.advanceTimersByTime(200);
+    expect(egress.quality.rung).toBe("1280x720");
+    expect(rungs[0]!.keyframesAsked - asked, "this receiver asked 1280x720 for nothing").toBe(1);
+  });
+
+  it("a picture lost while a move up waits is repaired at once on its own rung, and the move is off", () => {
+    downThenProbingUp();
+    const asked = rungs.map((r) => r.keyframesAsked);
+    // The receiver lost a packet it could not recover: a PLI.
+    egress.onKeyframeRequest();
+    expect(rungs[1]!.keyframesAsked - asked[1]!, "a keyframe of 640x360, where its picture is").toBe(1);
+    expect(rungs[0]!.keyframesAsked - asked[0]!, "no keyframe of 1280x720 for everyone there").toBe(0);
+    expect(rungs[0]!.subscribers.has(egress), "no longer waiting on 1280x720").toBe(false);
+    // 1280x720's next keyframe does not take it up, and the move is not tried again soon.
+    rungs[0]!.requestKeyframe();
+    const probes = egress.stats.probes;
+    vi.advanceTimersByTime(6000);
+    expect(egress.quality.rung).toBe("640x360");
+    expect(egress.stats.probes, "no probe of 1280x720 within 6 s of the failed move").toBe(probes);
+  });
+});
