@@ -10,6 +10,8 @@ export interface BenchOptions {
   videoBitrateKbps: number;
   codec: "vp8" | "h264";
   outCodec: "vp8" | "h264";
+  /** The server's MAX_PARTICIPANTS; by default at least 16 and at least N (25 at most). */
+  maxParticipants?: number;
   quick: boolean;
   outDir: string | undefined;
   name: string;
@@ -42,6 +44,8 @@ export const USAGE = `Usage: npm run bench -- [options]   (or: node dist/bench/r
   --out DIR            where results go (default bench/results)
   --name BASE          file names BASE.json/.md/.svg (default latest, quick: quick)
   --no-baseline        skip the plain-FFmpeg baseline
+  --max-participants M the server's MAX_PARTICIPANTS (default: 16, or N when larger); an N
+                       above it is refused by the server, recorded as failed, and the run goes on
   --profile N          also profile the server's Node process at N participants (default: the
                        largest N, not in quick mode); --profile 0 turns it off
   --outputs            also measure what recording and streaming cost: one more pass at the
@@ -144,6 +148,9 @@ export function parseArgs(argv: readonly string[]): BenchOptions | "help" {
       }
       case "--no-baseline":
         o.baseline = false;
+        break;
+      case "--max-participants":
+        o.maxParticipants = int(flag, value(), 1, 25);
         break;
       case "--outputs":
         outputs = true;

@@ -21,6 +21,25 @@ export function summaryTable(r: BenchResult): string {
         `${f(x.bitrate.downKbps)} | ${f(x.bitrate.upKbps)} | ${f(x.bitrate.sfuDownKbps)} |`,
     );
   }
+  for (const x of r.failed.filter((p) => p.pass === "measure")) {
+    rows.push(`| ${x.participants} | failed (${x.by}): see below | ${"| ".repeat(15)}|`);
+  }
+  return rows.join("\n");
+}
+
+/** Passes that failed: which, who failed, why, and the CPU over the attempt. */
+export function failedTable(r: BenchResult): string {
+  const pct = (x: number | null): string => (x === null ? "–" : `${(100 * x).toFixed(0)}%`);
+  const rows = [
+    "| N | pass | failed by | machine busy | server cores | load generator cores | after (s) | reason |",
+    "|---:|---|---|---:|---:|---:|---:|---|",
+  ];
+  for (const x of r.failed) {
+    rows.push(
+      `| ${x.participants} | ${x.pass} | ${x.by} | ${pct(x.cpu.machineBusy)} of ${x.cpu.machineCores} cores | ${f(x.cpu.serverCores, 2)} | ${f(x.cpu.loadCores, 2)} | ` +
+        `${f(x.cpu.seconds)} | ${x.reason.replace(/\|/g, "\\|")} |`,
+    );
+  }
   return rows.join("\n");
 }
 
@@ -159,10 +178,22 @@ export function markdownReport(r: BenchResult, svgName: string): string {
   out.push("");
   out.push(`![CPU and latency against N](${svgName})`);
   out.push("");
+  if (r.partial) out.push("**Partial:** written as the run went; it had not ended when this was written.", "");
   out.push("## Summary");
   out.push("");
   out.push(summaryTable(r));
   out.push("");
+  if (r.failed.length > 0) {
+    out.push("## Failed passes");
+    out.push("");
+    out.push(
+      `The run went on without them. "Failed by" is judged from the error and the CPU over the attempt: the server when it refused a join or exited, ` +
+        `the machine when its cores were at least 90% busy, else the load generator (or the baseline FFmpeg).`,
+    );
+    out.push("");
+    out.push(failedTable(r));
+    out.push("");
+  }
   const fit = scaling(r);
   if (fit && r.runs.length >= 2) {
     out.push(

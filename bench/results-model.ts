@@ -169,14 +169,31 @@ export interface OutputsResult {
   phases: OutputPhase[];
 }
 
+/** A pass that did not complete (the run went on without it): which, who failed, and why. */
+export interface FailedPass {
+  participants: number;
+  /** The N's measurement, its baseline FFmpeg, the outputs pass or the profile pass. */
+  pass: "measure" | "baseline" | "outputs" | "profile";
+  /** Judged from the error and the CPU over the attempt (bench/failures.ts). */
+  by: "server" | "load generator" | "baseline FFmpeg" | "machine saturated";
+  /** The error's first line. */
+  reason: string;
+  /** Over the attempt: all cores' busy share (0-1), and each tree's cores (null once gone). */
+  cpu: { seconds: number; machineBusy: number | null; machineCores: number; serverCores: number | null; loadCores: number | null };
+}
+
 export interface BenchResult {
   version: 1;
+  /** True in the files written as each N finishes; false once the run has ended. */
+  partial: boolean;
   startedAt: string;
   finishedAt: string;
   wallSeconds: number;
   machine: Machine;
   settings: Settings;
   runs: RunResult[];
+  /** Passes that failed, in the order they ran. */
+  failed: FailedPass[];
   profile: { participants: number; summary: ProfileSummary; note: string } | null;
   /** What recording and streaming add (--outputs), or null when not measured. */
   outputs: OutputsResult | null;

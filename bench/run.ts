@@ -11,14 +11,15 @@ import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { type BenchOptions, parseArgs, USAGE, UsageError } from "./args.js";
 import { type BaselineResult, defaultVp8Options, encoderOptionsFrom, runBaseline } from "./baseline.js";
+import { AttemptCpu, failedPass, PassError } from "./failures.js";
 import { CLIP_FPS, CLIP_FRAMES, CLIP_HEIGHT, CLIP_WIDTH, type MediaFiles, makeMedia } from "./media.js";
 import { classifyServer, OUTPUT_MUXER_ROLES, TreeMonitor, type WindowResult } from "./monitor.js";
 import { h264OptionsFrom, hlsSegments, OUTPUT_PHASES, OutputsApi, type OutputStatusLite, outputProcesses, recordingBytes, type StartedOutput } from "./outputs.js";
 import { alive, cmdline, loadAverage, processTree, ticksPerSecond, treeTicks } from "./procfs.js";
 import { summarizeProfile } from "./profile.js";
 import type { FromLoad, LoadConfig, ProbeReport, ReadyReport, ToLoad, WindowReport } from "./protocol.js";
-import { markdownReport, outputsTable, summaryTable, svgChart } from "./report.js";
-import type { BenchResult, Machine, OutputFigures, OutputPhase, OutputsResult, RunResult, Settings } from "./results-model.js";
+import { failedTable, markdownReport, outputsTable, summaryTable, svgChart } from "./report.js";
+import type { BenchResult, FailedPass, Machine, OutputFigures, OutputPhase, OutputsResult, RunResult, Settings } from "./results-model.js";
 import { ServerProcess } from "./server-process.js";
 import { median, summarize } from "./stats.js";
 
@@ -222,13 +223,16 @@ async function measure(
   const label = `N=${n}${opts.profileDir ? " (profile)" : opts.outputsDir ? " (outputs)" : ""}`;
   const room = `bench-${n}`;
   live.show(step, 0, `${label}: starting server`);
+  const attempt = new AttemptCpu();
   const server = await ServerProcess.start({
-    width: o.width, height: o.height, fps: o.fps, videoBitrateKbps: o.videoBitrateKbps, maxParticipants: Math.min(25, Math.max(16, n)), profileDir: opts.profileDir,
+    width: o.width, height: o.height, fps: o.fps, videoBitrateKbps: o.videoBitrateKbps,
+    maxParticipants: o.maxParticipants ?? Math.min(25, Math.max(16, n)), profileDir: opts.profileDir,
     // Recordings and HLS segments go into the bench's own temporary folder.
     env: opts.outputsDir ? { RECORDINGS_DIR: join(opts.outputsDir, "recordings"), HLS_DIR: join(opts.outputsDir, "hls") } : undefined,
   });
   owned.servers.add(server);
   owned.pids.add(server.pid);
+  attempt.watch("server", server.pid);
   const serverMon = new TreeMonitor(server.pid, classifyServer);
   owned.monitors.push(serverMon);
   let load: LoadProcess | undefined;
@@ -240,6 +244,7 @@ async function measure(
     load = loadProc;
     owned.loads.add(loadProc);
     owned.pids.add(loadProc.pid);
+    attempt.watch("load", loadProc.pid);
     const loadMon = new TreeMonitor(loadProc.pid, loadRole);
     owned.monitors.push(loadMon);
     let lastLive: Extract<FromLoad, { type: "live" }> | undefined;
@@ -381,6 +386,9 @@ async function measure(
       outputs = result;
     }
     return { ready, window: main.window, probes, server: main.server, load: main.load, idle, encoderCommand, outputs };
+  } catch (err) {
+    // Read before anything is stopped: what each part was doing when it failed.
+    throw new PassError(err instanceof Error ? err.message : String(err), attempt.figures(), !server.running);
   } finally {
     live.show(step, 0.9, `${label}: stopping`);
     await api?.stopAll();
@@ -536,41 +544,107 @@ async function main(): Promise<number> {
     live.show(0, 0, "encoding the test media");
     const media = makeMedia(work, opts.codec);
     const runs: RunResult[] = [];
+    const failed: FailedPass[] = [];
+    let outputs: OutputsResult | null = null;
+    let profile: BenchResult["profile"] = null;
     let encoderOptions: string[] | undefined;
+    mkdirSync(outDir, { recursive: true });
+    const base = join(outDir, opts.name);
+    /** The report so far: written as each pass ends, so a run cut short keeps what it measured. */
+    const report = (partial: boolean): BenchResult => {
+      const settings: Settings = {
+        participants: opts.participants,
+        durationS: opts.durationS,
+        warmupS: opts.warmupS,
+        width: opts.width,
+        height: opts.height,
+        fps: opts.fps,
+        videoBitrateKbps: opts.videoBitrateKbps,
+        codec: opts.codec,
+        serverOutputCodec: "vp8",
+        baselineOutputCodec: opts.outCodec,
+        quick: opts.quick,
+        clip: { width: CLIP_WIDTH, height: CLIP_HEIGHT, fps: CLIP_FPS, kbps: media.videoKbps, keyframeEveryS: CLIP_FRAMES / CLIP_FPS },
+        encoderOptions: encoderOptions ?? defaultVp8Options(opts.videoBitrateKbps, opts.fps),
+        encoderOptionsSource: encoderOptions ? "server process" : "built-in copy",
+        observerDecode: `${Math.floor(opts.width / 8) * 2}x${Math.floor(opts.height / 8) * 2}`,
+        probes: { pli: opts.pliProbes, joins: opts.joinProbes },
+      };
+      const result: BenchResult = {
+        version: 1,
+        partial,
+        startedAt: startedAt.toISOString(),
+        finishedAt: new Date().toISOString(),
+        wallSeconds: (performance.now() - t0) / 1000,
+        machine: { ...machine, loadavgEnd: loadAverage() },
+        settings,
+        runs,
+        failed,
+        outputs,
+        profile,
+        leftovers: [],
+        pids: [...owned.pids].sort((a, b) => a - b),
+      };
+      writeFileSync(`${base}.json`, `${JSON.stringify(result, null, 2)}\n`);
+      writeFileSync(`${base}.md`, markdownReport(result, `${opts.name}.svg`));
+      writeFileSync(`${base}.svg`, `${svgChart(result)}\n`);
+      return result;
+    };
+    /** Runs one pass; a failure is recorded (who and why) and the run goes on. */
+    const attempt = async <T>(n: number, pass: FailedPass["pass"], work: () => Promise<T>): Promise<T | undefined> => {
+      const cpu = new AttemptCpu();
+      try {
+        return await work();
+      } catch (err) {
+        const f = failedPass(n, pass, err, cpu.figures());
+        failed.push(f);
+        const busy = f.cpu.machineBusy === null ? "" : `, machine ${(100 * f.cpu.machineBusy).toFixed(0)}% busy`;
+        live.log(`N=${n}: the ${pass} pass failed (${f.by}${busy}): ${f.reason}; going on`);
+        // What the failed pass left running goes now, not at the end.
+        for (const l of owned.loads) await l.stop(3000);
+        for (const sv of owned.servers) await sv.stop(3000);
+        return undefined;
+      } finally {
+        report(true);
+      }
+    };
     for (const [step, n] of opts.participants.entries()) {
       const loadavg = loadAverage();
-      const m = await measure(opts, n, media, owned, live, step, { probes: true });
+      const m = await attempt(n, "measure", () => measure(opts, n, media, owned, live, step, { probes: true }));
+      if (!m) continue;
       encoderOptions ??= m.encoderCommand ? encoderOptionsFrom(m.encoderCommand) : undefined;
       let baseline: BaselineResult | undefined;
       if (opts.baseline) {
         live.show(step, 0.92, `N=${n}: baseline FFmpeg`);
-        baseline = await runBaseline(
-          {
-            participants: n, clip: media.video, codec: opts.codec, outCodec: opts.outCodec,
-            width: opts.width, height: opts.height, fps: opts.fps, bitrateKbps: opts.videoBitrateKbps,
-            vp8Options: encoderOptions ?? defaultVp8Options(opts.videoBitrateKbps, opts.fps),
-            workDir: work, warmupS: Math.min(opts.warmupS, 3), durationS: opts.durationS,
-            onSample: (s) => live.show(step, 0.95, `N=${n}: baseline FFmpeg`, `${s.fps.toFixed(1)} fps`),
-          },
-          (pid) => owned.pids.add(pid),
+        baseline = await attempt(n, "baseline", () =>
+          runBaseline(
+            {
+              participants: n, clip: media.video, codec: opts.codec, outCodec: opts.outCodec,
+              width: opts.width, height: opts.height, fps: opts.fps, bitrateKbps: opts.videoBitrateKbps,
+              vp8Options: encoderOptions ?? defaultVp8Options(opts.videoBitrateKbps, opts.fps),
+              workDir: work, warmupS: Math.min(opts.warmupS, 3), durationS: opts.durationS,
+              onSample: (x) => live.show(step, 0.95, `N=${n}: baseline FFmpeg`, `${x.fps.toFixed(1)} fps`),
+            },
+            (pid) => owned.pids.add(pid),
+          ),
         );
-        live.log(`N=${n}: baseline ${baseline.cores.toFixed(3)} cores at ${baseline.fps.toFixed(1)} fps`);
+        if (baseline) live.log(`N=${n}: baseline ${baseline.cores.toFixed(3)} cores at ${baseline.fps.toFixed(1)} fps`);
       }
       runs.push(toRun(n, m, baseline, loadavg));
+      report(true);
     }
-    let outputs: OutputsResult | null = null;
     if (opts.outputsN !== undefined) {
+      const n = opts.outputsN;
       // Recordings and HLS segments: a folder of their own in the bench's temporary one, gone after.
       const dir = join(work, "outputs");
       mkdirSync(dir);
       try {
-        const m = await measure(opts, opts.outputsN, media, owned, live, opts.participants.length, { probes: false, outputsDir: dir });
-        outputs = m.outputs ?? null;
+        const m = await attempt(n, "outputs", () => measure(opts, n, media, owned, live, opts.participants.length, { probes: false, outputsDir: dir }));
+        outputs = m?.outputs ?? null;
       } finally {
         rmSync(dir, { recursive: true, force: true });
       }
     }
-    let profile: BenchResult["profile"] = null;
     if (opts.profileN !== undefined) {
       const n = opts.profileN;
       const dir = join(work, "profile");
@@ -578,15 +652,17 @@ async function main(): Promise<number> {
       let fromUs: number | undefined;
       let toUs: number | undefined;
       const nowUs = (): number => Number(process.hrtime.bigint() / 1000n);
-      await measure(opts, n, media, owned, live, opts.participants.length + (opts.outputsN !== undefined ? 1 : 0), {
-        profileDir: dir,
-        probes: false,
-        onWindow: (phase) => {
-          if (phase === "start") fromUs = nowUs();
-          else toUs = nowUs();
-        },
-      });
-      const file = readdirSync(dir).find((f) => f.endsWith(".cpuprofile"));
+      const m = await attempt(n, "profile", () =>
+        measure(opts, n, media, owned, live, opts.participants.length + (opts.outputsN !== undefined ? 1 : 0), {
+          profileDir: dir,
+          probes: false,
+          onWindow: (phase) => {
+            if (phase === "start") fromUs = nowUs();
+            else toUs = nowUs();
+          },
+        }),
+      );
+      const file = m && readdirSync(dir).find((f) => f.endsWith(".cpuprofile"));
       if (file) {
         let summary = summarizeProfile(join(dir, file), fromUs, toUs);
         let note = `Node's sampling profiler (\`--cpu-prof\`) on a separate pass with ${n} participants, the steady-state window only; its overhead is not in the CPU figures above.`;
@@ -595,52 +671,23 @@ async function main(): Promise<number> {
           note = `Node's sampling profiler (\`--cpu-prof\`) on a separate pass with ${n} participants, the whole run (the window could not be located in the profile).`;
         }
         profile = { participants: n, summary, note };
-      } else {
+      } else if (m) {
         live.log("the profiled server wrote no .cpuprofile");
       }
     }
-    const settings: Settings = {
-      participants: opts.participants,
-      durationS: opts.durationS,
-      warmupS: opts.warmupS,
-      width: opts.width,
-      height: opts.height,
-      fps: opts.fps,
-      videoBitrateKbps: opts.videoBitrateKbps,
-      codec: opts.codec,
-      serverOutputCodec: "vp8",
-      baselineOutputCodec: opts.outCodec,
-      quick: opts.quick,
-      clip: { width: CLIP_WIDTH, height: CLIP_HEIGHT, fps: CLIP_FPS, kbps: media.videoKbps, keyframeEveryS: CLIP_FRAMES / CLIP_FPS },
-      encoderOptions: encoderOptions ?? defaultVp8Options(opts.videoBitrateKbps, opts.fps),
-      encoderOptionsSource: encoderOptions ? "server process" : "built-in copy",
-      observerDecode: `${Math.floor(opts.width / 8) * 2}x${Math.floor(opts.height / 8) * 2}`,
-      probes: { pli: opts.pliProbes, joins: opts.joinProbes },
-    };
     // Give exiting children a moment, then make sure nothing we started is left.
     await sleep(300);
     const leftovers = owned.sweep();
-    machine.loadavgEnd = loadAverage();
-    const result: BenchResult = {
-      version: 1,
-      startedAt: startedAt.toISOString(),
-      finishedAt: new Date().toISOString(),
-      wallSeconds: (performance.now() - t0) / 1000,
-      machine,
-      settings,
-      runs,
-      outputs,
-      profile,
-      leftovers,
-      pids: [...owned.pids].sort((a, b) => a - b),
-    };
-    mkdirSync(outDir, { recursive: true });
-    const base = join(outDir, opts.name);
-    writeFileSync(`${base}.json`, `${JSON.stringify(result, null, 2)}\n`);
-    writeFileSync(`${base}.md`, markdownReport(result, `${opts.name}.svg`));
-    writeFileSync(`${base}.svg`, `${svgChart(result)}\n`);
-    live.log(`\n${summaryTable(result)}\n${outputs ? `\nCost of recording and streaming, N = ${outputs.participants}:\n${outputsTable(result)}\n` : ""}\nwrote ${base}.json, .md and .svg in ${result.wallSeconds.toFixed(0)} s`);
-    return leftovers.length > 0 ? 1 : 0;
+    const result = report(false);
+    if (leftovers.length > 0) {
+      result.leftovers = leftovers;
+      writeFileSync(`${base}.json`, `${JSON.stringify(result, null, 2)}\n`);
+    }
+    live.log(
+      `\n${summaryTable(result)}\n${outputs ? `\nCost of recording and streaming, N = ${outputs.participants}:\n${outputsTable(result)}\n` : ""}` +
+        `${failed.length > 0 ? `\n${failedTable(result)}\n` : ""}\nwrote ${base}.json, .md and .svg in ${result.wallSeconds.toFixed(0)} s`,
+    );
+    return leftovers.length > 0 || failed.length > 0 ? 1 : 0;
   } finally {
     for (const l of owned.loads) await l.stop(3000);
     for (const s of owned.servers) await s.stop(3000);

@@ -1,6 +1,6 @@
 // The benchmark cannot rot: `npm run bench --quick` at its smallest setting (one participant, a
 // 3 s window) runs end to end against the real server process, writes its three files with sane
-// numbers, and leaves no process behind. Plus the pure parts: flags, the encoder options read
+// numbers, and leaves no process behind; an N that fails is recorded and the run goes on. Plus the pure parts: flags, the encoder options read
 // from the server's command line, process roles.
 import { spawn, execFileSync } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from "node:fs";
@@ -43,22 +43,11 @@ describe("npm run bench", () => {
 
   it("runs --quick with one participant and reports sane figures", async () => {
     ensureBuilt();
-    const child = spawn(process.execPath, [RUN, "--quick", "--n", "1", "--duration", "3", "--warmup", "1", "--outputs", "--out", out], {
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    let log = "";
-    child.stdout!.on("data", (d: Buffer) => (log += String(d)));
-    child.stderr!.on("data", (d: Buffer) => (log += String(d)));
-    const code = await new Promise<number | null>((resolve) => {
-      const timer = setTimeout(() => child.kill("SIGKILL"), 130_000);
-      child.once("exit", (c) => {
-        clearTimeout(timer);
-        resolve(c);
-      });
-    });
+    const { code, log } = await runBench(["--quick", "--n", "1", "--duration", "3", "--warmup", "1", "--outputs", "--out", out]);
     expect(code, log).toBe(0);
 
     const r = JSON.parse(readFileSync(join(out, "quick.json"), "utf8")) as BenchResult;
+    expect([r.partial, r.failed]).toEqual([false, []]);
     expect(r.machine.cores).toBeGreaterThan(0);
     expect(r.machine.ffmpeg).toMatch(/ffmpeg version/);
     expect(r.settings.encoderOptionsSource).toBe("server process");
@@ -104,7 +93,50 @@ describe("npm run bench", () => {
     expect(r.pids.length).toBeGreaterThanOrEqual(4);
     expect(r.pids.filter(alive)).toEqual([]);
   }, 150_000);
+
+  it("records an N the server refuses, with who and why, and goes on with the run", async () => {
+    ensureBuilt();
+    // A server that takes 2 per room: N = 3 fails at its third join. N = 1 before it is measured,
+    // the profile pass after it still runs, and the report says which failed and why.
+    const { code, log } = await runBench([
+      "--quick", "--n", "1,3", "--max-participants", "2", "--profile", "1", "--duration", "2", "--warmup", "1",
+      "--no-baseline", "--probes", "0,0", "--name", "failing", "--out", out,
+    ]);
+    expect(code, log).toBe(1);
+    expect(log).toMatch(/N=3: the measure pass failed \(server/);
+    const r = JSON.parse(readFileSync(join(out, "failing.json"), "utf8")) as BenchResult;
+    expect(r.partial).toBe(false);
+    expect(r.runs.map((x) => x.participants)).toEqual([1]);
+    expect(r.profile?.participants, "the profile pass after the failed N").toBe(1);
+    expect(r.runs.every((x) => x.video.fps > 20)).toBe(true);
+    expect(r.failed).toHaveLength(1);
+    const f = r.failed[0]!;
+    expect(f).toMatchObject({ participants: 3, pass: "measure", by: "server" });
+    expect(f.reason).toMatch(/room-full/);
+    expect(f.cpu.machineBusy).toBeGreaterThan(0);
+    expect(f.cpu.machineBusy).toBeLessThanOrEqual(1);
+    const md = readFileSync(join(out, "failing.md"), "utf8");
+    expect(md).toMatch(/\| 3 \| failed \(server\)/);
+    expect(md).toMatch(/## Failed passes[\s\S]*\| 3 \| measure \| server \|/);
+    expect(r.pids.filter(alive)).toEqual([]);
+  }, 150_000);
 });
+
+/** Runs the built bench with `args`; its exit code and everything it printed. */
+async function runBench(args: string[]): Promise<{ code: number | null; log: string }> {
+  const child = spawn(process.execPath, [RUN, ...args], { stdio: ["ignore", "pipe", "pipe"] });
+  let log = "";
+  child.stdout!.on("data", (d: Buffer) => (log += String(d)));
+  child.stderr!.on("data", (d: Buffer) => (log += String(d)));
+  const code = await new Promise<number | null>((resolve) => {
+    const timer = setTimeout(() => child.kill("SIGKILL"), 130_000);
+    child.once("exit", (c) => {
+      clearTimeout(timer);
+      resolve(c);
+    });
+  });
+  return { code, log };
+}
 
 describe("bench parts", () => {
   it("reads its flags: --quick, an N list, duration, size, codecs and output", () => {
@@ -117,6 +149,8 @@ describe("bench parts", () => {
     expect(() => parseArgs(["--n", "0"])).toThrow(/between 1 and 25/);
     expect(() => parseArgs(["--size", "641x360"])).toThrow(/even/);
     expect(() => parseArgs(["--bogus"])).toThrow(/unknown option/);
+    expect(parseArgs(["--max-participants", "2"])).toMatchObject({ maxParticipants: 2 });
+    expect(() => parseArgs(["--max-participants", "26"])).toThrow(/between 1 and 25/);
   });
 
   it("takes the encoder options from the server's encoder command line, without the pipe options", () => {

@@ -1,0 +1,87 @@
+// When a pass of the bench fails (an N, its baseline, the outputs or the profile pass), the run
+// goes on: the failure is recorded with its reason and with who failed, judged from the error and
+// from the CPU over the attempt. A room that refused a join, or a server that died, is the
+// server's; a machine whose cores were all busy could not have held any part to its pace; else the
+// load generator (or the baseline FFmpeg) did not keep up or broke.
+import { readFileSync } from "node:fs";
+import { cpus } from "node:os";
+import { processTree, ticksPerSecond, treeTicks } from "./procfs.js";
+import type { FailedPass } from "./results-model.js";
+
+/** Above this share of all cores busy over the attempt, the machine is called saturated. */
+export const SATURATED_BUSY = 0.9;
+/** Error codes of the signaling protocol: a join or offer the server answered with one was refused by it. */
+const SERVER_REFUSAL = /\b(room-full|overloaded|unauthorized|unsupported|bad-request|internal)\b/;
+
+/** All CPUs' busy and total jiffies from /proc/stat's first line. */
+function machineJiffies(): { busy: number; total: number } | undefined {
+  try {
+    const line = readFileSync("/proc/stat", "utf8").split("\n", 1)[0]!;
+    const v = line.trim().split(/\s+/).slice(1).map(Number);
+    // user nice system idle iowait irq softirq steal (guest time is already in user).
+    const total = v.slice(0, 8).reduce((a, b) => a + b, 0);
+    const idle = (v[3] ?? 0) + (v[4] ?? 0);
+    return { busy: total - idle, total };
+  } catch {
+    return undefined;
+  }
+}
+
+/** CPU over one attempt: the machine's, and each process tree's that took part. */
+export class AttemptCpu {
+  private readonly t0 = performance.now();
+  private readonly machine0 = machineJiffies();
+  private readonly trees = new Map<string, { pid: number; ticks0: number }>();
+
+  /** Follows `pid`'s tree from now, under `name` ("server", "load"). */
+  watch(name: string, pid: number): void {
+    this.trees.set(name, { pid, ticks0: treeTicks(processTree(pid)) });
+  }
+
+  /** Figures from the start (or a tree's watch) to now; a tree gone since counts as null. */
+  figures(): FailedPass["cpu"] {
+    const seconds = (performance.now() - this.t0) / 1000;
+    const m1 = machineJiffies();
+    const m0 = this.machine0;
+    const machineBusy = m0 && m1 && m1.total > m0.total ? (m1.busy - m0.busy) / (m1.total - m0.total) : null;
+    const cores = (name: string): number | null => {
+      const t = this.trees.get(name);
+      if (!t || seconds <= 0) return null;
+      const tree = processTree(t.pid);
+      if (tree.length === 0) return null;
+      return Math.max(0, treeTicks(tree) - t.ticks0) / ticksPerSecond() / seconds;
+    };
+    return { seconds, machineBusy, machineCores: cpus().length, serverCores: cores("server"), loadCores: cores("load") };
+  }
+}
+
+/** Who failed an attempt, from its error and its CPU figures. */
+export function judgeFailure(
+  pass: FailedPass["pass"],
+  message: string,
+  cpu: FailedPass["cpu"],
+  serverExited: boolean,
+): FailedPass["by"] {
+  if (serverExited || (pass !== "baseline" && SERVER_REFUSAL.test(message))) return "server";
+  if (cpu.machineBusy !== null && cpu.machineBusy >= SATURATED_BUSY) return "machine saturated";
+  return pass === "baseline" ? "baseline FFmpeg" : "load generator";
+}
+
+/** An error of a pass, with the CPU over the attempt and whether the server had exited. */
+export class PassError extends Error {
+  constructor(
+    message: string,
+    readonly cpu: FailedPass["cpu"],
+    readonly serverExited: boolean,
+  ) {
+    super(message);
+  }
+}
+
+/** The record of a failed pass. Only the message's first line: the tails of logs stay in the live output. */
+export function failedPass(participants: number, pass: FailedPass["pass"], err: unknown, cpu: FailedPass["cpu"]): FailedPass {
+  const full = err instanceof Error ? err.message : String(err);
+  const exited = err instanceof PassError && err.serverExited;
+  const figures = err instanceof PassError ? err.cpu : cpu;
+  return { participants, pass, by: judgeFailure(pass, full, figures, exited), reason: full.split("\n", 1)[0]!.slice(0, 500), cpu: figures };
+}
