@@ -9,6 +9,7 @@
 // Every 10 s: the server's RSS, open fds, threads and child processes from /proc, and its rooms
 // from /stats. At the end: everything stops, the server must come back to its idle baseline, and
 // the slopes (least squares, per hour) after the warm-up are printed and judged (THRESHOLDS).
+import { setMaxListeners } from "node:events";
 import { connect, type Socket } from "node:net";
 import { writeFileSync } from "node:fs";
 import { resolve } from "node:path";
@@ -508,6 +509,9 @@ async function main(): Promise<number> {
   const tally = new Tally();
   const server = await ServerProcess.start({ width: 1280, height: 720, fps: 30, videoBitrateKbps: 1500, maxParticipants: 16, onLine: (l) => logs.line(l) });
   const stop = new AbortController();
+  // Every churn stay and hostile client waits on it at once (each removes its listener when done):
+  // more than Node's default of 10 is expected, not a leak.
+  setMaxListeners(100, stop.signal);
   // The first Ctrl-C ends the churn early and still prints the summary; a second one exits at once.
   const onSignal = (): void => {
     if (stop.signal.aborted) process.exit(130);
