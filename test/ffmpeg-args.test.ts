@@ -1,8 +1,19 @@
 // Every FFmpeg command line the server runs, pinned: a change to an encoder, decoder, placeholder
-// or muxer setting shows up here as a deliberate diff. Pure: nothing is spawned.
+// or muxer setting shows up here as a deliberate diff. And the bench's baseline encodes with
+// exactly the server's options, so its ratio compares like with like. Pure: nothing is spawned.
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
+import { baselineCommand, baselineEncoderOptions } from "../bench/baseline.js";
 import { decoderArgs } from "../src/ffmpeg/decoder-args.js";
-import { h264BroadcastEncoderArgs, h264RungEncoderArgs, vp8EncoderArgs } from "../src/ffmpeg/encoder-args.js";
+import {
+  h264BroadcastCodecOptions,
+  h264BroadcastEncoderArgs,
+  h264RungEncoderArgs,
+  vp8CodecOptions,
+  vp8EncoderArgs,
+} from "../src/ffmpeg/encoder-args.js";
 import { muxerArgs } from "../src/ffmpeg/muxer-args.js";
 import { placeholderArgs } from "../src/ffmpeg/placeholder-args.js";
 import { compositeEncoderSettings } from "../src/media/video-mixer.js";
@@ -127,4 +138,41 @@ describe("muxer command lines", () => {
       });
     });
   }
+});
+
+describe("the bench's baseline", () => {
+  it("encodes VP8 with the options of the server's room encode for the same settings", () => {
+    const server = vp8EncoderArgs(compositeEncoderSettings(COMPOSITE)).outputOptions;
+    const baseline = baselineEncoderOptions("vp8", COMPOSITE);
+    expect(baseline).toEqual(vp8CodecOptions(compositeEncoderSettings(COMPOSITE)));
+    // The server's line is the baseline's plus the pipe around it (container, flushing, timing).
+    expect(server).toEqual([...baseline, "-f", "ivf", "-fps_mode", "passthrough", "-flush_packets", "1"]);
+  });
+
+  it("encodes H.264 with the options of the server's recording and streaming encode (veryfast, a second's buffer)", () => {
+    const server = h264BroadcastEncoderArgs(COMPOSITE).outputOptions;
+    const baseline = baselineEncoderOptions("h264", COMPOSITE);
+    expect(baseline).toEqual(h264BroadcastCodecOptions(COMPOSITE));
+    expect(server).toEqual([...baseline, "-fps_mode", "passthrough", "-f", "h264", "-flush_packets", "1"]);
+    expect(baseline[baseline.indexOf("-preset") + 1]).toBe("veryfast");
+    expect(baseline[baseline.indexOf("-bufsize") + 1]).toBe("1500k");
+  });
+
+  it("puts those options in its command line, and the server's decoder filter on every tile", () => {
+    const workDir = mkdtempSync(join(tmpdir(), "mixroom-ffargs-test-"));
+    try {
+      for (const outCodec of ["vp8", "h264"] as const) {
+        const opts = { participants: 2, clip: "/clip.ivf", codec: "vp8" as const, outCodec, ...COMPOSITE, workDir, warmupS: 1, durationS: 1 };
+        const argv = baselineCommand(opts, 3);
+        const enc = baselineEncoderOptions(outCodec, COMPOSITE);
+        expect(argv.slice(argv.indexOf("[out]") + 1)).toEqual([...enc, "-t", "3", "-f", "null", "-"]);
+        const graph = argv[argv.indexOf("-filter_complex") + 1]!;
+        // Two tiles side by side, 640x360 each: the filter a camera's decoder runs for that tile.
+        const decoder = decoderArgs({ codec: "vp8", width: 640, height: 360, labelFile: join(workDir, "label-2.txt") });
+        expect(graph).toContain(`[1:v]${decoder.outputOptions[decoder.outputOptions.indexOf("-vf") + 1]}[t1]`);
+      }
+    } finally {
+      rmSync(workDir, { recursive: true, force: true });
+    }
+  });
 });
