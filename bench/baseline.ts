@@ -1,16 +1,20 @@
 // The physical baseline: one plain FFmpeg process doing the room's media work from files, at
 // real time. N inputs (the same clip the participants send, looped, read at its native rate)
-// are decoded, scaled and letterboxed into their tiles with the name drawn (the very filters the
-// server's decoders use), overlaid on one canvas, and encoded with the server's encoder settings.
+// are decoded, scaled and letterboxed into their tiles with the name drawn (the very filter the
+// server's decoders use), overlaid on one canvas, and encoded with the server's encoder options
+// (built by the same functions as the server's, src/ffmpeg/encoder-args.ts, so they cannot drift).
 // No network, no pipes between processes, no JavaScript: what the work costs by itself.
 import { type ChildProcess, spawn } from "node:child_process";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { tileFilter } from "../src/ffmpeg/decoder-args.js";
+import { h264BroadcastCodecOptions, vp8CodecOptions, vp8EncoderArgs } from "../src/ffmpeg/encoder-args.js";
+import { compositeEncoderSettings } from "../src/media/video-mixer.js";
 import { gridLayout } from "../src/room/layout.js";
-import { labelFilter, letterboxFilter } from "../src/media/tile-label.js";
 import type { InputCodec } from "./media.js";
 import { CLIP_FPS } from "./media.js";
 import { TreeMonitor, type WindowResult } from "./monitor.js";
+import type { EncoderCheck } from "./results-model.js";
 
 export type OutputCodec = "vp8" | "h264";
 
@@ -23,8 +27,6 @@ export interface BaselineOptions {
   height: number;
   fps: number;
   bitrateKbps: number;
-  /** The encoder options (codec, speed, rate control) as the server runs them. */
-  vp8Options: string[];
   workDir: string;
   warmupS: number;
   durationS: number;
@@ -40,45 +42,41 @@ export interface BaselineResult {
   command: string[];
 }
 
-/**
- * The libvpx options of src/media/video-encoder.ts, used when the server's encoder command line
- * could not be read from /proc. Keep in step with that file.
- */
-export function defaultVp8Options(bitrateKbps: number, fps: number): string[] {
-  return [
-    "-c:v", "libvpx", "-deadline", "realtime", "-cpu-used", "-6", "-threads", "1", "-lag-in-frames", "0",
-    "-auto-alt-ref", "0", "-error-resilient", "1",
-    "-b:v", `${bitrateKbps}k`, "-maxrate", `${bitrateKbps}k`, "-bufsize", `${Math.round(bitrateKbps / 2)}k`,
-    "-qmin", "4", "-qmax", "56", "-g", String(10 * fps),
-  ];
+/** The composite as the server is started with it (--width, --height, --fps, --video-bitrate). */
+export interface CompositeSettings {
+  width: number;
+  height: number;
+  fps: number;
+  bitrateKbps: number;
 }
 
 /**
- * The encoder's output options from its full command line (`... -i pipe:0 <options> pipe:1`),
- * without the ones about the pipe (container, flushing, timestamps).
+ * The options (codec, speed, rate control, keyframes) the server's own encoders use for this
+ * composite: its room encode for VP8; for H.264 the encode its recordings and streams share
+ * (veryfast; the H.264 rungs for receivers that take only H.264 are ultrafast). No container:
+ * the baseline's output is discarded.
  */
-export function encoderOptionsFrom(argv: readonly string[]): string[] | undefined {
+export function baselineEncoderOptions(codec: OutputCodec, s: CompositeSettings): string[] {
+  return codec === "vp8" ? vp8CodecOptions(compositeEncoderSettings(s)) : h264BroadcastCodecOptions(s);
+}
+
+/** The output options of a one-input FFmpeg command line (`... -i <input> <options> <output>`). */
+export function outputOptionsOf(argv: readonly string[]): string[] | undefined {
   const i = argv.indexOf("-i");
-  if (i < 0 || argv.length < i + 3) return undefined;
-  const opts = argv.slice(i + 2, -1);
-  const out: string[] = [];
-  const drop = new Set(["-f", "-flush_packets", "-fps_mode"]);
-  for (let k = 0; k < opts.length; k++) {
-    if (drop.has(opts[k]!)) {
-      k++;
-      continue;
-    }
-    out.push(opts[k]!);
-  }
-  return out.includes("libvpx") ? out : undefined;
+  return i < 0 || argv.length < i + 3 ? undefined : argv.slice(i + 2, -1);
 }
 
-function h264Options(bitrateKbps: number, fps: number): string[] {
-  return [
-    "-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency", "-threads", "1",
-    "-b:v", `${bitrateKbps}k`, "-maxrate", `${bitrateKbps}k`, "-bufsize", `${Math.round(bitrateKbps / 2)}k`,
-    "-g", String(10 * fps), "-pix_fmt", "yuv420p",
-  ];
+/**
+ * Whether the server really runs the options the builder gives (a check, not a second source):
+ * one of its composite encoders (several may run: a keyframe swap, lower rungs) must have exactly
+ * the builder's output options.
+ */
+export function checkServerEncoder(commands: readonly (readonly string[])[], s: CompositeSettings): EncoderCheck {
+  const expected = vp8EncoderArgs(compositeEncoderSettings(s)).outputOptions;
+  const seen = commands.map(outputOptionsOf).filter((o): o is string[] => o !== undefined);
+  if (seen.length === 0) return { status: "not seen", serverOptions: null };
+  const same = (o: string[]): boolean => o.length === expected.length && o.every((x, i) => x === expected[i]);
+  return seen.some(same) ? { status: "matches", serverOptions: null } : { status: "differs", serverOptions: seen[0]! };
 }
 
 export function baselineCommand(opts: BaselineOptions, seconds: number): string[] {
@@ -93,16 +91,15 @@ export function baselineCommand(opts: BaselineOptions, seconds: number): string[
   const graph: string[] = [];
   let canvas = `[${n}:v]`;
   tiles.forEach((t, i) => {
-    const label = join(opts.workDir, `label-${i + 1}.txt`);
-    writeFileSync(label, `Guest ${i + 1}`);
-    graph.push(`[${i}:v]${letterboxFilter(t.width, t.height)},${labelFilter(label, t.height, "corner")}[t${i}]`);
+    const labelFile = join(opts.workDir, `label-${i + 1}.txt`);
+    writeFileSync(labelFile, `Guest ${i + 1}`);
+    graph.push(`[${i}:v]${tileFilter({ width: t.width, height: t.height, labelFile })}[t${i}]`);
     const out = i === n - 1 ? "[out]" : `[c${i}]`;
     graph.push(`${canvas}[t${i}]overlay=x=${t.x}:y=${t.y}:eof_action=repeat${out}`);
     canvas = `[c${i}]`;
   });
   args.push("-filter_complex", graph.join(";"), "-map", "[out]");
-  const enc = opts.outCodec === "vp8" ? opts.vp8Options : h264Options(opts.bitrateKbps, fps);
-  args.push(...enc, "-t", String(seconds), "-f", "null", "-");
+  args.push(...baselineEncoderOptions(opts.outCodec, { width, height, fps, bitrateKbps: opts.bitrateKbps }), "-t", String(seconds), "-f", "null", "-");
   return args;
 }
 

@@ -1,6 +1,6 @@
 // The bench's outputs besides the JSON: a Markdown report (summary table, a table per N, CPU
 // split, profile) and an SVG chart (CPU vs N, latency vs N).
-import type { BenchResult, RunResult } from "./results-model.js";
+import type { BenchResult, EncoderCheck, RunResult } from "./results-model.js";
 import { linearFit } from "./stats.js";
 
 const f = (x: number | null | undefined, digits = 0): string =>
@@ -159,6 +159,13 @@ export function scaling(r: BenchResult): { a: number; b: number; fitsCores: numb
   return { ...fit, fitsCores };
 }
 
+/** What /proc showed of the server's encoder, against the builder's options the report quotes. */
+function encoderCheckText(c: EncoderCheck): string {
+  if (c.status === "matches") return "the server's encoder process ran exactly these";
+  if (c.status === "not seen") return "not checked: no encoder process of the server was read";
+  return `**the server's encoder process ran other options**: \`${(c.serverOptions ?? []).join(" ")}\``;
+}
+
 export function markdownReport(r: BenchResult, svgName: string): string {
   const m = r.machine;
   const s = r.settings;
@@ -173,7 +180,8 @@ export function markdownReport(r: BenchResult, svgName: string): string {
       `composite ${s.width}x${s.height} at ${s.fps} fps, ${s.videoBitrateKbps} kbit/s VP8 (server); every participant sends a ` +
       `${s.clip.width}x${s.clip.height} ${s.clip.fps} fps ${s.codec.toUpperCase()} clip at ${s.clip.kbps.toFixed(0)} kbit/s (keyframe every ${s.clip.keyframeEveryS} s) and 48 kbit/s Opus; ` +
       `baseline encodes ${s.baselineOutputCodec.toUpperCase()}${s.baselineOutputCodec !== s.serverOutputCodec ? " (NOT the server's VP8: the ratio is not like for like)" : ""}. ` +
-      `Encoder options (${s.encoderOptionsSource}): \`${s.encoderOptions.join(" ")}\`.`,
+      `Encoder options (src/ffmpeg/encoder-args.ts, ${encoderCheckText(s.encoderCheck)}): \`${s.encoderOptions.join(" ")}\`.` +
+      (s.baselineOutputCodec !== s.serverOutputCodec ? ` The baseline's (the server's recording and streaming H.264): \`${s.baselineEncoderOptions.join(" ")}\`.` : ""),
   );
   out.push("");
   out.push(`![CPU and latency against N](${svgName})`);

@@ -30,11 +30,24 @@ export interface Settings {
   baselineOutputCodec: "vp8" | "h264";
   quick: boolean;
   clip: { width: number; height: number; fps: number; kbps: number; keyframeEveryS: number };
-  /** The encoder options, as read from the server's encoder process (or the built-in copy). */
+  /**
+   * The server's composite encoder options (codec, speed, rate control, keyframes), from the
+   * builder the server itself uses (src/ffmpeg/encoder-args.ts) for these settings.
+   */
   encoderOptions: string[];
-  encoderOptionsSource: "server process" | "built-in copy";
+  /** What the baseline encodes with: the same builders' options for its output codec. */
+  baselineEncoderOptions: string[];
+  /** Whether the server's running encoder (its command line in /proc) had the builder's options. */
+  encoderCheck: EncoderCheck;
   observerDecode: string;
   probes: { pli: number; joins: number };
+}
+
+export interface EncoderCheck {
+  /** "not seen": no composite encoder was found in the server's tree to read. */
+  status: "matches" | "differs" | "not seen";
+  /** The output options the server's encoder ran with, when they differ from the builder's. */
+  serverOptions: string[] | null;
 }
 
 export interface RunResult {

@@ -10,7 +10,7 @@ import { cpus, release, tmpdir, totalmem } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { type BenchOptions, parseArgs, USAGE, UsageError } from "./args.js";
-import { type BaselineResult, defaultVp8Options, encoderOptionsFrom, runBaseline } from "./baseline.js";
+import { type BaselineResult, baselineEncoderOptions, checkServerEncoder, runBaseline } from "./baseline.js";
 import { AttemptCpu, failedPass, PassError } from "./failures.js";
 import { CLIP_FPS, CLIP_FRAMES, CLIP_HEIGHT, CLIP_WIDTH, type MediaFiles, makeMedia } from "./media.js";
 import { classifyServer, OUTPUT_MUXER_ROLES, TreeMonitor, type WindowResult } from "./monitor.js";
@@ -19,7 +19,7 @@ import { alive, cmdline, loadAverage, processTree, ticksPerSecond, treeTicks } f
 import { summarizeProfile } from "./profile.js";
 import type { FromLoad, LoadConfig, ProbeReport, ReadyReport, ToLoad, WindowReport } from "./protocol.js";
 import { failedTable, markdownReport, outputsTable, summaryTable, svgChart } from "./report.js";
-import type { BenchResult, FailedPass, Machine, OutputFigures, OutputPhase, OutputsResult, RunResult, Settings } from "./results-model.js";
+import type { BenchResult, EncoderCheck, FailedPass, Machine, OutputFigures, OutputPhase, OutputsResult, RunResult, Settings } from "./results-model.js";
 import { ServerProcess } from "./server-process.js";
 import { median, summarize } from "./stats.js";
 
@@ -199,7 +199,8 @@ interface Measured {
   server: WindowResult;
   load: WindowResult;
   idle: { rss: number; pss: number };
-  encoderCommand: string[] | undefined;
+  /** The server's VP8 encoders' command lines after the warm-up, to check against the builder's. */
+  encoderCommands: string[][];
   /** The outputs pass: phases with recordings and streams running (when asked for). */
   outputs?: OutputsResult;
 }
@@ -306,7 +307,7 @@ async function measure(
       return { server: serverWin, load: loadWin, window };
     };
     await settle(o.warmupS, `${label}: warm-up`, 0.1);
-    const encoderCommand = server.encoderCommand();
+    const encoderCommands = server.encoderCommands();
     const phases = api ? OUTPUT_PHASES.length : 1;
     const loadavg = loadAverage();
     const main = await steady(api ? `${label} (a) no outputs` : label, 0.1, 0.1 + 0.75 / phases, opts.onWindow);
@@ -385,7 +386,7 @@ async function measure(
       }
       outputs = result;
     }
-    return { ready, window: main.window, probes, server: main.server, load: main.load, idle, encoderCommand, outputs };
+    return { ready, window: main.window, probes, server: main.server, load: main.load, idle, encoderCommands, outputs };
   } catch (err) {
     // Read before anything is stopped: what each part was doing when it failed.
     throw new PassError(err instanceof Error ? err.message : String(err), attempt.figures(), !server.running);
@@ -547,7 +548,10 @@ async function main(): Promise<number> {
     const failed: FailedPass[] = [];
     let outputs: OutputsResult | null = null;
     let profile: BenchResult["profile"] = null;
-    let encoderOptions: string[] | undefined;
+    // The encoder options come from the builders the server uses, for the settings it was started
+    // with; each N's server is checked against them (a mismatch is reported, never used).
+    const composite = { width: opts.width, height: opts.height, fps: opts.fps, bitrateKbps: opts.videoBitrateKbps };
+    let encoderCheck: EncoderCheck = { status: "not seen", serverOptions: null };
     mkdirSync(outDir, { recursive: true });
     const base = join(outDir, opts.name);
     /** The report so far: written as each pass ends, so a run cut short keeps what it measured. */
@@ -565,8 +569,9 @@ async function main(): Promise<number> {
         baselineOutputCodec: opts.outCodec,
         quick: opts.quick,
         clip: { width: CLIP_WIDTH, height: CLIP_HEIGHT, fps: CLIP_FPS, kbps: media.videoKbps, keyframeEveryS: CLIP_FRAMES / CLIP_FPS },
-        encoderOptions: encoderOptions ?? defaultVp8Options(opts.videoBitrateKbps, opts.fps),
-        encoderOptionsSource: encoderOptions ? "server process" : "built-in copy",
+        encoderOptions: baselineEncoderOptions("vp8", composite),
+        baselineEncoderOptions: baselineEncoderOptions(opts.outCodec, composite),
+        encoderCheck,
         observerDecode: `${Math.floor(opts.width / 8) * 2}x${Math.floor(opts.height / 8) * 2}`,
         probes: { pli: opts.pliProbes, joins: opts.joinProbes },
       };
@@ -612,7 +617,10 @@ async function main(): Promise<number> {
       const loadavg = loadAverage();
       const m = await attempt(n, "measure", () => measure(opts, n, media, owned, live, step, { probes: true }));
       if (!m) continue;
-      encoderOptions ??= m.encoderCommand ? encoderOptionsFrom(m.encoderCommand) : undefined;
+      const check = checkServerEncoder(m.encoderCommands, composite);
+      // A mismatch stays reported whatever later N find.
+      if (check.status === "differs" || encoderCheck.status === "not seen") encoderCheck = check;
+      if (check.status === "differs") live.log(`N=${n}: the server's encoder options differ from the builder's: ${check.serverOptions!.join(" ")}`);
       let baseline: BaselineResult | undefined;
       if (opts.baseline) {
         live.show(step, 0.92, `N=${n}: baseline FFmpeg`);
@@ -621,7 +629,6 @@ async function main(): Promise<number> {
             {
               participants: n, clip: media.video, codec: opts.codec, outCodec: opts.outCodec,
               width: opts.width, height: opts.height, fps: opts.fps, bitrateKbps: opts.videoBitrateKbps,
-              vp8Options: encoderOptions ?? defaultVp8Options(opts.videoBitrateKbps, opts.fps),
               workDir: work, warmupS: Math.min(opts.warmupS, 3), durationS: opts.durationS,
               onSample: (x) => live.show(step, 0.95, `N=${n}: baseline FFmpeg`, `${x.fps.toFixed(1)} fps`),
             },

@@ -119,13 +119,11 @@ export class ServerProcess {
     });
   }
 
-  /** The composite encoder's FFmpeg command line, read from /proc, if one is running. */
-  encoderCommand(): string[] | undefined {
-    for (const s of processTree(this.pid)) {
-      const argv = cmdline(s.pid);
-      if (argv.includes("libvpx") && argv.includes("rawvideo")) return argv;
-    }
-    return undefined;
+  /** The command lines of the VP8 encoders of canvases running now (the room's, lower rungs), from /proc. */
+  encoderCommands(): string[][] {
+    return processTree(this.pid)
+      .map((s) => cmdline(s.pid))
+      .filter((argv) => argv.includes("libvpx") && argv.includes("rawvideo"));
   }
 
   /** SIGTERM (the server closes every room and child), then SIGKILL after `graceMs`. */

@@ -1,17 +1,19 @@
 // The benchmark cannot rot: `npm run bench --quick` at its smallest setting (one participant, a
 // 3 s window) runs end to end against the real server process, writes its three files with sane
-// numbers, and leaves no process behind; an N that fails is recorded and the run goes on. Plus the pure parts: flags, the encoder options read
-// from the server's command line, process roles.
+// numbers, and leaves no process behind; an N that fails is recorded and the run goes on. Plus the pure parts: flags, the check of
+// the server's encoder command line against the builder's options, process roles.
 import { spawn, execFileSync } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { parseArgs } from "../bench/args.js";
-import { encoderOptionsFrom } from "../bench/baseline.js";
+import { checkServerEncoder } from "../bench/baseline.js";
 import { classifyServer } from "../bench/monitor.js";
 import { alive, parseStat } from "../bench/procfs.js";
 import type { BenchResult } from "../bench/results-model.js";
+import { vp8EncoderArgs } from "../src/ffmpeg/encoder-args.js";
+import { compositeEncoderSettings } from "../src/media/video-mixer.js";
 
 const RUN = "dist/bench/run.js";
 
@@ -50,7 +52,9 @@ describe("npm run bench", () => {
     expect([r.partial, r.failed]).toEqual([false, []]);
     expect(r.machine.cores).toBeGreaterThan(0);
     expect(r.machine.ffmpeg).toMatch(/ffmpeg version/);
-    expect(r.settings.encoderOptionsSource).toBe("server process");
+    // The options reported (and given to the baseline) are the ones the real server ran.
+    expect(r.settings.encoderCheck).toEqual({ status: "matches", serverOptions: null });
+    expect(r.settings.baselineEncoderOptions).toEqual(r.settings.encoderOptions);
     expect(r.runs).toHaveLength(1);
     const x = r.runs[0]!;
     expect(x.participants).toBe(1);
@@ -153,13 +157,16 @@ describe("bench parts", () => {
     expect(() => parseArgs(["--max-participants", "26"])).toThrow(/between 1 and 25/);
   });
 
-  it("takes the encoder options from the server's encoder command line, without the pipe options", () => {
-    const argv = [
-      "ffmpeg", "-hide_banner", "-f", "rawvideo", "-video_size", "1280x720", "-i", "pipe:0",
-      "-c:v", "libvpx", "-cpu-used", "-6", "-fps_mode", "passthrough", "-f", "ivf", "-flush_packets", "1", "pipe:1",
-    ];
-    expect(encoderOptionsFrom(argv)).toEqual(["-c:v", "libvpx", "-cpu-used", "-6"]);
-    expect(encoderOptionsFrom(["ffmpeg", "-i", "x"])).toBeUndefined();
+  it("checks the server's encoder command lines against the builder's options", () => {
+    const composite = { width: 1280, height: 720, fps: 30, bitrateKbps: 1500 };
+    const built = vp8EncoderArgs(compositeEncoderSettings(composite));
+    const argv = (outputOptions: string[]): string[] => ["ffmpeg", "-hide_banner", ...built.inputOptions, "-i", "pipe:0", ...outputOptions, "pipe:1"];
+    const lowerRung = vp8EncoderArgs({ ...compositeEncoderSettings(composite), width: 640, height: 360, bitrateKbps: 600 }).outputOptions;
+    expect(checkServerEncoder([argv(lowerRung), argv(built.outputOptions)], composite)).toEqual({ status: "matches", serverOptions: null });
+    const faster = built.outputOptions.map((a) => (a === "-6" ? "-8" : a));
+    expect(checkServerEncoder([argv(faster)], composite)).toEqual({ status: "differs", serverOptions: faster });
+    expect(checkServerEncoder([], composite)).toEqual({ status: "not seen", serverOptions: null });
+    expect(checkServerEncoder([["ffmpeg", "-i", "x"]], composite)).toEqual({ status: "not seen", serverOptions: null });
   });
 
   it("names the server's processes by role from their command lines", () => {

@@ -35,6 +35,12 @@ export interface FfmpegSpec {
   redact?: (text: string) => string;
 }
 
+/**
+ * The command line of a spec: what the builders (encoder-args.ts, decoder-args.ts,
+ * placeholder-args.ts, muxer-args.ts) decide. The rest of a spec is how the process is supervised.
+ */
+export type FfmpegArgs = Pick<FfmpegSpec, "input" | "inputOptions" | "extraInputs" | "outputOptions" | "output">;
+
 export interface FfmpegExit {
   code: number | null;
   signal: string | null;

@@ -3,11 +3,8 @@
 // one-shot FFmpeg run.
 import type { Logger } from "pino";
 import { FfmpegProcess } from "../ffmpeg/ffmpeg-process.js";
+import { placeholderArgs } from "../ffmpeg/placeholder-args.js";
 import { i420Size } from "./raw-frames.js";
-import { escapeFilterPath, labelFilter } from "./tile-label.js";
-
-export const PLACEHOLDER_COLOUR = "0x2b2d31";
-const INITIALS_BOX_COLOUR = "0x4a5a78";
 
 /**
  * Up to two letters for a name: the first character of its first and last words ("Ada Lovelace"
@@ -23,17 +20,6 @@ export function initialsOf(name: string): string {
   return words.length === 1 ? first(words[0]!) : first(words[0]!) + first(words[words.length - 1]!);
 }
 
-/** The initials on a square in the middle of the tile, the name under it. */
-function placeholderFilter(labelFile: string, initialsFile: string, width: number, height: number): string {
-  const side = Math.max(8, Math.round(Math.min(width, height) * 0.36 / 2) * 2);
-  const size = Math.max(10, Math.round(side * 0.5));
-  const initials =
-    `drawbox=x=(iw-${side})/2:y=(ih-${side})/2-ih/12:w=${side}:h=${side}:color=${INITIALS_BOX_COLOUR}:t=fill,` +
-    `drawtext=textfile=${escapeFilterPath(initialsFile)}:expansion=none:font=Sans:fontsize=${size}:fontcolor=white:` +
-    `x=(w-tw)/2:y=(h-th)/2-h/12`;
-  return `${initials},${labelFilter(labelFile, height, "below-initials")}`;
-}
-
 export function renderPlaceholder(
   labelFile: string,
   initialsFile: string,
@@ -45,9 +31,7 @@ export function renderPlaceholder(
   const proc = new FfmpegProcess(
     {
       role: "placeholder",
-      input: `color=c=${PLACEHOLDER_COLOUR}:s=${width}x${height}:r=1:d=1`,
-      inputOptions: ["-f", "lavfi"],
-      outputOptions: ["-vf", placeholderFilter(labelFile, initialsFile, width, height), "-frames:v", "1", "-f", "rawvideo", "-pix_fmt", "yuv420p"],
+      ...placeholderArgs({ labelFile, initialsFile, width, height }),
       readyTimeoutMs: 10_000,
       oneShot: true,
     },

@@ -8,11 +8,11 @@
 import type { Logger } from "pino";
 import { FfmpegProcess } from "../ffmpeg/ffmpeg-process.js";
 import { Backoff } from "../ffmpeg/backoff.js";
+import { decoderArgs } from "../ffmpeg/decoder-args.js";
 import { TokenBucket } from "../token-bucket.js";
 import { ivfFileHeader, ivfFrameHeader, vp8KeyframeSize } from "./ivf.js";
-import { MAX_PICTURE_PIXELS, MAX_VIDEO_FRAMES_PER_S, pictureSizeAllowed } from "./media-limits.js";
+import { MAX_VIDEO_FRAMES_PER_S, pictureSizeAllowed } from "./media-limits.js";
 import { RawFrameReader, i420Size } from "./raw-frames.js";
-import { labelFilter, letterboxFilter } from "./tile-label.js";
 
 export type VideoCodec = "vp8" | "h264";
 export type VideoContent = "camera" | "screen";
@@ -239,23 +239,7 @@ export class VideoDecoder {
     const proc = new FfmpegProcess(
       {
         role: `decoder-${codec}`,
-        input: "stdin",
-        inputOptions: [
-          "-f", codec === "vp8" ? "ivf" : "h264",
-          "-probesize", "32", "-analyzeduration", "0", "-threads", "1",
-          // H.264 sizes come from SPS that Node does not parse: FFmpeg refuses beyond the bound.
-          "-max_pixels", String(MAX_PICTURE_PIXELS),
-        ],
-        outputOptions: [
-          "-an",
-          "-vf", this.opts.content === "screen"
-            ? letterboxFilter(width, height, "lanczos")
-            : `${letterboxFilter(width, height)},${labelFilter(labelFile, height, "corner")}`,
-          "-fps_mode", "passthrough",
-          "-f", "rawvideo", "-pix_fmt", "yuv420p",
-          // Without an output -threads 1, rawvideo output holds every frame back by one.
-          "-threads", "1",
-        ],
+        ...decoderArgs({ codec, width, height, labelFile, content: this.opts.content }),
         maxQueuedBytes: 2 * 1024 * 1024,
       },
       log,

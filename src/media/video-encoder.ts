@@ -8,28 +8,18 @@
 // encoder that died. Requests are throttled so one lossy receiver cannot make everyone pay.
 import type { Logger } from "pino";
 import { Backoff } from "../ffmpeg/backoff.js";
+import { type EncoderSettings, h264RungEncoderArgs, vp8EncoderArgs } from "../ffmpeg/encoder-args.js";
 import { FfmpegProcess } from "../ffmpeg/ffmpeg-process.js";
 import { AnnexBReader } from "./h264.js";
 import { IvfReader } from "./ivf.js";
 
 export type EncoderCodec = "vp8" | "h264";
 
-export interface VideoEncoderOptions {
+export interface VideoEncoderOptions extends EncoderSettings {
   /** VP8 (default), or constrained-baseline H.264 in Annex B with a delimiter per access unit. */
   codec?: EncoderCodec;
-  width: number;
-  height: number;
-  fps: number;
-  bitrateKbps: number;
-  /** Seconds between periodic keyframes, for receivers that never ask. */
-  keyframeIntervalS: number;
   /** Least time between two keyframes made on demand. */
   minKeyframeGapMs: number;
-  /**
-   * Largest keyframe, in percent of an average frame (libvpx's max-intra-rate). A keyframe many
-   * times the average is a burst that a thin link's queue drops, voice packets with it.
-   */
-  maxKeyframePct?: number;
   log: Logger;
   onFrame: (frame: Buffer, keyframe: boolean, tick: number) => void;
 }
@@ -50,14 +40,12 @@ class EncoderProcess {
   firstTick: number | undefined;
 
   constructor(opts: VideoEncoderOptions, onFrame: (self: EncoderProcess, data: Buffer, keyframe: boolean, tick: number) => void) {
-    const { width, height, fps } = opts;
+    const { width, height } = opts;
     const h264 = opts.codec === "h264";
     this.proc = new FfmpegProcess(
       {
         role: h264 ? "encoder-h264-rung" : "encoder-vp8",
-        input: "stdin",
-        inputOptions: ["-f", "rawvideo", "-pix_fmt", "yuv420p", "-video_size", `${width}x${height}`, "-framerate", String(fps)],
-        outputOptions: [...(h264 ? h264Options(opts) : vp8Options(opts)), "-fps_mode", "passthrough", "-flush_packets", "1"],
+        ...(h264 ? h264RungEncoderArgs(opts) : vp8EncoderArgs(opts)),
         readyTimeoutMs: 10_000,
         // Three frames: more than that means FFmpeg is behind, and waiting would only add latency.
         maxQueuedBytes: 3 * width * height * 1.5,
@@ -89,35 +77,6 @@ class EncoderProcess {
     this.inputs++;
     return true;
   }
-}
-
-function vp8Options(opts: VideoEncoderOptions): string[] {
-  const { fps, bitrateKbps } = opts;
-  return [
-    "-c:v", "libvpx", "-deadline", "realtime",
-    // A negative speed is fixed; a positive one adapts to wall-clock time and its cost wanders.
-    "-cpu-used", "-6", "-threads", "1", "-lag-in-frames", "0", "-auto-alt-ref", "0",
-    "-error-resilient", "1",
-    "-b:v", `${bitrateKbps}k`, "-maxrate", `${bitrateKbps}k`, "-bufsize", `${Math.round(bitrateKbps / 2)}k`,
-    "-qmin", "4", "-qmax", "56",
-    ...(opts.maxKeyframePct ? ["-max-intra-rate", String(opts.maxKeyframePct)] : []),
-    "-g", String(Math.round(opts.keyframeIntervalS * fps)),
-    "-f", "ivf",
-  ];
-}
-
-/** What browsers that take only H.264 decode: constrained baseline (42e01f), packetization mode 1. */
-function h264Options(opts: VideoEncoderOptions): string[] {
-  const { fps, bitrateKbps } = opts;
-  const gop = String(Math.round(opts.keyframeIntervalS * fps));
-  return [
-    "-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency", "-profile:v", "baseline", "-level", "3.1",
-    "-pix_fmt", "yuv420p", "-threads", "1", "-bf", "0", "-g", gop, "-keyint_min", gop, "-sc_threshold", "0",
-    "-b:v", `${bitrateKbps}k`, "-maxrate", `${bitrateKbps}k`, "-bufsize", `${Math.round(bitrateKbps / 2)}k`,
-    // A delimiter per access unit (the reader cuts on them); SPS/PPS before every keyframe.
-    "-x264-params", "aud=1:repeat-headers=1",
-    "-f", "h264",
-  ];
 }
 
 export class VideoEncoder {

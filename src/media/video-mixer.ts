@@ -3,6 +3,7 @@
 // recordings copy too); canvas sinks make the other encodes (lower rungs, H.264). Nothing here
 // waits for an input: a participant who stalls simply keeps the picture they last had.
 import type { Logger } from "pino";
+import type { EncoderSettings } from "../ffmpeg/encoder-args.js";
 import { RoomClock } from "../room/clock.js";
 import type { Tile } from "../room/layout.js";
 import { Compositor, type TilePicture } from "./compositor.js";
@@ -57,6 +58,20 @@ export const KEYFRAME_INTERVAL_S = 4;
  * get no burst their link's queue cannot hold. The pictures after a keyframe sharpen it again.
  */
 export const MAX_KEYFRAME_PCT = 300;
+/**
+ * The room's own encode of its composite (the ladder's top rung): what the mixer runs, and what
+ * the bench's baseline encodes with (bench/baseline.ts), so the two cannot differ.
+ */
+export function compositeEncoderSettings(o: { width: number; height: number; fps: number; bitrateKbps: number; keyframeIntervalS?: number }): EncoderSettings {
+  return {
+    width: o.width,
+    height: o.height,
+    fps: o.fps,
+    bitrateKbps: o.bitrateKbps,
+    keyframeIntervalS: o.keyframeIntervalS ?? KEYFRAME_INTERVAL_S,
+    maxKeyframePct: MAX_KEYFRAME_PCT,
+  };
+}
 /** Canvases a canvas sink may hold queued, unless it says otherwise (h264-encode.ts). */
 const CANVASES_PER_SINK = 2;
 
@@ -96,13 +111,8 @@ export class VideoMixer {
     this.growPool();
     const opts = this.opts;
     const encoder: VideoEncoder = new VideoEncoder({
-      width: opts.width,
-      height: opts.height,
-      fps: opts.fps,
-      bitrateKbps: opts.bitrateKbps,
-      keyframeIntervalS: opts.keyframeIntervalS ?? KEYFRAME_INTERVAL_S,
+      ...compositeEncoderSettings(opts),
       minKeyframeGapMs: opts.minKeyframeGapMs ?? 1000,
-      maxKeyframePct: MAX_KEYFRAME_PCT,
       log: opts.log,
       // A stopped encoder's last frames belong to no clock: dropped.
       onFrame: (frame, keyframe, tick) => {

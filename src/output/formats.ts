@@ -1,5 +1,5 @@
-// What each kind of output is: which encode of the composite it takes, and the FFmpeg muxer
-// settings that turn it (plus the full mix) into a file or a live stream. Also the checks on the
+// What each kind of output is: which encode of the composite it takes and what its muxer must
+// allow for (its FFmpeg options are in src/ffmpeg/muxer-args.ts). Also the checks on the
 // destinations a client may name: only these schemes ever reach FFmpeg.
 import { MixroomError } from "../errors.js";
 
@@ -11,10 +11,9 @@ export const RECORDING_FORMATS: readonly RecordingFormat[] = ["webm", "mp4"];
 export const STREAM_TYPES: readonly StreamType[] = ["rtmp", "srt", "hls"];
 
 export interface MuxSettings {
+  format: OutputFormat;
   /** The composite encode this output copies: the room's own VP8, or the shared H.264. */
   videoCodec: "vp8" | "h264";
-  /** FFmpeg options for the output, after the inputs (video is input 0, the mix input 1). */
-  outputOptions: string[];
   /** File extension of a recording. */
   extension?: string;
   /**
@@ -25,46 +24,18 @@ export interface MuxSettings {
   audioEncoderDelay?: number;
 }
 
-const MAP = ["-map", "0:v:0", "-map", "1:a:0", "-c:v", "copy"];
-const AAC = ["-c:a", "aac", "-b:a", "128k", "-ar", "48000", "-ac", "2"];
 const AAC_PRIMING = 1024;
 
 export function muxSettings(format: OutputFormat): MuxSettings {
   switch (format) {
     case "webm":
-      // Clusters of a second: a file cut short (the process killed) loses at most that much.
-      return {
-        videoCodec: "vp8",
-        extension: "webm",
-        outputOptions: [...MAP, "-c:a", "libopus", "-b:a", "96k", "-f", "webm", "-cluster_time_limit", "1000"],
-      };
+      return { format, videoCodec: "vp8", extension: "webm" };
     case "mp4":
-      // Fragmented: every second a self-contained fragment, so a cut file plays up to its last one.
-      return {
-        videoCodec: "h264",
-        extension: "mp4",
-        audioEncoderDelay: AAC_PRIMING,
-        outputOptions: [
-          ...MAP, ...AAC, "-f", "mp4",
-          "-movflags", "+frag_keyframe+empty_moov+default_base_moof", "-frag_duration", "1000000",
-        ],
-      };
+      return { format, videoCodec: "h264", extension: "mp4", audioEncoderDelay: AAC_PRIMING };
     case "rtmp":
-      return { videoCodec: "h264", audioEncoderDelay: AAC_PRIMING, outputOptions: [...MAP, ...AAC, "-f", "flv", "-flvflags", "no_duration_filesize"] };
     case "srt":
-      return { videoCodec: "h264", audioEncoderDelay: AAC_PRIMING, outputOptions: [...MAP, ...AAC, "-f", "mpegts", "-mpegts_flags", "resend_headers"] };
     case "hls":
-      // Low latency as plain HLS goes: one-second segments (one GOP each), a short playlist. A
-      // retry appends to the playlist players already have, after a discontinuity tag, and its
-      // old segments still rotate out.
-      return {
-        videoCodec: "h264",
-        audioEncoderDelay: AAC_PRIMING,
-        outputOptions: [
-          ...MAP, ...AAC, "-f", "hls", "-hls_time", "1", "-hls_list_size", "6", "-hls_allow_cache", "0",
-          "-hls_flags", "delete_segments+independent_segments+temp_file+program_date_time+append_list+discont_start",
-        ],
-      };
+      return { format, videoCodec: "h264", audioEncoderDelay: AAC_PRIMING };
   }
 }
 

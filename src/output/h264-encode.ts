@@ -6,6 +6,7 @@
 // reconnects starts within a second); SPS/PPS repeat before each, so any unit can start a stream.
 import type { Logger } from "pino";
 import { Backoff } from "../ffmpeg/backoff.js";
+import { h264BroadcastEncoderArgs } from "../ffmpeg/encoder-args.js";
 import { FfmpegProcess } from "../ffmpeg/ffmpeg-process.js";
 import { AnnexBReader } from "../media/h264.js";
 import type { CanvasSink } from "../media/video-mixer.js";
@@ -89,15 +90,7 @@ export class H264Encode {
     const proc = new FfmpegProcess(
       {
         role: "encoder-h264",
-        input: "stdin",
-        inputOptions: ["-f", "rawvideo", "-pix_fmt", "yuv420p", "-video_size", `${width}x${height}`, "-framerate", String(fps)],
-        outputOptions: [
-          "-c:v", "libx264", "-preset", "veryfast", "-tune", "zerolatency", "-profile:v", "main", "-pix_fmt", "yuv420p",
-          "-threads", "1", "-bf", "0", "-g", String(fps), "-keyint_min", String(fps), "-sc_threshold", "0",
-          "-b:v", `${bitrateKbps}k`, "-maxrate", `${bitrateKbps}k`, "-bufsize", `${bitrateKbps}k`,
-          "-x264-params", "aud=1:repeat-headers=1",
-          "-fps_mode", "passthrough", "-f", "h264", "-flush_packets", "1",
-        ],
+        ...h264BroadcastEncoderArgs({ width, height, fps, bitrateKbps }),
         readyTimeoutMs: 10_000,
         // Two frames (the canvases the mixer adds for this sink): beyond that x264 is behind,
         // and the frame is dropped here rather than taken from the room's own VP8 encode.

@@ -8,6 +8,7 @@
 import { EventEmitter } from "node:events";
 import type { Logger } from "pino";
 import { FfmpegProcess, type FfmpegExit } from "../ffmpeg/ffmpeg-process.js";
+import { muxerArgs } from "../ffmpeg/muxer-args.js";
 import { ivfFileHeader, ivfFrameHeader } from "../media/ivf.js";
 import type { MuxSettings } from "./formats.js";
 import { PcmFeed } from "./pcm-feed.js";
@@ -156,20 +157,11 @@ export class Muxer extends EventEmitter<MuxerEvents> {
   }
 
   private spawn(): void {
-    const { settings, target, targetOptions = [] } = this.opts;
+    const { settings, target, targetOptions } = this.opts;
     const proc = new FfmpegProcess(
       {
         role: this.opts.role,
-        input: "stdin",
-        inputOptions: ["-f", "ivf", "-thread_queue_size", "512"],
-        extraInputs: [{
-          input: this.feed.url,
-          options: ["-f", "s16le", "-ar", "48000", "-ac", "1", "-thread_queue_size", "512"],
-        }],
-        // Every packet written through at once: a file cut short by a kill keeps all but the
-        // last cluster or fragment, and a live destination gets each frame without delay.
-        outputOptions: [...settings.outputOptions, "-flush_packets", "1", "-progress", "pipe:1", "-stats_period", "0.5", ...targetOptions],
-        output: target,
+        ...muxerArgs({ format: settings.format, audioInput: this.feed.url, target, targetOptions }),
         redact: this.opts.redact,
         // About ten seconds of the composite at broadcast bitrates: FFmpeg (or what it writes
         // to) is stuck, and abort() restarts it.
