@@ -107,8 +107,13 @@ describe("still cameras in headless Chromium", () => {
     const stopped = performance.now();
     await waitFor("a new decoder", async () => stats.stalls > stalls && red.decoderPid !== undefined && red.decoderPid !== pid, { intervalMs: 20, timeoutMs: 5000 });
     const pictures = stats.pictures;
-    await waitFor("pictures from it", async () => stats.pictures >= pictures + 10, { intervalMs: 20, timeoutMs: 5000 });
-    expect(performance.now() - stopped, "red's tile without new pictures").toBeLessThan(4000);
+    // The tile is live again with the new decoder's first picture; it then keeps giving them
+    // (at a still camera's rate, which Chromium may lower).
+    await waitFor("a picture from it", async () => stats.pictures > pictures, { intervalMs: 20, timeoutMs: 5000 });
+    const gap = performance.now() - stopped;
+    console.info(`still camera: red's tile had no new picture for ${Math.round(gap)} ms after its decoder hung`);
+    expect(gap, "red's tile without new pictures").toBeLessThan(4000);
+    await waitFor("more pictures from it", async () => stats.pictures >= pictures + 10, { intervalMs: 20, timeoutMs: 5000 });
     expect(stats.keyframeRequests).toBeGreaterThan(keyframeRequests);
     // Chromium answered the request: the new process started at its keyframe.
     expect(isLabelledTile(tileLook(viewer!, room.video.layout[0]!), PEOPLE[0]!.rgb)).toBe(true);
