@@ -10,8 +10,12 @@ import type { FailedPass } from "./results-model.js";
 
 /** Above this share of all cores busy over the attempt, the machine is called saturated. */
 export const SATURATED_BUSY = 0.9;
-/** Error codes of the signaling protocol: a join or offer the server answered with one was refused by it. */
-const SERVER_REFUSAL = /\b(room-full|overloaded|unauthorized|unsupported|bad-request|internal)\b/;
+/**
+ * A signaling error as the load generator's peers report it (`code: message`, bench/peer.ts): a
+ * join or offer the server refused. The code alone is not enough: "internal" is also in every
+ * Node stack trace (node:internal/...) a crashed load generator sends.
+ */
+const SERVER_REFUSAL = /\b(room-full|overloaded|unauthorized|unsupported|bad-request|internal): /;
 
 /** All CPUs' busy and total jiffies from /proc/stat's first line. */
 function machineJiffies(): { busy: number; total: number } | undefined {

@@ -1,7 +1,8 @@
 // The benchmark cannot rot: `npm run bench --quick` at its smallest setting (one participant, a
 // 3 s window) runs end to end against the real server process, writes its three files with sane
-// numbers, and leaves no process behind; an N that fails is recorded and the run goes on. Plus the pure parts: flags, the check of
-// the server's encoder command line against the builder's options, process roles.
+// numbers, and leaves no process behind; an N that fails is recorded and the run goes on. Plus
+// the pure parts: flags, the check of the server's encoder command line against the builder's
+// options, who a failed pass is put on, process roles.
 import { spawn, execFileSync } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -9,6 +10,7 @@ import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { parseArgs } from "../bench/args.js";
 import { checkServerEncoder } from "../bench/baseline.js";
+import { judgeFailure } from "../bench/failures.js";
 import { classifyServer } from "../bench/monitor.js";
 import { alive, parseStat } from "../bench/procfs.js";
 import type { BenchResult } from "../bench/results-model.js";
@@ -167,6 +169,17 @@ describe("bench parts", () => {
     expect(checkServerEncoder([argv(faster)], composite)).toEqual({ status: "differs", serverOptions: faster });
     expect(checkServerEncoder([], composite)).toEqual({ status: "not seen", serverOptions: null });
     expect(checkServerEncoder([["ffmpeg", "-i", "x"]], composite)).toEqual({ status: "not seen", serverOptions: null });
+  });
+
+  it("puts a failed pass on the server only when it refused or exited, on the machine when it was saturated", () => {
+    const cpu = { seconds: 10, machineBusy: 0.5, machineCores: 2, serverCores: 0.4, loadCores: 0.3 };
+    expect(judgeFailure("measure", "load generator: room-full: room bench-3 has 2 participants", cpu, false)).toBe("server");
+    expect(judgeFailure("measure", "the load generator sent no ready within 52 s", cpu, true)).toBe("server");
+    // A crashed load generator's stack names node:internal; that is no refusal by the server.
+    const crash = "load generator: TypeError: x is undefined\n    at process.processTicksAndRejections (node:internal/process/task_queues:95:5)";
+    expect(judgeFailure("measure", crash, cpu, false)).toBe("load generator");
+    expect(judgeFailure("measure", crash, { ...cpu, machineBusy: 0.95 }, false)).toBe("machine saturated");
+    expect(judgeFailure("baseline", "baseline ffmpeg failed (1)", cpu, false)).toBe("baseline FFmpeg");
   });
 
   it("names the server's processes by role from their command lines", () => {
