@@ -605,9 +605,7 @@ async function main(): Promise<number> {
         failed.push(f);
         const busy = f.cpu.machineBusy === null ? "" : `, machine ${(100 * f.cpu.machineBusy).toFixed(0)}% busy`;
         live.log(`N=${n}: the ${pass} pass failed (${f.by}${busy}): ${f.reason}; going on`);
-        // What the failed pass left running goes now, not at the end.
-        for (const l of owned.loads) await l.stop(3000);
-        for (const sv of owned.servers) await sv.stop(3000);
+        // What the pass started is already stopped: measure() and runBaseline() end their own.
         return undefined;
       } finally {
         report(true);
