@@ -165,10 +165,8 @@ export class VideoEgress implements RungSubscriber {
       // A move up waiting for its rung's keyframe (up to NATURAL_KEYFRAME_WAIT_MS): the receiver
       // lost a packet it could not recover on the rung it is on, so the link is not what the
       // probe said. Waiting would leave its picture frozen until then: stay, and repair it here.
-      const now = performance.now();
-      this.ladder.unsubscribe(p.rung, this);
-      this.pending = undefined;
-      this.selector.moveFailed(p.rung.index, now);
+      this.dropPending();
+      this.selector.moveFailed(p.rung.index, performance.now());
       this.log.info({ to: p.rung.rendition.name }, "move up abandoned: the receiver lost its picture while waiting");
     }
     this.requestKeyframe(false);
@@ -289,6 +287,13 @@ export class VideoEgress implements RungSubscriber {
     this.send(frame);
   }
 
+  /** A move called off before its keyframe came: off the rung it waited on. */
+  private dropPending(): void {
+    if (!this.pending) return;
+    this.ladder.unsubscribe(this.pending.rung, this);
+    this.pending = undefined;
+  }
+
   /** Video is paused (audio only), or resuming and not yet on a rung. */
   private get paused(): boolean {
     return this.selector.current >= this.rungs.length;
@@ -316,9 +321,8 @@ export class VideoEgress implements RungSubscriber {
     this.stopProbe();
     this.pacer.close();
     if (this.rung) this.ladder.unsubscribe(this.rung, this);
-    if (this.pending) this.ladder.unsubscribe(this.pending.rung, this);
+    this.dropPending();
     this.rung = undefined;
-    this.pending = undefined;
   }
 
   private send(frame: RungFrame): void {
@@ -543,10 +547,7 @@ export class VideoEgress implements RungSubscriber {
   private startMove(to: number, reason: MoveReason, now: number): void {
     const current = this.selector.current;
     if (this.pending?.rung.index === to) return;
-    if (this.pending) {
-      this.ladder.unsubscribe(this.pending.rung, this);
-      this.pending = undefined;
-    }
+    this.dropPending();
     if (to === current) return;
     if (to >= this.rungs.length) return this.pause(reason, now);
     if (reason === "probe") this.estimator.proven(this.ladder.needs[to]!);
