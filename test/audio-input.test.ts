@@ -112,4 +112,53 @@ describe("audio input", () => {
     expect(input.stats.late).toBe(10);
     expect(audibleAfterJump).toBe(20);
   });
+
+  it("plays a stall of the server's own as a short gap, then neither raises its target nor keeps a backlog", () => {
+    const input = new AudioInput();
+    const packets = tone(200);
+    const frame = new Int16Array(FRAME_SAMPLES);
+    let seq = 0;
+    for (let t = 0; t < 30; t++) {
+      input.push(seq, packets[seq++]!);
+      input.pull(frame);
+    }
+    const target = input.delayMs;
+    const queued = input.queuedMs;
+    // The server's event loop stalls for 100 ms: the clock makes up 5 ticks before the socket's
+    // 5 packets are read, then they all come at once.
+    let heardInStall = 0;
+    for (let t = 0; t < 5; t++) if (input.pull(frame, true)) heardInStall++;
+    for (let t = 0; t < 5; t++) input.push(seq, packets[seq++]!);
+    let heardAfter = 0;
+    for (let t = 0; t < 30; t++) {
+      input.push(seq, packets[seq++]!);
+      if (input.pull(frame)) heardAfter++;
+    }
+    // What was queued plays; the rest of the stall is silence, made up by dropping as much.
+    expect(heardInStall).toBe(Math.round(queued / 20));
+    expect(input.stats.stallGaps).toBe(5 - heardInStall);
+    expect(input.stats.stallDropped).toBe((5 - heardInStall) * FRAME_SAMPLES);
+    expect(input.stats.underruns).toBe(0);
+    expect(input.delayMs).toBe(target);
+    expect(input.queuedMs).toBe(queued);
+    expect(heardAfter).toBe(30);
+  });
+
+  it("owes nothing for a stall gap to a sender who was silent through it", () => {
+    const input = new AudioInput();
+    const packets = tone(100);
+    const frame = new Int16Array(FRAME_SAMPLES);
+    let seq = 0;
+    for (let t = 0; t < 10; t++) {
+      input.push(seq, packets[seq++]!);
+      input.pull(frame);
+    }
+    for (let t = 0; t < 4; t++) input.pull(frame, true);
+    // The sender had stopped (a mute): a second of nothing, then it talks again.
+    for (let t = 0; t < 50; t++) input.pull(frame);
+    const dropped = input.stats.stallDropped;
+    for (let t = 0; t < 10; t++) input.push(seq, packets[seq++]!);
+    expect(input.stats.stallDropped).toBe(dropped);
+    expect(input.queuedMs).toBe(200);
+  });
 });

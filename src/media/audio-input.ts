@@ -28,10 +28,19 @@ const DRAIN_WINDOW_TICKS = 25;
 const RESYNC_AFTER_LATE = 10;
 /** Packets held while waiting for a missing one before it is declared lost. */
 const REORDER_DEPTH = 3;
+/**
+ * Silence played for this sender while the room clock caught up after a stall of the server's
+ * own, to be dropped when the packets it stood for come in: at most 200 ms, forgotten 200 ms
+ * after the last such gap (a sender that stopped owes nothing to its next talk spurt).
+ */
+const MAX_DEBT = 10 * FRAME_SAMPLES;
+const DEBT_TICKS = 10;
 
 export class AudioInput {
   private readonly decoder = new opus.OpusEncoder(SAMPLE_RATE, 1);
   private readonly fifo = new Int16Array(FIFO_SAMPLES);
+  /** When each 20 ms block of the FIFO was written (performance.now()): how long audio waits here. */
+  private readonly arrivedAt = new Float64Array(FIFO_SAMPLES / FRAME_SAMPLES);
   private readPos = 0;
   private queued = 0;
   private playing = false;
@@ -42,8 +51,12 @@ export class AudioInput {
   private lateRun = 0;
   private expected: number | undefined;
   private readonly held = new Map<number, Buffer>();
+  private debt = 0;
+  private debtAge = 0;
   /** Each packet is a libopus decode: a flood of them would be paid for on the main thread. */
   private readonly budget = new TokenBucket(MAX_AUDIO_PACKETS_PER_S, MAX_AUDIO_PACKETS_PER_S);
+  /** How long audio waited in this queue before it was mixed, ms (smoothed over about a second). */
+  waitMs = 0;
   /** Current playout delay target, ms. */
   get delayMs(): number {
     return (this.target / SAMPLE_RATE) * 1000;
@@ -53,8 +66,14 @@ export class AudioInput {
   level = 0;
   /** RMS of the last frame pulled alone (0 when none was): the active-speaker detector's input. */
   frameLevel = 0;
-  /** `decoded` and `corrupt` are packets libopus took and refused; `overBudget` were dropped unread. */
-  readonly stats = { packets: 0, lost: 0, late: 0, decoded: 0, corrupt: 0, overBudget: 0, underruns: 0, overruns: 0, drained: 0 };
+  /**
+   * `decoded` and `corrupt` are packets libopus took and refused; `overBudget` were dropped unread;
+   * `stallGaps` are frames played as silence while the room clock caught up (`stallDropped` the
+   * samples dropped for them when they came).
+   */
+  readonly stats = {
+    packets: 0, lost: 0, late: 0, decoded: 0, corrupt: 0, overBudget: 0, underruns: 0, overruns: 0, drained: 0, stallGaps: 0, stallDropped: 0,
+  };
 
   /** An RTP packet's sequence number and Opus payload. */
   push(seq: number, payload: Buffer): void {
@@ -85,8 +104,16 @@ export class AudioInput {
     }
   }
 
-  /** Fills `out` with the next 20 ms; returns false (and leaves silence) when nothing is queued. */
-  pull(out: Int16Array): boolean {
+  /**
+   * Fills `out` with the next 20 ms; returns false (and leaves silence) when nothing is queued.
+   * `catchingUp`: the room clock is making up ticks it missed while the server was busy, so
+   * an empty queue most likely means this sender's packets are still unread in the socket, not
+   * that the sender is late: that gap is played as silence and its packets dropped when they
+   * come, rather than counted as an underrun that would raise the playout target, or queued as
+   * a backlog that would keep the stall as delay.
+   */
+  pull(out: Int16Array, catchingUp = false): boolean {
+    if (this.debt > 0 && ++this.debtAge > DEBT_TICKS) this.debt = 0;
     if (!this.playing) {
       if (this.queued < this.target) {
         out.fill(0);
@@ -95,6 +122,14 @@ export class AudioInput {
         return false;
       }
       this.playing = true;
+    }
+    if (this.queued < FRAME_SAMPLES && catchingUp) {
+      this.stats.stallGaps++;
+      this.debt = Math.min(MAX_DEBT, this.debt + FRAME_SAMPLES);
+      this.debtAge = 0;
+      out.fill(0);
+      this.frameLevel = 0;
+      return false;
     }
     if (this.queued < FRAME_SAMPLES) {
       this.stats.underruns++;
@@ -106,6 +141,8 @@ export class AudioInput {
       this.frameLevel = 0;
       return false;
     }
+    const waited = performance.now() - this.arrivedAt[Math.floor(this.readPos / FRAME_SAMPLES)]!;
+    this.waitMs += 0.02 * (waited - this.waitMs);
     let sum = 0;
     for (let i = 0; i < FRAME_SAMPLES; i++) {
       const s = this.fifo[this.readPos] ?? 0;
@@ -132,7 +169,9 @@ export class AudioInput {
   private drainBacklog(): void {
     if (this.queued < this.windowMin) this.windowMin = this.queued;
     if (++this.windowTicks < DRAIN_WINDOW_TICKS) return;
-    if (this.windowMin - this.target >= FRAME_SAMPLES) {
+    // Steady playout leaves target - 1 frame after a pull; a window whose lowest point stayed a
+    // whole frame above that held a frame of pure delay.
+    if (this.windowMin >= this.target) {
       this.readPos = (this.readPos + FRAME_SAMPLES) % FIFO_SAMPLES;
       this.queued -= FRAME_SAMPLES;
       this.stats.drained++;
@@ -161,7 +200,14 @@ export class AudioInput {
       return;
     }
     this.stats.decoded++;
-    const samples = pcm.length >> 1;
+    let from = 0;
+    if (this.debt > 0) {
+      // Audio for ticks already played as silence (see pull): its moment has passed.
+      from = Math.min(this.debt, pcm.length >> 1);
+      this.debt -= from;
+      this.stats.stallDropped += from;
+    }
+    const samples = (pcm.length >> 1) - from;
     if (this.queued + samples > this.target + OVERRUN_MARGIN) {
       this.stats.overruns++;
       const drop = this.queued + samples - this.target;
@@ -170,8 +216,12 @@ export class AudioInput {
       this.queued -= skip;
     }
     let w = (this.readPos + this.queued) % FIFO_SAMPLES;
+    const now = performance.now();
+    for (let b = Math.floor(w / FRAME_SAMPLES), end = b + Math.ceil(samples / FRAME_SAMPLES); b < end; b++) {
+      this.arrivedAt[b % this.arrivedAt.length] = now;
+    }
     for (let i = 0; i < samples; i++) {
-      this.fifo[w] = pcm.readInt16LE(i << 1);
+      this.fifo[w] = pcm.readInt16LE((from + i) << 1);
       w = w + 1 === FIFO_SAMPLES ? 0 : w + 1;
     }
     this.queued += samples;

@@ -32,6 +32,12 @@ const TALK_LEVEL = 100;
 const TALK_HANGOVER = 75;
 const OPUS_SET_INBAND_FEC = 4012;
 const OPUS_SET_PACKET_LOSS_PERC = 4014;
+/**
+ * How each mix is encoded beyond its bitrate: libopus' defaults (application "audio",
+ * complexity 10, VBR, 20 ms frames) plus in-band FEC sized for 5% loss. The bench's baseline
+ * encodes with the same (src/ffmpeg/encoder-args.ts opusMixCodecOptions).
+ */
+export const MIX_OPUS = { inbandFec: true, expectedLossPct: 5 } as const;
 
 interface Member {
   id: string;
@@ -56,7 +62,11 @@ export class AudioMixer {
   private clock: RoomClock | undefined;
   private closed = false;
   private readonly pcmSinks = new Set<PcmSink>();
-  readonly stats = { ticks: 0, encodes: 0 };
+  /**
+   * `catchUps`: times the clock found itself a tick or more behind (the server was busy);
+   * `lateMs`: how long after its due time a tick runs, smoothed over about a second.
+   */
+  readonly stats = { ticks: 0, encodes: 0, catchUps: 0, lateMs: 0 };
 
   constructor(private readonly opts: AudioMixerOptions) {
     this.fullEncoder = this.newEncoder();
@@ -68,7 +78,8 @@ export class AudioMixer {
     const clock = new RoomClock(1000 * FRAME_SAMPLES / SAMPLE_RATE, (tick, steps) => {
       // Audio is a continuous timeline: catch up on late ticks (bounded) rather than skip them.
       const n = Math.min(steps, 5);
-      for (let i = 0; i < n; i++) this.tick(clock.timeOf(tick - n + 1 + i));
+      if (steps > 1) this.stats.catchUps++;
+      for (let i = 0; i < n; i++) this.tick(clock.timeOf(tick - n + 1 + i), steps > 1);
     }, (err) => this.opts.log.error({ err }, "audio tick failed"), startedAt);
     this.clock = clock;
   }
@@ -121,13 +132,14 @@ export class AudioMixer {
     this.pcmSinks.clear();
   }
 
-  private tick(mixedAt: number): void {
+  private tick(mixedAt: number, catchingUp: boolean): void {
     this.stats.ticks++;
+    this.stats.lateMs += 0.02 * (performance.now() - mixedAt - this.stats.lateMs);
     const sum = this.sum;
     sum.fill(0);
     const levels = this.opts.levels;
     for (const m of this.members.values()) {
-      m.hasFrame = m.input ? m.input.pull(m.frame) && !m.muted : false;
+      m.hasFrame = m.input ? m.input.pull(m.frame, catchingUp) && !m.muted : false;
       if (m.muted) {
         // Pulled and dropped, so unmuting resumes with current audio, not a backlog; silent to
         // the floor too.
@@ -210,8 +222,8 @@ export class AudioMixer {
   private newEncoder(): opus.OpusEncoder {
     const enc = new opus.OpusEncoder(SAMPLE_RATE, 1);
     enc.setBitrate(this.opts.bitrateKbps * 1000);
-    enc.applyEncoderCTL(OPUS_SET_INBAND_FEC, 1);
-    enc.applyEncoderCTL(OPUS_SET_PACKET_LOSS_PERC, 5);
+    enc.applyEncoderCTL(OPUS_SET_INBAND_FEC, MIX_OPUS.inbandFec ? 1 : 0);
+    enc.applyEncoderCTL(OPUS_SET_PACKET_LOSS_PERC, MIX_OPUS.expectedLossPct);
     return enc;
   }
 }

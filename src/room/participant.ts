@@ -158,7 +158,7 @@ export class Participant implements RoomMember {
       videoCodec: this.ingest?.codec,
       video: this.ingest && { ...this.ingest.stats },
       decoder: this.video?.decoderStats && { ...this.video.decoderStats, pid: this.video.decoderPid },
-      audio: audio && { ...audio.stats, delayMs: audio.delayMs, queuedMs: Math.round(audio.queuedMs) },
+      audio: audio && { ...audio.stats, delayMs: audio.delayMs, queuedMs: Math.round(audio.queuedMs), waitMs: Math.round(audio.waitMs) },
       receiving: this.egress?.toJSON(),
       health: this.health.toJSON(),
     };
