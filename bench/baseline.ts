@@ -3,24 +3,39 @@
 // are decoded, scaled and letterboxed into their tiles with the name drawn (the very filter the
 // server's decoders use), overlaid on one canvas, and encoded with the server's encoder options
 // (built by the same functions as the server's, src/ffmpeg/encoder-args.ts, so they cannot drift).
+// The audio too: N Opus streams decoded (libopus, as the server does), summed, and the full mix
+// and the talker's mix-minus encoded with the server's mix settings (the bench has one talker).
 // No network, no pipes between processes, no JavaScript: what the work costs by itself.
+import opus from "@discordjs/opus";
 import { type ChildProcess, spawn } from "node:child_process";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { tileFilter } from "../src/ffmpeg/decoder-args.js";
-import { h264BroadcastCodecOptions, vp8CodecOptions, vp8EncoderArgs } from "../src/ffmpeg/encoder-args.js";
+import { h264BroadcastCodecOptions, opusMixCodecOptions, vp8CodecOptions, vp8EncoderArgs } from "../src/ffmpeg/encoder-args.js";
+import { MIX_OPUS } from "../src/media/audio-mixer.js";
 import { compositeEncoderSettings } from "../src/media/video-mixer.js";
 import { gridLayout } from "../src/room/layout.js";
 import type { InputCodec } from "./media.js";
-import { CLIP_FPS } from "./media.js";
+import { CLIP_FPS, readPackets, SENT_AUDIO_KBPS } from "./media.js";
 import { TreeMonitor, type WindowResult } from "./monitor.js";
 import type { EncoderCheck } from "./results-model.js";
 
 export type OutputCodec = "vp8" | "h264";
 
+/** What each participant sends as Ogg Opus, for FFmpeg to read (makeBaselineAudio). */
+export interface BaselineAudio {
+  /** Participant 1's: the 1 kHz burst each second over quiet noise. */
+  marker: string;
+  /** Everyone else's: quiet noise. */
+  quiet: string;
+  /** The server's mix bitrate (its --audio-bitrate). */
+  mixKbps: number;
+}
+
 export interface BaselineOptions {
   participants: number;
   clip: string;
+  audio: BaselineAudio;
   codec: InputCodec;
   outCodec: OutputCodec;
   width: number;
@@ -88,7 +103,11 @@ export function baselineCommand(opts: BaselineOptions, seconds: number): string[
     args.push("-threads", "1", "-stream_loop", "-1", "-re", ...demux, "-i", opts.clip);
   }
   args.push("-re", "-f", "lavfi", "-i", `color=c=black:s=${width}x${height}:r=${fps}`);
-  const graph: string[] = [];
+  for (let i = 0; i < n; i++) {
+    // libopus decodes, as in the server (FFmpeg's own Opus decoder would be another cost).
+    args.push("-stream_loop", "-1", "-re", "-c:a", "libopus", "-i", i === 0 ? opts.audio.marker : opts.audio.quiet);
+  }
+  const graph: string[] = [...audioMixGraph(n)];
   let canvas = `[${n}:v]`;
   tiles.forEach((t, i) => {
     const labelFile = join(opts.workDir, `label-${i + 1}.txt`);
@@ -100,7 +119,49 @@ export function baselineCommand(opts: BaselineOptions, seconds: number): string[
   });
   args.push("-filter_complex", graph.join(";"), "-map", "[out]");
   args.push(...baselineEncoderOptions(opts.outCodec, { width, height, fps, bitrateKbps: opts.bitrateKbps }), "-t", String(seconds), "-f", "null", "-");
+  const opus = opusMixCodecOptions({ bitrateKbps: opts.audio.mixKbps, ...MIX_OPUS });
+  for (const mix of ["[full]", "[minus1]"]) args.push("-map", mix, ...opus, "-t", String(seconds), "-f", "null", "-");
   return args;
+}
+
+/**
+ * The server's audio work for the bench's room, as filters over the audio inputs (after the N
+ * videos and the canvas): every sender summed once for listeners ([full]), and participant 1,
+ * the one talker, hears the others without themselves ([minus1]; silence when alone).
+ */
+export function audioMixGraph(n: number): string[] {
+  const a = (i: number): string => `[${n + 1 + i}:a]`;
+  if (n === 1) return [`${a(0)}asplit=2[full][own]`, "[own]volume=0[minus1]"];
+  const others = Array.from({ length: n - 1 }, (_, i) => a(i + 1)).join("");
+  return [
+    n === 2 ? `${others}anull[others]` : `${others}amix=inputs=${n - 1}:normalize=0:dropout_transition=0[others]`,
+    "[others]asplit=2[minus1][rest]",
+    `[rest]${a(0)}amix=inputs=2:normalize=0:dropout_transition=0[full]`,
+  ];
+}
+
+/**
+ * Ogg Opus files of what the participants send (bench/media.ts keeps raw Opus packets for the
+ * replays): decoded here and encoded again by libopus at the rate they were sent, so the
+ * baseline's decoders get the same kind and rate of stream as the server's.
+ */
+export async function makeBaselineAudio(media: { markerAudio: string; quietAudio: string }, dir: string, mixKbps: number): Promise<BaselineAudio> {
+  const ogg = async (packets: string, name: string): Promise<string> => {
+    const decoder = new opus.OpusEncoder(48000, 1);
+    const pcm = Buffer.concat(readPackets(packets).map((p) => decoder.decode(p)));
+    const out = join(dir, name);
+    const child = spawn("ffmpeg", [
+      "-hide_banner", "-loglevel", "error", "-y", "-f", "s16le", "-ar", "48000", "-ac", "1", "-i", "pipe:0",
+      "-c:a", "libopus", "-application", "audio", "-frame_duration", "20", "-b:a", `${SENT_AUDIO_KBPS}k`, out,
+    ], { stdio: ["pipe", "ignore", "pipe"] });
+    let stderr = "";
+    child.stderr!.on("data", (c: Buffer) => (stderr += String(c)));
+    child.stdin!.end(pcm);
+    const code = await new Promise<number | null>((resolve) => child.once("exit", resolve));
+    if (code !== 0) throw new Error(`could not make ${name} (ffmpeg exited ${code}): ${stderr.trim()}`);
+    return out;
+  };
+  return { marker: await ogg(media.markerAudio, "marker.ogg"), quiet: await ogg(media.quietAudio, "quiet.ogg"), mixKbps };
 }
 
 /** Runs the baseline for warm-up + duration and measures the duration window. */

@@ -107,10 +107,13 @@ export function makeMedia(dir: string, codec: InputCodec): MediaFiles {
   return { codec, video, markerAudio, quietAudio, videoKbps: (bytes * 8) / (frames.length / CLIP_FPS) / 1000 };
 }
 
+/** What every participant's Opus is encoded at, kbit/s. */
+export const SENT_AUDIO_KBPS = 48;
+
 /** One second of 48 kHz mono: quiet noise, with a 1 kHz burst over the first packets if `burst`. */
 function encodeAudio(burst: boolean): Buffer[] {
   const enc = new opus.OpusEncoder(48000, 1);
-  enc.setBitrate(48000);
+  enc.setBitrate(SENT_AUDIO_KBPS * 1000);
   let seed = burst ? 7 : 11;
   const noise = (): number => {
     // A small LCG: the same noise every run.

@@ -10,7 +10,7 @@ import { cpus, release, tmpdir, totalmem } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { type BenchOptions, parseArgs, USAGE, UsageError } from "./args.js";
-import { type BaselineResult, baselineEncoderOptions, checkServerEncoder, runBaseline } from "./baseline.js";
+import { type BaselineResult, baselineEncoderOptions, checkServerEncoder, makeBaselineAudio, runBaseline } from "./baseline.js";
 import { AttemptCpu, failedPass, PassError } from "./failures.js";
 import { CLIP_FPS, CLIP_FRAMES, CLIP_HEIGHT, CLIP_WIDTH, type MediaFiles, makeMedia } from "./media.js";
 import { classifyServer, OUTPUT_MUXER_ROLES, TreeMonitor, type WindowResult } from "./monitor.js";
@@ -26,6 +26,9 @@ import { median, summarize } from "./stats.js";
 const here = dirname(fileURLToPath(import.meta.url));
 const LOAD_MAIN = join(here, "load.js");
 const REPO = resolve(here, "../..");
+
+/** Each mix's Opus bitrate, given to the server and to the baseline's encodes alike. */
+const MIX_AUDIO_KBPS = 48;
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, Math.max(0, ms)));
 
@@ -226,7 +229,7 @@ async function measure(
   live.show(step, 0, `${label}: starting server`);
   const attempt = new AttemptCpu();
   const server = await ServerProcess.start({
-    width: o.width, height: o.height, fps: o.fps, videoBitrateKbps: o.videoBitrateKbps,
+    width: o.width, height: o.height, fps: o.fps, videoBitrateKbps: o.videoBitrateKbps, audioBitrateKbps: MIX_AUDIO_KBPS,
     maxParticipants: o.maxParticipants ?? Math.min(25, Math.max(16, n)), profileDir: opts.profileDir,
     // Recordings and HLS segments go into the bench's own temporary folder.
     env: opts.outputsDir ? { RECORDINGS_DIR: join(opts.outputsDir, "recordings"), HLS_DIR: join(opts.outputsDir, "hls") } : undefined,
@@ -544,6 +547,7 @@ async function main(): Promise<number> {
   try {
     live.show(0, 0, "encoding the test media");
     const media = makeMedia(work, opts.codec);
+    const baselineAudio = opts.baseline ? await makeBaselineAudio(media, work, MIX_AUDIO_KBPS) : undefined;
     const runs: RunResult[] = [];
     const failed: FailedPass[] = [];
     let outputs: OutputsResult | null = null;
@@ -625,7 +629,7 @@ async function main(): Promise<number> {
         baseline = await attempt(n, "baseline", () =>
           runBaseline(
             {
-              participants: n, clip: media.video, codec: opts.codec, outCodec: opts.outCodec,
+              participants: n, clip: media.video, audio: baselineAudio!, codec: opts.codec, outCodec: opts.outCodec,
               width: opts.width, height: opts.height, fps: opts.fps, bitrateKbps: opts.videoBitrateKbps,
               workDir: work, warmupS: Math.min(opts.warmupS, 3), durationS: opts.durationS,
               onSample: (x) => live.show(step, 0.95, `N=${n}: baseline FFmpeg`, `${x.fps.toFixed(1)} fps`),

@@ -14,6 +14,8 @@ export interface ServerOptions {
   height: number;
   fps: number;
   videoBitrateKbps: number;
+  /** Each mix's Opus bitrate (default: the server's own default). */
+  audioBitrateKbps?: number;
   maxParticipants: number;
   /** Run under V8's sampling profiler, writing a .cpuprofile into this folder on exit. */
   profileDir?: string;
@@ -71,6 +73,7 @@ export class ServerProcess {
       "--port", "0", "--host", opts.host ?? "127.0.0.1", "--log-level", opts.logLevel ?? "warn",
       "--width", String(opts.width), "--height", String(opts.height), "--fps", String(opts.fps),
       "--video-bitrate", String(opts.videoBitrateKbps),
+      ...(opts.audioBitrateKbps ? ["--audio-bitrate", String(opts.audioBitrateKbps)] : []),
       "--max-participants", String(opts.maxParticipants),
     ];
     const child = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, ...opts.env } });

@@ -5,17 +5,19 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { baselineCommand, baselineEncoderOptions } from "../bench/baseline.js";
+import { audioMixGraph, baselineCommand, baselineEncoderOptions } from "../bench/baseline.js";
 import { decoderArgs } from "../src/ffmpeg/decoder-args.js";
 import {
   h264BroadcastCodecOptions,
   h264BroadcastEncoderArgs,
   h264RungEncoderArgs,
+  opusMixCodecOptions,
   vp8CodecOptions,
   vp8EncoderArgs,
 } from "../src/ffmpeg/encoder-args.js";
 import { muxerArgs } from "../src/ffmpeg/muxer-args.js";
 import { placeholderArgs } from "../src/ffmpeg/placeholder-args.js";
+import { MIX_OPUS } from "../src/media/audio-mixer.js";
 import { compositeEncoderSettings } from "../src/media/video-mixer.js";
 
 const RAW_720P30 = ["-f", "rawvideo", "-pix_fmt", "yuv420p", "-video_size", "1280x720", "-framerate", "30"];
@@ -162,10 +164,18 @@ describe("the bench's baseline", () => {
     const workDir = mkdtempSync(join(tmpdir(), "mixroom-ffargs-test-"));
     try {
       for (const outCodec of ["vp8", "h264"] as const) {
-        const opts = { participants: 2, clip: "/clip.ivf", codec: "vp8" as const, outCodec, ...COMPOSITE, workDir, warmupS: 1, durationS: 1 };
+        const audio = { marker: "/marker.ogg", quiet: "/quiet.ogg", mixKbps: 48 };
+        const opts = { participants: 2, clip: "/clip.ivf", audio, codec: "vp8" as const, outCodec, ...COMPOSITE, workDir, warmupS: 1, durationS: 1 };
         const argv = baselineCommand(opts, 3);
         const enc = baselineEncoderOptions(outCodec, COMPOSITE);
-        expect(argv.slice(argv.indexOf("[out]") + 1)).toEqual([...enc, "-t", "3", "-f", "null", "-"]);
+        const opus = opusMixCodecOptions({ bitrateKbps: 48, ...MIX_OPUS });
+        expect(argv.slice(argv.indexOf("[out]") + 1)).toEqual([
+          ...enc, "-t", "3", "-f", "null", "-",
+          "-map", "[full]", ...opus, "-t", "3", "-f", "null", "-",
+          "-map", "[minus1]", ...opus, "-t", "3", "-f", "null", "-",
+        ]);
+        // Inputs 3 and 4 (after two clips and the canvas): each participant's Opus, decoded by libopus.
+        expect(argv.join(" ")).toContain("-re -c:a libopus -i /marker.ogg -stream_loop -1 -re -c:a libopus -i /quiet.ogg");
         const graph = argv[argv.indexOf("-filter_complex") + 1]!;
         // Two tiles side by side, 640x360 each: the filter a camera's decoder runs for that tile.
         const decoder = decoderArgs({ codec: "vp8", width: 640, height: 360, labelFile: join(workDir, "label-2.txt") });
@@ -174,5 +184,25 @@ describe("the bench's baseline", () => {
     } finally {
       rmSync(workDir, { recursive: true, force: true });
     }
+  });
+});
+
+describe("the bench's baseline audio", () => {
+  it("encodes each mix as the server's mixer does: libopus defaults, mono 48 kHz, 20 ms, FEC for 5% loss", () => {
+    expect(opusMixCodecOptions({ bitrateKbps: 48, ...MIX_OPUS })).toEqual([
+      "-c:a", "libopus", "-application", "audio", "-frame_duration", "20", "-ar", "48000", "-ac", "1",
+      "-b:a", "48k", "-fec", "1", "-packet_loss", "5",
+    ]);
+  });
+
+  it("sums everyone for listeners and leaves the talker (participant 1) out of their own mix", () => {
+    // Inputs: N clips, the canvas, then N audio streams.
+    expect(audioMixGraph(1)).toEqual(["[2:a]asplit=2[full][own]", "[own]volume=0[minus1]"]);
+    expect(audioMixGraph(2)).toEqual(["[4:a]anull[others]", "[others]asplit=2[minus1][rest]", "[rest][3:a]amix=inputs=2:normalize=0:dropout_transition=0[full]"]);
+    expect(audioMixGraph(4)).toEqual([
+      "[6:a][7:a][8:a]amix=inputs=3:normalize=0:dropout_transition=0[others]",
+      "[others]asplit=2[minus1][rest]",
+      "[rest][5:a]amix=inputs=2:normalize=0:dropout_transition=0[full]",
+    ]);
   });
 });

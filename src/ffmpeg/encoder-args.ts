@@ -83,6 +83,21 @@ export function h264BroadcastCodecOptions(s: BroadcastH264Settings): string[] {
   ];
 }
 
+/** An Opus encode of a mix, as the audio mixer makes it in process (audio-mixer.ts MIX_OPUS). */
+export interface OpusMixSettings {
+  bitrateKbps: number;
+  inbandFec: boolean;
+  expectedLossPct: number;
+}
+
+/** libopus at libopus' defaults (as @discordjs/opus creates it), 48 kHz mono, 20 ms frames. */
+export function opusMixCodecOptions(s: OpusMixSettings): string[] {
+  return [
+    "-c:a", "libopus", "-application", "audio", "-frame_duration", "20", "-ar", "48000", "-ac", "1",
+    "-b:a", `${s.bitrateKbps}k`, "-fec", s.inbandFec ? "1" : "0", "-packet_loss", String(s.expectedLossPct),
+  ];
+}
+
 // The encoders below read canvases from stdin and write frames to stdout as soon as they are made
 // (-flush_packets 1), untimed (-fps_mode passthrough: one frame out per canvas in, whatever the
 // clock did), in a container the reader splits: IVF for VP8, Annex B for H.264.
