@@ -161,4 +161,23 @@ describe("audio input", () => {
     expect(input.stats.stallDropped).toBe(dropped);
     expect(input.queuedMs).toBe(200);
   });
+
+  it("drops the audio of ticks the clock skipped after a long stall, keeping its delay", () => {
+    const input = new AudioInput();
+    const packets = tone(300);
+    const frame = new Int16Array(FRAME_SAMPLES);
+    let seq = 0;
+    for (let t = 0; t < 30; t++) {
+      input.push(seq, packets[seq++]!);
+      input.pull(frame);
+    }
+    const queued = input.queuedMs;
+    // A 400 ms stall: the clock mixes 5 ticks late and skips 15; 20 packets were waiting.
+    input.skip(15);
+    for (let t = 0; t < 5; t++) input.pull(frame, true);
+    for (let t = 0; t < 20; t++) input.push(seq, packets[seq++]!);
+    expect(input.queuedMs).toBe(queued);
+    expect(input.stats.underruns).toBe(0);
+    expect(input.stats.overruns).toBe(0);
+  });
 });

@@ -30,11 +30,15 @@ const RESYNC_AFTER_LATE = 10;
 const REORDER_DEPTH = 3;
 /**
  * Silence played for this sender while the room clock caught up after a stall of the server's
- * own, to be dropped when the packets it stood for come in: at most 200 ms, forgotten 200 ms
- * after the last such gap (a sender that stopped owes nothing to its next talk spurt).
+ * own, to be dropped when the packets it stood for come in: at most a second (the longest stall
+ * the mixer makes up for), forgotten 200 ms after the last such gap (a sender that had stopped
+ * owes nothing to its next talk spurt).
  */
-const MAX_DEBT = 10 * FRAME_SAMPLES;
+const MAX_DEBT = SAMPLE_RATE;
 const DEBT_TICKS = 10;
+
+/** Where skipped frames go (one for every input: the main thread is the only caller). */
+const SKIPPED = new Int16Array(FRAME_SAMPLES);
 
 export class AudioInput {
   private readonly decoder = new opus.OpusEncoder(SAMPLE_RATE, 1);
@@ -159,6 +163,14 @@ export class AudioInput {
     this.frameLevel = Math.sqrt(sum / FRAME_SAMPLES);
     this.level = 0.8 * this.level + 0.2 * this.frameLevel;
     return true;
+  }
+
+  /**
+   * Gives up the next `frames` frames unheard: ticks the room clock skipped after a long stall of
+   * the server's own, whose audio would otherwise stay queued as delay (see pull's `catchingUp`).
+   */
+  skip(frames: number): void {
+    for (let i = 0; i < frames; i++) this.pull(SKIPPED, true);
   }
 
   /** Queued audio beyond this frame, ms: the delay this participant adds now. */

@@ -26,6 +26,10 @@ export interface AudioMixerOptions {
   levels?: LevelSink;
 }
 
+/** Late ticks mixed and sent after a stall (100 ms); ticks beyond are skipped. */
+const MAX_CATCH_UP = 5;
+/** Skipped ticks whose audio each input drops: a stall of up to a second, in all, is made up for. */
+const MAX_DISCARD = 50 - MAX_CATCH_UP;
 /** RMS above which a participant counts as talking (about -50 dBFS). */
 const TALK_LEVEL = 100;
 /** Ticks a talker keeps their own encoder after falling silent (1.5 s), to avoid flapping. */
@@ -77,8 +81,11 @@ export class AudioMixer {
     if (this.clock || this.closed) return;
     const clock = new RoomClock(1000 * FRAME_SAMPLES / SAMPLE_RATE, (tick, steps) => {
       // Audio is a continuous timeline: catch up on late ticks (bounded) rather than skip them.
-      const n = Math.min(steps, 5);
+      const n = Math.min(steps, MAX_CATCH_UP);
       if (steps > 1) this.stats.catchUps++;
+      // Ticks beyond that are not mixed, but each input still gives up their 20 ms, so that what
+      // it was sent during a long stall plays as a gap now, not as delay from now on.
+      this.discard(Math.min(steps - n, MAX_DISCARD));
       for (let i = 0; i < n; i++) this.tick(clock.timeOf(tick - n + 1 + i), steps > 1);
     }, (err) => this.opts.log.error({ err }, "audio tick failed"), startedAt);
     this.clock = clock;
@@ -130,6 +137,11 @@ export class AudioMixer {
     this.clock?.stop();
     this.members.clear();
     this.pcmSinks.clear();
+  }
+
+  /** Ticks skipped after a stall: each input drops what it had for them. */
+  private discard(frames: number): void {
+    if (frames > 0) for (const m of this.members.values()) m.input?.skip(frames);
   }
 
   private tick(mixedAt: number, catchingUp: boolean): void {
