@@ -138,6 +138,7 @@ function perNTable(x: RunResult): string {
     ["keyframes received in the window", String(x.video.keyframes)],
     ["video glass-to-glass latency", `median ${f(x.video.latencyMs.median)} ms, p95 ${f(x.video.latencyMs.p95)} ms, max ${f(x.video.latencyMs.max)} ms (${x.video.latencyMs.n} switches${x.video.unmatchedSwitches ? `, ${x.video.unmatchedSwitches} unmatched` : ""})`],
     ["audio latency", `median ${f(x.audio.latencyMs.median)} ms, p95 ${f(x.audio.latencyMs.p95)} ms (${x.audio.latencyMs.n} bursts)`],
+    ["audio inside the server", serverAudioLine(x.audio.server)],
     ["mix packet intervals at the observer (20 ms clock)", `p95 ${f(x.audio.intervalMs.p95, 1)} ms, p99 ${f(x.audio.intervalMs.p99, 1)} ms, max ${f(x.audio.intervalMs.max, 1)} ms`],
     ["join (offer → first picture decoded)", `median ${f(x.join.medianMs)} ms of ${x.join.ms.map((m) => f(m)).join(", ")}`],
     ["participants' joins (offer → first composite packet)", `median ${f(x.join.participantFirstPacketMs.median)} ms, max ${f(x.join.participantFirstPacketMs.max)} ms${x.join.failed.length ? `; failed and retried: ${x.join.failed.join("; ")}` : ""}`],
@@ -347,4 +348,11 @@ export function svgChart(r: BenchResult): string {
     `<text x="430" y="325" text-anchor="middle" font-size="10" fill="#555">${esc(caption)}</text>`,
     `</svg>`,
   ].join("\n");
+}
+
+function serverAudioLine(a: RunResult["audio"]["server"]): string {
+  if (!a) return "not recorded";
+  return `participant 1 (the talker) waits ${f(a.talkerWaitMs)} ms in its playout queue (target ${f(a.talkerTargetMs)} ms); ` +
+    `every sender ${f(a.waitMs)} ms (target ${f(a.targetMs)} ms); in the window ${a.underruns} underruns, ${a.stallGaps} frames lost to the server's own stalls, ` +
+    `${a.catchUps} clock catch-ups; mix ticks ${f(a.tickLateMs, 1)} ms late (median)`;
 }

@@ -1,6 +1,7 @@
 // The shape of bench/results/*.json. Every figure carries its unit in its name; null means
 // "not measured" (e.g. no samples), never zero.
 import type { ProfileSummary } from "./profile.js";
+import type { ServerAudio } from "./server-audio.js";
 import type { Summary } from "./stats.js";
 
 export interface Machine {
@@ -95,6 +96,8 @@ export interface RunResult {
     latencyMs: Summary;
     /** Intervals between mix packets at the observer: the server's 20 ms clock as received. */
     intervalMs: { p95: number | null; p99: number | null; max: number | null };
+    /** The server's own figures (playout queues, clock), from /stats; absent in older reports. */
+    server?: ServerAudio;
   };
   join: {
     /** Offer sent to first composite picture decoded: the observer and the probe viewers. */

@@ -20,6 +20,7 @@ import { summarizeProfile } from "./profile.js";
 import type { FromLoad, LoadConfig, ProbeReport, ReadyReport, ToLoad, WindowReport } from "./protocol.js";
 import { failedTable, markdownReport, outputsTable, summaryTable, svgChart } from "./report.js";
 import type { BenchResult, EncoderCheck, FailedPass, Machine, OutputFigures, OutputPhase, OutputsResult, RunResult, Settings } from "./results-model.js";
+import { type ServerAudio, ServerAudioProbe } from "./server-audio.js";
 import { ServerProcess } from "./server-process.js";
 import { median, summarize } from "./stats.js";
 
@@ -206,12 +207,15 @@ interface Measured {
   encoderCommands: string[][];
   /** The outputs pass: phases with recordings and streams running (when asked for). */
   outputs?: OutputsResult;
+  /** The server's own audio figures over the window (its /stats). */
+  serverAudio: ServerAudio;
 }
 
 interface Steady {
   server: WindowResult;
   load: WindowResult;
   window: WindowReport;
+  serverAudio: ServerAudio;
 }
 
 /** One N: fresh server, load generator, window, probes (or the outputs phases), teardown. */
@@ -280,6 +284,8 @@ async function measure(
     };
     /** A steady-state window: /proc of both trees, and what the load generator received. */
     const steady = async (phase: string, from: number, to: number, onWindow?: (p: "start" | "end") => void): Promise<Steady> => {
+      const audio = new ServerAudioProbe(`${server.httpUrl}/stats`, room, "Guest 1");
+      await audio.sample();
       serverMon.start();
       loadMon.start();
       loadProc.send({ type: "window-start" });
@@ -298,6 +304,7 @@ async function measure(
           const ticks = treeTicks(processTree(server.pid));
           serverNow = `server ${((ticks - last.ticks) / ticksPerSecond() / ((now - last.t) / 1000)).toFixed(2)} cores`;
           last = { t: now, ticks };
+          await audio.sample();
         }
         live.show(step, from + ((to - from) * (now - t0)) / (o.durationS * 1000), `${phase}: steady ${((now - t0) / 1000).toFixed(0)}/${o.durationS} s`,
           [serverNow, liveDetail(lastLive)].filter(Boolean).join(" | "));
@@ -307,7 +314,8 @@ async function measure(
       const loadWin = loadMon.stop();
       onWindow?.("end");
       const window = (await loadProc.next("window", 15_000)).report;
-      return { server: serverWin, load: loadWin, window };
+      await audio.sample();
+      return { server: serverWin, load: loadWin, window, serverAudio: audio.result() };
     };
     await settle(o.warmupS, `${label}: warm-up`, 0.1);
     const encoderCommands = server.encoderCommands();
@@ -389,7 +397,7 @@ async function measure(
       }
       outputs = result;
     }
-    return { ready, window: main.window, probes, server: main.server, load: main.load, idle, encoderCommands, outputs };
+    return { ready, window: main.window, probes, server: main.server, load: main.load, idle, encoderCommands, outputs, serverAudio: main.serverAudio };
   } catch (err) {
     // Read before anything is stopped: what each part was doing when it failed.
     throw new PassError(err instanceof Error ? err.message : String(err), attempt.figures(), !server.running);
@@ -488,7 +496,7 @@ function toRun(n: number, m: Measured, baseline: BaselineResult | undefined, loa
       latencyMs: summarize(w.videoLatencyMs),
       unmatchedSwitches: w.videoUnmatched,
     },
-    audio: { latencyMs: summarize(w.audioLatencyMs), intervalMs: w.audioIntervalMs },
+    audio: { latencyMs: summarize(w.audioLatencyMs), intervalMs: w.audioIntervalMs, server: m.serverAudio },
     join: { ms: joinMs, medianMs: median(joinMs), participantFirstPacketMs: summarize(m.ready.participantFirstPacketMs), failed: m.ready.failedJoins },
     pli: { ms: m.probes.pliToKeyframeMs, medianMs: median(m.probes.pliToKeyframeMs) },
     bitrate: {
