@@ -4,7 +4,8 @@
 // minus their own frame, in an encoder of their own (mix-minus, invariant 3).
 import opus from "@discordjs/opus";
 import type { Logger } from "pino";
-import { RoomClock } from "../room/clock.js";
+import { Lifecycle, type Sinks } from "../lifecycle.js";
+import type { RoomClock, Timeline } from "../room/clock.js";
 import { AudioInput, FRAME_SAMPLES, SAMPLE_RATE } from "./audio-input.js";
 
 /** Receives one Opus packet per 20 ms. */
@@ -22,6 +23,8 @@ export interface LevelSink {
 
 export interface AudioMixerOptions {
   bitrateKbps: number;
+  /** The room's: its 20 ms ticks drive this mix while the room runs. */
+  clock: RoomClock;
   log: Logger;
   levels?: LevelSink;
 }
@@ -52,25 +55,19 @@ export class AudioMixer {
   private readonly fullEncoder: opus.OpusEncoder;
   private readonly sum = new Int32Array(FRAME_SAMPLES);
   private readonly pcm = Buffer.alloc(FRAME_SAMPLES * 2);
-  /** Made by start(): no ticks before anyone's media is negotiated. */
-  private clock: RoomClock | undefined;
-  private closed = false;
-  private readonly pcmSinks = new Set<PcmSink>();
+  /** Ticks while the room's clock runs: not before anyone's media is negotiated. */
+  private readonly ticks: Timeline;
+  private readonly life: Lifecycle;
+  private readonly pcmSinks: Sinks<Parameters<PcmSink>>;
   readonly stats = { ticks: 0, encodes: 0 };
 
   constructor(private readonly opts: AudioMixerOptions) {
     this.fullEncoder = this.newEncoder();
-  }
-
-  /** Starts the 20 ms clock (idempotent); `startedAt` is the room's zero, shared with video. */
-  start(startedAt: number): void {
-    if (this.clock || this.closed) return;
-    const clock = new RoomClock(1000 * FRAME_SAMPLES / SAMPLE_RATE, (tick, steps) => {
-      // Audio is a continuous timeline: catch up on late ticks (bounded) rather than skip them.
-      const n = Math.min(steps, 5);
-      for (let i = 0; i < n; i++) this.tick(clock.timeOf(tick - n + 1 + i));
-    }, (err) => this.opts.log.error({ err }, "audio tick failed"), startedAt);
-    this.clock = clock;
+    this.life = new Lifecycle(opts.log);
+    this.pcmSinks = this.life.sinks("pcm sink failed");
+    // Audio is a continuous timeline: late ticks are caught up on (up to 5) rather than skipped.
+    this.ticks = opts.clock.every(1000 * FRAME_SAMPLES / SAMPLE_RATE, (tick) => this.tick(this.ticks.timeOf(tick)), (err) =>
+      opts.log.error({ err }, "audio tick failed"), 5);
   }
 
   /** A member of the mix: `input` when they send audio, `sink` when they receive it. */
@@ -108,17 +105,10 @@ export class AudioMixer {
     return n;
   }
 
-  /** Stops the clock while nobody's media is negotiated; start() runs it again. */
-  stop(): void {
-    this.clock?.stop();
-    this.clock = undefined;
-  }
-
-  close(): void {
-    this.closed = true;
-    this.clock?.stop();
+  close(reason = "room closed"): void {
+    if (!this.life.close(reason)) return;
+    this.ticks.remove();
     this.members.clear();
-    this.pcmSinks.clear();
   }
 
   private tick(mixedAt: number): void {
@@ -180,16 +170,7 @@ export class AudioMixer {
         this.opts.log.warn({ err }, "audio send failed");
       }
     }
-    if (this.pcmSinks.size > 0) {
-      const pcm = fullMix();
-      for (const sink of this.pcmSinks) {
-        try {
-          sink(pcm, mixedAt);
-        } catch (err) {
-          this.opts.log.warn({ err }, "pcm sink failed");
-        }
-      }
-    }
+    if (this.pcmSinks.size > 0) this.pcmSinks.send(fullMix(), mixedAt);
   }
 
   private encode(encoder: opus.OpusEncoder, pcm: Buffer): Buffer {
