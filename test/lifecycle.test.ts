@@ -27,6 +27,15 @@ function pending(): { promise: Promise<void>; resolve: () => void; reject: (err:
   return { promise, resolve, reject };
 }
 
+/** `life.settled()`, and whether it has resolved yet. */
+function waiting(life: Lifecycle): { settled: Promise<void>; done: () => boolean } {
+  let done = false;
+  const settled = life.settled().then(() => {
+    done = true;
+  });
+  return { settled, done: () => done };
+}
+
 /** Lets every queued promise reaction run. */
 const flush = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
@@ -60,18 +69,14 @@ describe("an owner's lifecycle", () => {
     life.track(a.promise);
     life.track(b.promise, "room close failed");
     life.track(c.promise);
-    let done = false;
-    const settled = life.settled().then(() => {
-      done = true;
-    });
+    const wait = waiting(life);
     b.reject(new Error("kill failed"));
     a.resolve();
     await flush();
     // A rejection neither ends the wait early nor escapes it.
-    expect(done).toBe(false);
+    expect(wait.done()).toBe(false);
     c.resolve();
-    await settled;
-    expect(done).toBe(true);
+    await wait.settled;
     expect(lines.map((l) => [l.level, l.msg, (l.err as { message?: string } | undefined)?.message])).toEqual([[50, "room close failed", "kill failed"]]);
   });
 
@@ -90,16 +95,12 @@ describe("an owner's lifecycle", () => {
     const first = pending();
     const late = pending();
     life.track(first.promise.then(() => life.track(late.promise)));
-    let done = false;
-    const settled = life.settled().then(() => {
-      done = true;
-    });
+    const wait = waiting(life);
     first.resolve();
     await flush();
-    expect(done).toBe(false);
+    expect(wait.done()).toBe(false);
     late.resolve();
-    await settled;
-    expect(done).toBe(true);
+    await wait.settled;
   });
 
   it("is settled at once with nothing pending, and again after a wait", async () => {
