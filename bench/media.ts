@@ -213,7 +213,7 @@ export class VideoReplay {
       const p = new H264Packetizer(102, 0x3333);
       this.packetize = (f, ts) => p.packetize(f.payloads, ts);
     }
-    this.clock = new RoomClock(1000 / CLIP_FPS, (tick) => this.tick(tick), (err) => {
+    this.clock = RoomClock.single(1000 / CLIP_FPS, (tick) => this.tick(tick), (err) => {
       process.emitWarning(`video replay failed: ${String(err)}`);
     });
   }
@@ -261,7 +261,7 @@ export class AudioReplay {
     private readonly payloads: Buffer[],
     private readonly write: (packet: Buffer) => void,
   ) {
-    this.clock = new RoomClock(20, (_tick, steps) => {
+    this.clock = RoomClock.single(20, (_tick, steps) => {
       // Audio is a timeline: a late timer sends the packets it owes.
       for (let i = 0; i < steps; i++) this.send();
     }, (err) => {

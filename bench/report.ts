@@ -354,5 +354,5 @@ function serverAudioLine(a: RunResult["audio"]["server"]): string {
   if (!a) return "not recorded";
   return `participant 1 (the talker) waits ${f(a.talkerWaitMs)} ms in its playout queue (target ${f(a.talkerTargetMs)} ms); ` +
     `every sender ${f(a.waitMs)} ms (target ${f(a.targetMs)} ms); in the window ${a.underruns} underruns, ${a.stallGaps} frames lost to the server's own stalls, ` +
-    `${a.catchUps} clock catch-ups; mix ticks ${f(a.tickLateMs, 1)} ms late (median)`;
+    `${a.catchUps} ticks mixed a tick or more late; mix ticks ${f(a.tickLateMs, 1)} ms late (median)`;
 }

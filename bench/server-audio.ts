@@ -28,7 +28,7 @@ export interface ServerAudio {
   /** Over the window, all senders together. */
   underruns: number;
   stallGaps: number;
-  /** Times the mix clock was a tick or more behind, and how late its ticks ran (median of samples). */
+  /** Ticks mixed a whole tick or more late (the server was busy), and how late ticks ran (median of samples). */
   catchUps: number;
   tickLateMs: number | null;
 }

@@ -4,7 +4,8 @@
 // minus their own frame, in an encoder of their own (mix-minus, invariant 3).
 import opus from "@discordjs/opus";
 import type { Logger } from "pino";
-import { RoomClock } from "../room/clock.js";
+import { Lifecycle, type Sinks } from "../lifecycle.js";
+import type { RoomClock, Timeline } from "../room/clock.js";
 import { AudioInput, FRAME_SAMPLES, SAMPLE_RATE } from "./audio-input.js";
 
 /** Receives one Opus packet per 20 ms. */
@@ -22,10 +23,13 @@ export interface LevelSink {
 
 export interface AudioMixerOptions {
   bitrateKbps: number;
+  /** The room's: its 20 ms ticks drive this mix while the room runs. */
+  clock: RoomClock;
   log: Logger;
   levels?: LevelSink;
 }
 
+const FRAME_MS = (1000 * FRAME_SAMPLES) / SAMPLE_RATE;
 /** Late ticks mixed and sent after a stall (100 ms); ticks beyond are skipped. */
 const MAX_CATCH_UP = 5;
 /** Skipped ticks whose audio each input drops: a stall of up to a second, in all, is made up for. */
@@ -62,33 +66,36 @@ export class AudioMixer {
   private readonly fullEncoder: opus.OpusEncoder;
   private readonly sum = new Int32Array(FRAME_SAMPLES);
   private readonly pcm = Buffer.alloc(FRAME_SAMPLES * 2);
-  /** Made by start(): no ticks before anyone's media is negotiated. */
-  private clock: RoomClock | undefined;
-  private closed = false;
-  private readonly pcmSinks = new Set<PcmSink>();
+  /** Ticks while the room's clock runs: not before anyone's media is negotiated. */
+  private readonly ticks: Timeline;
+  private readonly life: Lifecycle;
+  private readonly pcmSinks: Sinks<Parameters<PcmSink>>;
   /**
-   * `catchUps`: times the clock found itself a tick or more behind (the server was busy);
-   * `lateMs`: how long after its due time a tick runs, smoothed over about a second.
+   * `catchUps`: ticks mixed a whole tick or more late (the server was busy); `lateMs`: how long
+   * after its due time a tick runs, smoothed over about a second.
    */
   readonly stats = { ticks: 0, encodes: 0, catchUps: 0, lateMs: 0 };
+  /** Ticks due by then are mixed in a catch-up after a stall (see the clock's handler). */
+  private catchingUpThrough = Number.NEGATIVE_INFINITY;
 
   constructor(private readonly opts: AudioMixerOptions) {
     this.fullEncoder = this.newEncoder();
-  }
-
-  /** Starts the 20 ms clock (idempotent); `startedAt` is the room's zero, shared with video. */
-  start(startedAt: number): void {
-    if (this.clock || this.closed) return;
-    const clock = new RoomClock(1000 * FRAME_SAMPLES / SAMPLE_RATE, (tick, steps) => {
-      // Audio is a continuous timeline: catch up on late ticks (bounded) rather than skip them.
-      const n = Math.min(steps, MAX_CATCH_UP);
-      if (steps > 1) this.stats.catchUps++;
-      // Ticks beyond that are not mixed, but each input still gives up their 20 ms, so that what
-      // it was sent during a long stall plays as a gap now, not as delay from now on.
-      this.discard(Math.min(steps - n, MAX_DISCARD));
-      for (let i = 0; i < n; i++) this.tick(clock.timeOf(tick - n + 1 + i), steps > 1);
-    }, (err) => this.opts.log.error({ err }, "audio tick failed"), startedAt);
-    this.clock = clock;
+    this.life = new Lifecycle(opts.log);
+    this.pcmSinks = this.life.sinks("pcm sink failed");
+    // Audio is a continuous timeline: late ticks are caught up on (a few) rather than skipped.
+    this.ticks = opts.clock.every(FRAME_MS, (tick, steps) => {
+      // Ticks beyond those are not mixed, but each input still gives up their 20 ms, so that
+      // what it was sent during a long stall plays as a gap now, not as delay from now on.
+      this.discard(Math.min(steps - 1, MAX_DISCARD));
+      const due = this.ticks.timeOf(tick);
+      const now = performance.now();
+      if (now - due >= FRAME_MS) this.stats.catchUps++;
+      // Half a tick late or more, the server was busy: senders' packets may wait unread in the
+      // sockets, for this tick and for every other one due by now (the last of a catch-up is
+      // hardly late itself).
+      if (now - due >= FRAME_MS / 2) this.catchingUpThrough = now;
+      this.tick(due, due <= this.catchingUpThrough);
+    }, (err) => opts.log.error({ err }, "audio tick failed"), MAX_CATCH_UP);
   }
 
   /** A member of the mix: `input` when they send audio, `sink` when they receive it. */
@@ -126,17 +133,10 @@ export class AudioMixer {
     return n;
   }
 
-  /** Stops the clock while nobody's media is negotiated; start() runs it again. */
-  stop(): void {
-    this.clock?.stop();
-    this.clock = undefined;
-  }
-
-  close(): void {
-    this.closed = true;
-    this.clock?.stop();
+  close(reason = "room closed"): void {
+    if (!this.life.close(reason)) return;
+    this.ticks.remove();
     this.members.clear();
-    this.pcmSinks.clear();
   }
 
   /** Ticks skipped after a stall: each input drops what it had for them. */
@@ -204,16 +204,7 @@ export class AudioMixer {
         this.opts.log.warn({ err }, "audio send failed");
       }
     }
-    if (this.pcmSinks.size > 0) {
-      const pcm = fullMix();
-      for (const sink of this.pcmSinks) {
-        try {
-          sink(pcm, mixedAt);
-        } catch (err) {
-          this.opts.log.warn({ err }, "pcm sink failed");
-        }
-      }
-    }
+    if (this.pcmSinks.size > 0) this.pcmSinks.send(fullMix(), mixedAt);
   }
 
   private encode(encoder: opus.OpusEncoder, pcm: Buffer): Buffer {

@@ -9,6 +9,7 @@ import type { Logger } from "pino";
 import { FfmpegProcess } from "../ffmpeg/ffmpeg-process.js";
 import { Backoff } from "../ffmpeg/backoff.js";
 import { decoderArgs } from "../ffmpeg/decoder-args.js";
+import { Lifecycle } from "../lifecycle.js";
 import { TokenBucket } from "../token-bucket.js";
 import { ivfFileHeader, ivfFrameHeader, vp8KeyframeSize } from "./ivf.js";
 import { MAX_VIDEO_FRAMES_PER_S, pictureSizeAllowed } from "./media-limits.js";
@@ -67,10 +68,9 @@ export class VideoDecoder {
   /** A process was started (at the first usable keyframe); replaced ones do not reset this. */
   private started = false;
   private frameCount = 0;
-  private closed = false;
   private readonly backoff = new Backoff(200, 5000);
-  /** Processes still stopping after a resize or a stall; close() waits for them too. */
-  private readonly retiring = new Set<Promise<void>>();
+  /** Processes still stopping after a resize or a stall are tracked: close() waits for them too. */
+  private readonly life: Lifecycle;
   /** When a keyframe was last asked for (performance.now()). */
   private keyframeAskedAt = -Infinity;
   /** When the oldest frame written since the last picture went in; undefined while none waits. */
@@ -94,10 +94,11 @@ export class VideoDecoder {
   constructor(private readonly opts: VideoDecoderOptions) {
     this.width = opts.width;
     this.height = opts.height;
+    this.life = new Lifecycle(opts.log);
   }
 
   push(frame: EncodedVideoFrame): void {
-    if (this.closed) return;
+    if (this.life.closed) return;
     const now = performance.now();
     if (!this.budget.take()) {
       // A dropped frame breaks the chain: wait for a keyframe.
@@ -159,7 +160,7 @@ export class VideoDecoder {
 
   /** New tile size: the process is replaced (the caller keeps the last picture on screen). */
   resize(width: number, height: number): void {
-    if (this.closed || (width === this.width && height === this.height)) return;
+    if (this.life.closed || (width === this.width && height === this.height)) return;
     this.width = width;
     this.height = height;
     if (!this.started) return;
@@ -169,12 +170,12 @@ export class VideoDecoder {
     this.start();
   }
 
-  close(): Promise<void> {
-    this.closed = true;
-    this.backoff.cancel();
-    const proc = this.proc;
-    this.proc = undefined;
-    return Promise.all([proc?.close("decoder closed", 300), ...this.retiring]).then(() => undefined);
+  close(reason = "decoder closed"): Promise<void> {
+    if (this.life.close(reason)) {
+      this.backoff.cancel();
+      this.retire(reason);
+    }
+    return this.life.settled();
   }
 
   private dropAwaitingKeyframe(now: number): void {
@@ -210,9 +211,7 @@ export class VideoDecoder {
     const old = this.proc;
     this.proc = undefined;
     if (!old) return;
-    const stopping = old.close(reason, 300);
-    this.retiring.add(stopping);
-    void stopping.then(() => this.retiring.delete(stopping));
+    this.life.track(old.close(reason, 300));
   }
 
   /**
@@ -261,7 +260,7 @@ export class VideoDecoder {
     proc.stdout.on("data", (chunk: Buffer) => reader.push(chunk));
     proc.on("ready", () => this.backoff.succeeded());
     proc.on("exit", (exit) => {
-      if (this.proc !== proc || this.closed) return;
+      if (this.proc !== proc || this.life.closed) return;
       this.proc = undefined;
       this.stats.restarts++;
       const delay = this.backoff.schedule(() => this.start());

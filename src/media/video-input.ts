@@ -3,6 +3,7 @@
 // goes through (restart, resize, waiting for a keyframe), the tile keeps its last picture, name
 // included, at the tile's current size.
 import type { Logger } from "pino";
+import { Lifecycle } from "../lifecycle.js";
 import { scaleI420 } from "./i420-scale.js";
 import { initialsOf, renderPlaceholder } from "./placeholder.js";
 import { removeLabelFile, writeLabelFile } from "./tile-label.js";
@@ -24,10 +25,8 @@ export class VideoInput implements VideoSource {
   private placeholder: Picture | undefined;
   private width = 0;
   private height = 0;
-  private closed = false;
-  private readonly abort = new AbortController();
-  /** Placeholder renders and retired decoders still finishing; close() waits for them. */
-  private readonly rendering = new Set<Promise<void>>();
+  /** Placeholder renders and retired decoders still finishing are tracked: close() waits for them. */
+  private readonly life: Lifecycle;
   /** The one placeholder render in flight: sizes asked for meanwhile wait for it (see below). */
   private placeholderRender: Promise<void> | undefined;
   /** Camera muted: the tile shows the name placeholder (decoding goes on, so unmuting is instant). */
@@ -42,6 +41,7 @@ export class VideoInput implements VideoSource {
     /** A screen share decodes with its own settings (video-decoder.ts). */
     readonly content: VideoContent = "camera",
   ) {
+    this.life = new Lifecycle(log);
     this.labelFile = writeLabelFile(name);
     this.initialsFile = writeLabelFile(initialsOf(name));
   }
@@ -51,7 +51,7 @@ export class VideoInput implements VideoSource {
   }
 
   setTileSize(width: number, height: number): void {
-    if (this.closed || (width === this.width && height === this.height)) return;
+    if (this.life.closed || (width === this.width && height === this.height)) return;
     this.width = width;
     this.height = height;
     // Until the decoder (restarted for the new size) and the placeholder render give pictures of
@@ -68,20 +68,19 @@ export class VideoInput implements VideoSource {
    * listeners on the abort signal, which Node reported as a MaxListenersExceededWarning).
    */
   private renderPlaceholder(): void {
-    if (this.placeholderRender || this.closed) return;
+    if (this.placeholderRender || this.life.closed) return;
     const { width, height } = this;
-    const render = renderPlaceholder(this.labelFile, this.initialsFile, width, height, this.log, this.abort.signal).then(
+    const render = renderPlaceholder(this.labelFile, this.initialsFile, width, height, this.log, this.life.signal).then(
       (data) => {
-        if (!this.closed && width === this.width && height === this.height) this.placeholder = { data, width, height };
+        if (!this.life.closed && width === this.width && height === this.height) this.placeholder = { data, width, height };
       },
       (err: unknown) => {
-        if (!this.closed) this.log.warn({ err }, "placeholder failed");
+        if (!this.life.closed) this.log.warn({ err }, "placeholder failed");
       },
     );
     this.placeholderRender = render;
-    this.rendering.add(render);
+    this.life.track(render);
     void render.finally(() => {
-      this.rendering.delete(render);
       this.placeholderRender = undefined;
       // The tile changed size while this one rendered: now the size it has.
       if (width !== this.width || height !== this.height) this.renderPlaceholder();
@@ -90,10 +89,10 @@ export class VideoInput implements VideoSource {
 
   /** An encoded frame from ingest. The decoder starts with the first frame (its codec known). */
   push(codec: VideoCodec, frame: EncodedVideoFrame): void {
-    if (this.closed || this.width === 0) return;
+    if (this.life.closed || this.width === 0) return;
     if (this.decoder && this.decoder.codec !== codec) {
       // The sender switched codec: a decoder for the new one (the old picture stays meanwhile).
-      this.retire(this.decoder);
+      this.life.track(this.decoder.close());
       this.decoder = undefined;
     }
     this.decoder ??= new VideoDecoder({
@@ -104,7 +103,7 @@ export class VideoInput implements VideoSource {
       content: this.content,
       log: this.log,
       onPicture: (data, width, height) => {
-        if (!this.closed) this.decoded = { data, width, height };
+        if (!this.life.closed) this.decoded = { data, width, height };
       },
       onKeyframeNeeded: this.requestKeyframe,
     });
@@ -119,17 +118,10 @@ export class VideoInput implements VideoSource {
     return this.decoder?.pid;
   }
 
-  private retire(decoder: VideoDecoder): void {
-    const closing = decoder.close().then(() => undefined);
-    this.rendering.add(closing);
-    void closing.finally(() => this.rendering.delete(closing));
-  }
-
-  async close(): Promise<void> {
-    if (this.closed) return;
-    this.closed = true;
-    this.abort.abort();
-    await Promise.all([this.decoder?.close(), ...this.rendering]);
+  async close(reason = "input closed"): Promise<void> {
+    if (!this.life.close(reason)) return;
+    if (this.decoder) this.life.track(this.decoder.close());
+    await this.life.settled();
     removeLabelFile(this.labelFile);
     removeLabelFile(this.initialsFile);
   }

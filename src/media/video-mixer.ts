@@ -4,7 +4,8 @@
 // waits for an input: a participant who stalls simply keeps the picture they last had.
 import type { Logger } from "pino";
 import type { EncoderSettings } from "../ffmpeg/encoder-args.js";
-import { RoomClock } from "../room/clock.js";
+import { Lifecycle, type Sinks } from "../lifecycle.js";
+import type { RoomClock, Timeline } from "../room/clock.js";
 import type { Tile } from "../room/layout.js";
 import { Compositor, type TilePicture } from "./compositor.js";
 import { VideoEncoder } from "./video-encoder.js";
@@ -43,6 +44,8 @@ export interface VideoMixerOptions {
   bitrateKbps: number;
   keyframeIntervalS?: number;
   minKeyframeGapMs?: number;
+  /** The room's: a frame is composed on each of its ticks at `fps` while the encoder runs. */
+  clock: RoomClock;
   log: Logger;
 }
 
@@ -77,15 +80,16 @@ const CANVASES_PER_SINK = 2;
 
 export class VideoMixer {
   private readonly compositor: Compositor;
-  /** Made by start(): nothing runs (no clock, no FFmpeg) before anyone needs the composite. */
+  /** Made by start(): no FFmpeg (and no room clock running) before anyone needs the composite. */
   private encoder: VideoEncoder | undefined;
-  private clock: RoomClock | undefined;
+  private readonly ticks: Timeline;
+  private readonly life: Lifecycle;
   private readonly free: Buffer[] = [];
   /** Canvases in existence, free or in use. */
   private canvases = 0;
   /** Canvases the canvas sinks may hold queued, together. */
   private held = 0;
-  private readonly frameSinks = new Set<FrameSink>();
+  private readonly frameSinks: Sinks<Parameters<FrameSink>>;
   private readonly canvasSinks = new Set<CanvasSink>();
   private sources: VideoSource[] = [];
   private tiles: Tile[] = [];
@@ -94,20 +98,25 @@ export class VideoMixer {
   private highlight: Tile | undefined;
   private readonly tilePictures: TilePicture[] = [];
   readonly stats = { ticks: 0, framesComposed: 0, framesSkipped: 0 };
-  private closed = false;
   /** The canvas carries the recording mark while a recording or stream runs. */
   private recording = false;
 
   constructor(private readonly opts: VideoMixerOptions) {
     this.compositor = new Compositor(opts.width, opts.height);
+    this.life = new Lifecycle(opts.log);
+    // One receiver's failure must not cost everyone after it their picture.
+    this.frameSinks = this.life.sinks("frame sink failed");
+    // Video wants the present: a late tick composes one frame, the steps it covers skipped.
+    this.ticks = opts.clock.every(1000 / opts.fps, (tick, steps) => this.tick(tick, steps), (err) =>
+      opts.log.error({ err }, "video tick failed"));
   }
 
   /**
-   * Starts the clock and the encoder (idempotent). `clock` is the room's: started with the audio
-   * mix's at the same moment, so both timelines share a zero.
+   * Starts the encoder (idempotent); the room then starts its clock, whose ticks compose the
+   * frames it encodes.
    */
-  start(startedAt: number): void {
-    if (this.encoder || this.closed) return;
+  start(): void {
+    if (this.encoder || this.life.closed) return;
     this.growPool();
     const opts = this.opts;
     const encoder: VideoEncoder = new VideoEncoder({
@@ -120,10 +129,6 @@ export class VideoMixer {
       },
     });
     this.encoder = encoder;
-    this.clock = new RoomClock(1000 / opts.fps, (tick, steps) => this.tick(tick, steps), (err) =>
-      opts.log.error({ err }, "video tick failed"),
-      startedAt,
-    );
   }
 
   get running(): boolean {
@@ -207,21 +212,18 @@ export class VideoMixer {
     return this.encoder?.stats ?? { framesIn: 0, framesDropped: 0, framesOut: 0, keyframesOnDemand: 0, restarts: 0 };
   }
 
-  /** Stops the clock and the encoder while nobody needs the composite; start() runs them again. */
+  /** Stops the encoder while nobody needs the composite (the room stops its clock); start() runs it again. */
   stop(): Promise<void> {
     const encoder = this.encoder;
-    this.clock?.stop();
-    this.clock = undefined;
     this.encoder = undefined;
     return encoder?.close() ?? Promise.resolve();
   }
 
-  close(): Promise<void> {
-    this.closed = true;
-    this.clock?.stop();
-    this.frameSinks.clear();
+  close(reason = "room closed"): Promise<void> {
+    if (!this.life.close(reason)) return Promise.resolve();
+    this.ticks.remove();
     this.canvasSinks.clear();
-    return this.encoder?.close() ?? Promise.resolve();
+    return this.stop();
   }
 
   /** Sized for the most canvases held at once (never shrunk: a sink comes and goes). */
@@ -233,6 +235,9 @@ export class VideoMixer {
   }
 
   private tick(tick: number, steps: number): void {
+    const encoder = this.encoder;
+    // The clock runs only while the encoder does (the room starts one after the other).
+    if (!encoder) return;
     this.stats.ticks++;
     if (steps > 1) this.stats.framesSkipped += steps - 1;
     const canvas = this.free.pop();
@@ -262,7 +267,7 @@ export class VideoMixer {
     const release = (): void => {
       if (--holders === 0) this.free.push(canvas);
     };
-    const composedAt = this.clock!.timeOf(tick);
+    const composedAt = this.ticks.timeOf(tick);
     for (const sink of this.canvasSinks) {
       let released = false;
       try {
@@ -279,18 +284,10 @@ export class VideoMixer {
         }
       }
     }
-    this.encoder!.encode(canvas, tick, release);
+    encoder.encode(canvas, tick, release);
   }
 
   private send(frame: Buffer, keyframe: boolean, tick: number): void {
-    const composedAt = this.clock!.timeOf(tick);
-    for (const sink of this.frameSinks) {
-      try {
-        sink(frame, keyframe, composedAt, tick);
-      } catch (err) {
-        // One receiver's failure must not cost everyone after it their picture.
-        this.opts.log.warn({ err }, "frame sink failed");
-      }
-    }
+    this.frameSinks.send(frame, keyframe, this.ticks.timeOf(tick), tick);
   }
 }

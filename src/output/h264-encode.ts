@@ -8,6 +8,7 @@ import type { Logger } from "pino";
 import { Backoff } from "../ffmpeg/backoff.js";
 import { h264BroadcastEncoderArgs } from "../ffmpeg/encoder-args.js";
 import { FfmpegProcess } from "../ffmpeg/ffmpeg-process.js";
+import { Lifecycle, type Sinks } from "../lifecycle.js";
 import { AnnexBReader } from "../media/h264.js";
 import type { CanvasSink } from "../media/video-mixer.js";
 
@@ -28,17 +29,21 @@ const TIME_RING = 256;
 
 export class H264Encode {
   private proc: FfmpegProcess | undefined;
-  private readonly sinks = new Set<H264Sink>();
+  private readonly sinks: Sinks<Parameters<H264Sink>>;
   private canvasOff: (() => void) | undefined;
   /** Composition times of the frames given to the running process, by input order. */
   private readonly times = new Float64Array(TIME_RING);
   private inputs = 0;
   private outputs = 0;
   private readonly backoff = new Backoff(200, 5000);
-  private readonly stopping = new Set<Promise<void>>();
+  /** Processes still stopping are tracked: a stop waits for every one of them. */
+  private readonly life: Lifecycle;
   readonly stats = { framesIn: 0, framesDropped: 0, framesOut: 0, restarts: 0 };
 
-  constructor(private readonly opts: H264EncodeOptions) {}
+  constructor(private readonly opts: H264EncodeOptions) {
+    this.life = new Lifecycle(opts.log);
+    this.sinks = this.life.sinks("h264 sink failed");
+  }
 
   /**
    * Starts the encode with its first subscriber and stops it after its last. The unsubscribe
@@ -47,7 +52,8 @@ export class H264Encode {
    * muxer's own exit, and a caller checking for leftover children then finds it).
    */
   subscribe(sink: H264Sink): () => Promise<void> {
-    this.sinks.add(sink);
+    // Once closed, nothing starts again: the subscriber gets nothing.
+    if (!this.sinks.add(sink)) return () => Promise.resolve();
     if (!this.canvasOff) {
       this.canvasOff = this.opts.addCanvasSink((canvas, composedAt, done) => this.encode(canvas, composedAt, done));
       this.start();
@@ -66,9 +72,9 @@ export class H264Encode {
     return this.proc?.pid;
   }
 
-  /** Stops the encode; resolves once its process has exited. */
-  async close(): Promise<void> {
-    this.sinks.clear();
+  /** Stops the encode for good; resolves once its process has exited. */
+  async close(reason = "room closed"): Promise<void> {
+    this.life.close(reason);
     await this.stop();
   }
 
@@ -79,8 +85,8 @@ export class H264Encode {
     this.backoff.cancel();
     const proc = this.proc;
     this.proc = undefined;
-    if (proc) this.track(proc.close("no h264 outputs", 500));
-    await Promise.all(this.stopping);
+    if (proc) this.life.track(proc.close("no h264 outputs", 500));
+    await this.life.settled();
   }
 
   private start(): void {
@@ -105,13 +111,7 @@ export class H264Encode {
       this.stats.framesOut++;
       if (this.proc !== proc) return;
       this.backoff.succeeded();
-      for (const sink of this.sinks) {
-        try {
-          sink(unit, keyframe, composedAt);
-        } catch (err) {
-          this.opts.log.warn({ err }, "h264 sink failed");
-        }
-      }
+      this.sinks.send(unit, keyframe, composedAt);
     });
     proc.stdout.on("data", (chunk: Buffer) => reader.push(chunk));
     proc.on("exit", (exit) => {
@@ -136,10 +136,5 @@ export class H264Encode {
       this.stats.framesDropped++;
       done();
     }
-  }
-
-  private track(p: Promise<void>): void {
-    this.stopping.add(p);
-    void p.finally(() => this.stopping.delete(p));
   }
 }

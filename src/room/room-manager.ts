@@ -3,6 +3,7 @@
 // The token is checked earlier, by signaling.
 import type { Logger } from "pino";
 import { MixroomError } from "../errors.js";
+import { Lifecycle } from "../lifecycle.js";
 import type { JoinRequest, JoinResult, RoomEvent, RoomService } from "./contract.js";
 import { Admission, type CostModel, type Workload } from "./cost-model.js";
 import { Room, type RoomSettings } from "./room.js";
@@ -16,8 +17,8 @@ export interface RoomManagerOptions extends Omit<RoomSettings, "admission"> {
 
 export class RoomManager implements RoomService {
   readonly rooms = new Map<string, Room>();
-  private readonly closing = new Set<Promise<void>>();
-  private accepting = true;
+  /** Closed: no more rooms; rooms closing are tracked until their children have exited. */
+  private readonly life: Lifecycle;
   readonly admission: Admission;
   private readonly settings: RoomSettings;
 
@@ -25,6 +26,7 @@ export class RoomManager implements RoomService {
     private readonly opts: RoomManagerOptions,
     private readonly log: Logger,
   ) {
+    this.life = new Lifecycle(log);
     this.admission = new Admission(opts.cpuBudgetCores, opts.costModel, () => this.workload());
     this.settings = { ...opts, admission: this.admission };
   }
@@ -52,7 +54,7 @@ export class RoomManager implements RoomService {
 
   /** The room of that name, opened if it is not (a join, or a recording started before anyone comes). */
   open(id: string): Room {
-    if (!this.accepting) throw new MixroomError("overloaded", "the server is shutting down");
+    if (this.life.closed) throw new MixroomError("overloaded", "the server is shutting down");
     let room = this.rooms.get(id);
     if (!room) {
       if (this.rooms.size >= this.opts.maxRooms) {
@@ -79,16 +81,13 @@ export class RoomManager implements RoomService {
 
   /** Stops admitting, closes every room, and waits until every child process has exited. */
   async close(reason: string): Promise<void> {
-    this.accepting = false;
-    for (const room of [...this.rooms.values()]) this.closeRoom(room, reason);
-    await Promise.all(this.closing);
+    if (this.life.close(reason)) for (const room of [...this.rooms.values()]) this.closeRoom(room, reason);
+    await this.life.settled();
   }
 
   private closeRoom(room: Room, reason: string): void {
     if (this.rooms.get(room.id) !== room) return;
     this.rooms.delete(room.id);
-    const closing = room.close(reason).catch((err: unknown) => this.log.error({ err, room: room.id }, "room close failed"));
-    this.closing.add(closing);
-    void closing.finally(() => this.closing.delete(closing));
+    this.life.track(room.close(reason), "room close failed", room.log);
   }
 }

@@ -9,12 +9,14 @@ import type { Logger } from "pino";
 import type { Rendition } from "../egress/ladder.js";
 import { RenditionLadder } from "../egress/rendition-ladder.js";
 import { MixroomError } from "../errors.js";
+import { Lifecycle } from "../lifecycle.js";
 import { AudioMixer } from "../media/audio-mixer.js";
 import { VideoMixer, type VideoSource } from "../media/video-mixer.js";
 import { H264Encode } from "../output/h264-encode.js";
 import type { OutputSource } from "../output/output.js";
 import type { PeerNetwork } from "../webrtc/peer.js";
 import { ActiveSpeakerDetector } from "./active-speaker.js";
+import { RoomClock } from "./clock.js";
 import type { JoinRequest, JoinResult, LayoutInForce, LayoutMode, MuteChange, ParticipantInfo, ParticipantState, RoomEvent } from "./contract.js";
 import type { Admission, Workload } from "./cost-model.js";
 import { sanitizeDisplayName } from "./display-name.js";
@@ -59,8 +61,9 @@ export class Room implements ParticipantHost, OutputSource {
   readonly ladder: RenditionLadder;
   readonly audio: AudioMixer;
   readonly log: Logger;
-  private closed = false;
-  private readonly closing = new Set<Promise<void>>();
+  private readonly life: Lifecycle;
+  /** Drives both mixes: runs while anyone's media is negotiated or an output is attached. */
+  private readonly clock: RoomClock;
   /** The composite in H.264 for recordings and streams that need it; made on first use. */
   private h264: H264Encode | undefined;
   /** Recordings and streams keep the room open while nobody is in it. */
@@ -85,15 +88,20 @@ export class Room implements ParticipantHost, OutputSource {
     private readonly onEmpty: (room: Room) => void,
   ) {
     this.log = log.child({ room: id });
+    this.life = new Lifecycle(this.log);
+    this.clock = new RoomClock(this.life.signal);
+    // Audio's timeline first: on a tick due for both (every 100 ms at 30 fps) the latency-
+    // sensitive mix runs before the composite.
+    this.audio = new AudioMixer({ bitrateKbps: settings.audioBitrateKbps, clock: this.clock, log: this.log, levels: this.speakers });
     this.video = new VideoMixer({
       width: settings.width,
       height: settings.height,
       fps: settings.fps,
       bitrateKbps: settings.videoBitrateKbps,
+      clock: this.clock,
       log: this.log,
     });
     this.ladder = new RenditionLadder(settings.ladder, this.video, settings.audioBitrateKbps, this.log);
-    this.audio = new AudioMixer({ bitrateKbps: settings.audioBitrateKbps, log: this.log, levels: this.speakers });
     this.inForce = { mode: "grid", width: settings.width, height: settings.height, tiles: [] };
     this.log.info({ settings: { ...settings, network: undefined, ladder: settings.ladder.map((r) => `${r.name}@${r.fps}:${r.bitrateKbps}`) } }, "room opened");
   }
@@ -103,7 +111,7 @@ export class Room implements ParticipantHost, OutputSource {
   }
 
   join(request: JoinRequest, notify: (event: RoomEvent) => void): JoinResult {
-    if (this.closed) throw new MixroomError("internal", "room is closing");
+    if (this.life.closed) throw new MixroomError("internal", "room is closing");
     const senders = this.countRole("participant");
     if (request.role === "participant" && senders >= this.settings.maxParticipants) {
       throw new MixroomError("room-full", `room ${this.id} has ${senders} participants, the most it takes`);
@@ -156,7 +164,7 @@ export class Room implements ParticipantHost, OutputSource {
 
   /** `p`'s media is negotiated: the room runs, and `p` gets a tile and a place in the mix. */
   negotiated(p: Participant): void {
-    if (this.closed || this.members.get(p.info.id) !== p) return;
+    if (this.life.closed || this.members.get(p.info.id) !== p) return;
     this.start();
     // A screen has no voice and hears nothing: it is no member of the audio mix.
     if (p.info.role !== "screen") {
@@ -232,7 +240,7 @@ export class Room implements ParticipantHost, OutputSource {
    * member is told (`recording`) and the composite carries the recording mark while any runs.
    */
   setOutputsRunning(count: number): void {
-    if (count === this.outputsRunning || this.closed) return;
+    if (count === this.outputsRunning || this.life.closed) return;
     this.outputsRunning = count;
     this.video.setRecording(count > 0);
     this.log.info({ outputs: count }, "outputs running changed");
@@ -335,7 +343,7 @@ export class Room implements ParticipantHost, OutputSource {
       } else {
         p.log.info({ reason }, "left");
       }
-      this.track(m.close());
+      this.life.track(m.close());
     }
     if (this.members.size === 0 && this.holds === 0) this.onEmpty(this);
     else this.idleIfUnused();
@@ -343,17 +351,19 @@ export class Room implements ParticipantHost, OutputSource {
 
   /** Ends every member's media and the mixers; resolves when every child process has exited. */
   async close(reason: string): Promise<void> {
-    if (this.closed) return;
-    this.closed = true;
+    if (!this.life.close(reason)) return;
     // Out of the map first: the leave each notice causes then finds nobody to re-lay out.
     const leaving = [...this.members.values()];
     this.members.clear();
     for (const p of leaving) {
       p.notify({ type: "ended", code: "internal", message: reason });
-      this.track(p.close());
+      this.life.track(p.close());
     }
-    this.audio.close();
-    await Promise.all([this.ladder.close(), this.video.close(), this.h264?.close(), ...this.closing]);
+    this.audio.close(reason);
+    this.life.track(this.ladder.close());
+    this.life.track(this.video.close(reason));
+    if (this.h264) this.life.track(this.h264.close());
+    await this.life.settled();
     this.log.info({ reason }, "room closed");
   }
 
@@ -411,12 +421,11 @@ export class Room implements ParticipantHost, OutputSource {
     return [...this.members.values()].map((m) => m.info);
   }
 
-  /** Starts both mixers on one zero (idempotent). */
+  /** Starts the composite's encoder, then the clock that drives both mixers (idempotent). */
   private start(): void {
-    if (this.video.running || this.closed) return;
-    const at = performance.now();
-    this.video.start(at);
-    this.audio.start(at);
+    if (this.video.running || this.life.closed) return;
+    this.video.start();
+    this.clock.start();
     this.log.info("room running");
   }
 
@@ -426,10 +435,10 @@ export class Room implements ParticipantHost, OutputSource {
    * committed. The next negotiated member starts them again.
    */
   private idleIfUnused(): void {
-    if (this.closed || !this.video.running || this.attached > 0) return;
+    if (this.life.closed || !this.video.running || this.attached > 0) return;
     for (const m of this.members.values()) if (m.isNegotiated) return;
-    this.audio.stop();
-    this.track(this.video.stop());
+    this.clock.stop();
+    this.life.track(this.video.stop());
     this.log.info("room idle: nobody's media is negotiated");
   }
 
@@ -528,11 +537,6 @@ export class Room implements ParticipantHost, OutputSource {
 
   private broadcast(event: RoomEvent, except?: string): void {
     for (const [id, m] of this.members) if (id !== except) m.notify(event);
-  }
-
-  private track(closing: Promise<void>): void {
-    this.closing.add(closing);
-    void closing.finally(() => this.closing.delete(closing));
   }
 }
 

@@ -62,7 +62,7 @@ export class GarbageSender {
 
   constructor(private readonly target: GarbageTarget, seed = 1) {
     this.rng = seed >>> 0 || 1;
-    this.clock = new RoomClock(TICK_MS, (tick, steps) => this.tick(tick, steps), (err) => {
+    this.clock = RoomClock.single(TICK_MS, (tick, steps) => this.tick(tick, steps), (err) => {
       throw err;
     });
   }

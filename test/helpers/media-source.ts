@@ -108,7 +108,7 @@ export class CameraSender {
   setFrameRate(fps: number): void {
     this.clock?.stop();
     this.fps = fps;
-    this.clock = new RoomClock(1000 / fps, (_tick, steps) => this.send(steps), (err) => {
+    this.clock = RoomClock.single(1000 / fps, (_tick, steps) => this.send(steps), (err) => {
       throw err;
     });
   }
@@ -200,7 +200,7 @@ abstract class ClipLoop<F extends { keyframe: boolean }> {
   paused = false;
 
   constructor(protected readonly frames: F[]) {
-    this.clock = new RoomClock(1000 / 30, (tick) => {
+    this.clock = RoomClock.single(1000 / 30, (tick) => {
       if (this.paused) return;
       const frame = this.frames[this.index]!;
       this.index = (this.index + 1) % this.frames.length;
@@ -261,7 +261,7 @@ export class ToneSender {
     private packets: Buffer[],
     private readonly write: (packet: Buffer) => void,
   ) {
-    this.clock = new RoomClock(20, (_tick, steps) => {
+    this.clock = RoomClock.single(20, (_tick, steps) => {
       for (let i = 0; i < steps; i++) this.send();
     }, (err) => {
       throw err;
