@@ -16,7 +16,7 @@ import { resolve } from "node:path";
 import WebSocket from "ws";
 import { clientOfferSdp } from "../test/helpers/client-offer.js";
 import { TestPeer } from "../test/helpers/test-peer.js";
-import { openFds, processTree, rssKb, threadCount } from "./procfs.js";
+import { openFds, processTree, rssKb, threadCount } from "../client-kit/procfs.js";
 import { ServerProcess } from "./server-process.js";
 import { linearFit, round } from "./stats.js";
 
