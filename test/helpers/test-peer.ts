@@ -4,7 +4,7 @@
 // checks, and the hostile extras (corrupt frames, a garbage sender) that only tests want.
 import type WebSocket from "ws";
 import { type Clip, cameraClip, colourClip, flashClip, h264ColourClip, screenClip, texturedColourClip } from "../../client-kit/clips.js";
-import { MixroomPeer } from "../../client-kit/peer.js";
+import { MixroomPeer, type PeerOptions } from "../../client-kit/peer.js";
 import type { CameraReplay } from "../../client-kit/replay.js";
 import type { Msg } from "../../client-kit/signaling-client.js";
 import { beepPackets, silencePackets, tonePackets } from "../../client-kit/tones.js";
@@ -13,30 +13,8 @@ import { GarbageSender } from "./garbage.js";
 import { type Rgb, sampleRgb } from "./i420.js";
 import { vp8KeyframeSize } from "./media-analysis.js";
 
-export interface TestPeerOptions {
-  /**
-   * How to negotiate: the WebSocket protocol (default); WHEP, a viewer that receives the
-   * composite and the full mix; or WHIP, a publisher that only sends (H.264, as OBS does).
-   */
-  signal?: "ws" | "whep" | "whip";
-  /** The WebSocket URL, for "ws". */
-  url?: string;
-  /** Accept the server's certificate unchecked (a wss:// URL on a --self-signed server). */
-  insecureTls?: boolean;
-  /** http://host:port of the server, for WHEP and WHIP. */
-  httpBase?: string;
-  /** Sent as the `join`'s token, or as `Authorization: Bearer` on the WHEP/WHIP requests. */
-  token?: string;
-  room: string;
-  /** Also sent to WHEP/WHIP, as ?name=. */
-  name: string;
-  /**
-   * WebSocket only: WHEP is always a viewer, WHIP always a participant. A "screen" shares a
-   * screen for `owner`: one send-only video m-line carrying screenClip (fine stripes).
-   */
-  role?: "participant" | "viewer" | "screen";
-  /** The screen's owner (participantId), for role "screen". */
-  owner?: string;
+/** How to reach the server and join are the kit peer's options (client-kit/peer.ts); the rest is what to send and how to receive. */
+export interface TestPeerOptions extends Pick<PeerOptions, "signal" | "url" | "insecureTls" | "httpBase" | "token" | "room" | "name" | "role" | "owner"> {
   /** Solid colour of the video sent, e.g. "0xff0000"; no video when absent. */
   colour?: string;
   /**
@@ -125,7 +103,8 @@ export class TestPeer {
     const t = new TestPeer(opts);
     const { width, height } = t.decodeSize;
     t.peer = await MixroomPeer.join({
-      ...opts,
+      signal: opts.signal, url: opts.url, insecureTls: opts.insecureTls, httpBase: opts.httpBase, token: opts.token,
+      room: opts.room, name: opts.name, role: opts.role, owner: opts.owner,
       onlyH264: opts.receiveH264 === true,
       pliOnLoss: opts.askForKeyframes === true,
       decode: { width, height, role: "test-receiver", onPicture: (_p, at) => t.frameTimes.push(at) },
