@@ -374,6 +374,7 @@ export class MixroomPeer {
       if (!this.opts.pliOnLoss || now - lastPli < 500) return;
       lastPli = now;
       this.pliSent++;
+      // A loss while closing has no one left to ask; the next loss asks again.
       this.sendPli().catch(() => undefined);
     };
     const onFrame = this.opts.onCompositeFrame;

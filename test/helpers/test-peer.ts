@@ -130,7 +130,8 @@ export class TestPeer {
 
   /** Messages received and not yet taken by `next`. */
   get messages(): Msg[] {
-    return this.peer.channel.messages;
+    // A WHIP/WHEP peer has no signaling channel, so nothing ever arrives.
+    return this.peer.signaling?.messages ?? [];
   }
 
   get participantId(): string {
