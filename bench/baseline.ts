@@ -10,13 +10,14 @@ import opus from "@discordjs/opus";
 import { type ChildProcess, spawn } from "node:child_process";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { BOX_CLIP_FPS } from "../client-kit/clips.js";
+import { readPackets, SENT_AUDIO_KBPS } from "../client-kit/tones.js";
 import { tileFilter } from "../src/ffmpeg/decoder-args.js";
 import { h264BroadcastCodecOptions, opusMixCodecOptions, vp8CodecOptions, vp8EncoderArgs } from "../src/ffmpeg/encoder-args.js";
 import { MIX_OPUS } from "../src/media/audio-mixer.js";
 import { compositeEncoderSettings } from "../src/media/video-mixer.js";
 import { gridLayout } from "../src/room/layout.js";
 import type { InputCodec } from "./media.js";
-import { CLIP_FPS, readPackets, SENT_AUDIO_KBPS } from "./media.js";
 import { TreeMonitor, type WindowResult } from "./monitor.js";
 import type { EncoderCheck } from "./results-model.js";
 
@@ -99,7 +100,7 @@ export function baselineCommand(opts: BaselineOptions, seconds: number): string[
   const tiles = gridLayout(n, width, height);
   const args = ["-hide_banner", "-nostdin", "-loglevel", "error", "-nostats", "-progress", "pipe:1", "-stats_period", "0.5"];
   for (let i = 0; i < n; i++) {
-    const demux = opts.codec === "vp8" ? ["-f", "ivf"] : ["-f", "h264", "-framerate", String(CLIP_FPS)];
+    const demux = opts.codec === "vp8" ? ["-f", "ivf"] : ["-f", "h264", "-framerate", String(BOX_CLIP_FPS)];
     args.push("-threads", "1", "-stream_loop", "-1", "-re", ...demux, "-i", opts.clip);
   }
   args.push("-re", "-f", "lavfi", "-i", `color=c=black:s=${width}x${height}:r=${fps}`);

@@ -5,13 +5,13 @@
 // load generator (or the baseline FFmpeg) did not keep up or broke.
 import { readFileSync } from "node:fs";
 import { cpus } from "node:os";
-import { processTree, ticksPerSecond, treeTicks } from "./procfs.js";
+import { processTree, ticksPerSecond, treeTicks } from "../client-kit/procfs.js";
 import type { FailedPass } from "./results-model.js";
 
 /** Above this share of all cores busy over the attempt, the machine is called saturated. */
 export const SATURATED_BUSY = 0.9;
 /**
- * A signaling error as the load generator's peers report it (`code: message`, bench/peer.ts): a
+ * A signaling error as the load generator's peers report it (`code: message`, client-kit/signaling-client.ts): a
  * join or offer the server refused. The code alone is not enough: "internal" is also in every
  * Node stack trace (node:internal/...) a crashed load generator sends.
  */

@@ -3,9 +3,11 @@
 // composite and the mix to measure frame rate, latency and join/keyframe times. Everything that
 // is timed (send and receive) happens in this one process, on one clock.
 import { monitorEventLoopDelay } from "node:perf_hooks";
+import { BOX_COLOURS, type BoxColour, type Clip, chromaOf, frameColour, readClip } from "../client-kit/clips.js";
+import { MixroomPeer, type PeerOptions } from "../client-kit/peer.js";
+import type { AudioReplay, VideoReplay } from "../client-kit/replay.js";
+import { readPackets } from "../client-kit/tones.js";
 import { gridLayout } from "../src/room/layout.js";
-import { BOX_COLOURS, type BoxColour, chromaOf, type ClipFrame, readPackets, readVideo } from "./media.js";
-import { BenchPeer, type PeerOptions } from "./peer.js";
 import type { FromLoad, LoadConfig, ProbeReport, ReadyReport, ToLoad, WindowReport } from "./protocol.js";
 import { KEYFRAME_INTERVAL_S } from "../src/media/video-mixer.js";
 import { median, quantile, stdev } from "./stats.js";
@@ -65,11 +67,65 @@ interface Sample {
   ms: number;
 }
 
+/** A colour switch of the box as sent: when (performance.now()) and to which colour. */
+interface SwitchEvent {
+  at: number;
+  colour: BoxColour;
+}
+
+/** A replay's failure is reported, not thrown: the pass goes on and its numbers show the harm. */
+const warnReplay = (err: unknown): void => {
+  process.emitWarning(`replay failed: ${String(err)}`);
+};
+
+/**
+ * A synthetic participant: the kit's peer replaying the clip and audio, with the colour switches
+ * of the box as sent (the jump a PLI causes included) and the marker's burst starts.
+ */
+class Participant {
+  /** Colour switches sent, oldest first (trimmed to the last few hundred). */
+  readonly switches: SwitchEvent[] = [];
+  private readonly video: VideoReplay;
+  private readonly audio: AudioReplay;
+  private lastColour: BoxColour | undefined;
+
+  constructor(readonly peer: MixroomPeer, clip: Clip, audio: Buffer[]) {
+    this.video = peer.sendClip(clip, { onFrame: (i) => this.onFrame(i) });
+    this.audio = peer.sendAudio(audio);
+  }
+
+  get sent(): { videoBytes: number; audioBytes: number } {
+    return { videoBytes: this.video.bytes, audioBytes: this.audio.bytes };
+  }
+
+  get burstStarts(): number[] {
+    return this.audio.loopStarts;
+  }
+
+  private onFrame(index: number): void {
+    const colour = frameColour(index);
+    if (this.lastColour !== undefined && colour !== this.lastColour) {
+      this.switches.push({ at: performance.now(), colour });
+      if (this.switches.length > 400) this.switches.splice(0, 200);
+    }
+    this.lastColour = colour;
+  }
+}
+
+/** A composite frame as it arrived: last packet's time and its RTP timestamp. */
+interface FrameArrival {
+  at: number;
+  timestamp: number;
+}
+
 class Load {
-  private readonly participants: BenchPeer[] = [];
-  private observer: BenchPeer | undefined;
-  private readonly probes = new Set<BenchPeer>();
-  private readonly frames: ClipFrame[];
+  private readonly participants: Participant[] = [];
+  private observer: MixroomPeer | undefined;
+  /** The observer's frame arrivals, kept during a window only. */
+  private readonly arrivals: FrameArrival[] = [];
+  private keepArrivals = false;
+  private readonly probes = new Set<MixroomPeer>();
+  private readonly clip: Clip;
   private readonly marker: Buffer[];
   private readonly quiet: Buffer[];
   private readonly decodeW: number;
@@ -91,7 +147,7 @@ class Load {
   private liveTimer: NodeJS.Timeout | undefined;
 
   constructor(private readonly cfg: LoadConfig) {
-    this.frames = readVideo(cfg.videoFile, cfg.codec);
+    this.clip = readClip(cfg.videoFile, cfg.codec);
     this.marker = readPackets(cfg.markerAudioFile);
     this.quiet = readPackets(cfg.quietAudioFile);
     // A quarter of the composite's size is plenty to tell two box colours apart.
@@ -111,21 +167,19 @@ class Load {
     const t0 = performance.now();
     const { url, room } = this.cfg;
     for (let i = 0; i < this.cfg.participants; i++) {
-      const p = await this.joinWithRetry({ url, room, name: `Guest ${i + 1}`, role: "participant" });
-      this.participants.push(p);
-      p.startSending(this.frames, this.cfg.codec, i === 0 ? this.marker : this.quiet);
-      await until(`participant ${i + 1}'s first composite packet`, () => p.firstPacketAt !== undefined, 15_000);
+      const peer = await this.joinWithRetry({ url, room, name: `Guest ${i + 1}`, role: "participant", onReplayError: warnReplay });
+      this.participants.push(new Participant(peer, this.clip, i === 0 ? this.marker : this.quiet));
+      await until(`participant ${i + 1}'s first composite packet`, () => peer.firstPacketAt !== undefined, 15_000);
       send({ type: "progress", text: `${i + 1}/${this.cfg.participants} joined` });
     }
     // Let the keyframe throttle (1 s) pass, so the observer's join is timed on its own.
     await sleep(1200);
     const obs = await this.joinWithRetry({
       url, room, name: "observer", role: "viewer",
-      decode: {
-        width: this.decodeW,
-        height: this.decodeH,
-        onPicture: (frame, at) => this.onPicture(frame, at),
-        onAudio: (pcm, at) => this.onAudio(pcm, at),
+      decode: { width: this.decodeW, height: this.decodeH, fastScale: true, role: "bench-observer", onPicture: (frame, at) => this.onPicture(frame, at) },
+      decodeAudio: (pcm, at) => this.onAudio(pcm, at),
+      onVideoRtp: (rtp, at) => {
+        if (rtp.header.marker && this.keepArrivals) this.arrivals.push({ at, timestamp: rtp.header.timestamp });
       },
     });
     this.observer = obs;
@@ -134,7 +188,7 @@ class Load {
     await until("a box colour in every tile", () => this.tileColour.every((c) => c !== undefined), 30_000);
     this.liveTimer = setInterval(() => this.live(), 1000);
     return {
-      participantFirstPacketMs: this.participants.map((p) => p.firstPacketAt! - p.offerSentAt),
+      participantFirstPacketMs: this.participants.map(({ peer }) => peer.firstPacketAt! - peer.offerSentAt),
       observerJoinMs: obs.firstPictureAt! - obs.offerSentAt,
       setupSeconds: (performance.now() - t0) / 1000,
       failedJoins: this.failedJoins,
@@ -145,13 +199,13 @@ class Load {
    * Joins, and once more if that fails (no DTLS within 20 s has been seen here when the shared
    * machine was very busy): the failure is counted and reported, not hidden.
    */
-  private async joinWithRetry(opts: PeerOptions): Promise<BenchPeer> {
+  private async joinWithRetry(opts: PeerOptions): Promise<MixroomPeer> {
     try {
-      return await BenchPeer.join(opts);
+      return await MixroomPeer.join(opts);
     } catch (err) {
       this.failedJoins.push(`${opts.name}: ${err instanceof Error ? err.message : String(err)}`);
       send({ type: "progress", text: `${opts.name} failed to join, trying again` });
-      return BenchPeer.join(opts);
+      return MixroomPeer.join(opts);
     }
   }
 
@@ -163,11 +217,11 @@ class Load {
     this.unmatched = 0;
     this.audioTimes.length = 0;
     const obs = this.observer!;
-    obs.arrivals.length = 0;
-    obs.recordArrivals(true);
+    this.arrivals.length = 0;
+    this.keepArrivals = true;
     this.snapshot = {
-      down: this.participants.map((p) => p.downBytes),
-      frames: this.participants.map((p) => p.framesReceived),
+      down: this.participants.map(({ peer }) => peer.downBytes),
+      frames: this.participants.map(({ peer }) => peer.framesReceived),
       upV: this.participants.map((p) => p.sent.videoBytes),
       upA: this.participants.map((p) => p.sent.audioBytes),
       obsDown: obs.downBytes,
@@ -181,12 +235,12 @@ class Load {
     const seconds = (end - this.windowStart) / 1000;
     this.loopDelay.disable();
     const obs = this.observer!;
-    obs.recordArrivals(false);
+    this.keepArrivals = false;
     const snap = this.snapshot!;
     const kbps = (bytes: number): number => (bytes * 8) / seconds / 1000;
     const pics = this.pictureTimes.filter((t) => t <= end);
     const intervals = pics.slice(1).map((t, i) => t - pics[i]!);
-    const arrivals = obs.arrivals;
+    const arrivals = this.arrivals;
     const step = 90000 / this.cfg.fps;
     let expected = 0;
     const jitter: number[] = [];
@@ -212,12 +266,12 @@ class Load {
         framesExpected: expected,
         framesReceived: arrivals.length,
         droppedFrames: Math.max(0, expected - pics.length),
-        keyframes: obs.keyframeArrivals.filter((t) => t >= this.windowStart && t <= end).length,
+        keyframes: obs.keyframeTimes.filter((t) => t >= this.windowStart && t <= end).length,
         downKbps: kbps(obs.downBytes - snap.obsDown),
       },
       participants: {
-        fps: this.participants.map((p, i) => (p.framesReceived - snap.frames[i]!) / seconds),
-        downKbps: this.participants.map((p, i) => kbps(p.downBytes - snap.down[i]!)),
+        fps: this.participants.map(({ peer }, i) => (peer.framesReceived - snap.frames[i]!) / seconds),
+        downKbps: this.participants.map(({ peer }, i) => kbps(peer.downBytes - snap.down[i]!)),
         upVideoKbps: this.participants.map((p, i) => kbps(p.sent.videoBytes - snap.upV[i]!)),
         upAudioKbps: this.participants.map((p, i) => kbps(p.sent.audioBytes - snap.upA[i]!)),
       },
@@ -237,20 +291,20 @@ class Load {
       await sleep(1500);
       // Its encoder also makes one every KEYFRAME_INTERVAL_S: when that one is due, let it pass first so that
       // it is not taken for the answer to the PLI.
-      const sinceKey = performance.now() - (obs.keyframeArrivals.at(-1) ?? 0);
+      const sinceKey = performance.now() - (obs.keyframeTimes.at(-1) ?? 0);
       if (sinceKey > PERIODIC_KEYFRAME_MS - 700 && sinceKey < PERIODIC_KEYFRAME_MS + 300) {
         await sleep(PERIODIC_KEYFRAME_MS + 400 - sinceKey);
       }
       const t = performance.now();
       await obs.sendPli();
-      await until("a keyframe after a PLI", () => (obs.keyframeArrivals.at(-1) ?? 0) > t, 5000);
-      report.pliToKeyframeMs.push(obs.keyframeArrivals.at(-1)! - t);
+      await until("a keyframe after a PLI", () => (obs.keyframeTimes.at(-1) ?? 0) > t, 5000);
+      report.pliToKeyframeMs.push(obs.keyframeTimes.at(-1)! - t);
     }
     for (let i = 0; i < joins; i++) {
       await sleep(1500);
-      const probe = await BenchPeer.join({
+      const probe = await MixroomPeer.join({
         url: this.cfg.url, room: this.cfg.room, name: `probe ${i + 1}`, role: "viewer",
-        decode: { width: 160, height: 90, onPicture: () => {} },
+        decode: { width: 160, height: 90, fastScale: true, role: "bench-observer" },
       });
       this.probes.add(probe);
       try {
@@ -267,7 +321,7 @@ class Load {
 
   async close(): Promise<void> {
     clearInterval(this.liveTimer);
-    const all = [...this.participants, ...this.probes];
+    const all = [...this.participants.map((p) => p.peer), ...this.probes];
     if (this.observer) all.push(this.observer);
     await Promise.all(all.map((p) => p.close()));
   }

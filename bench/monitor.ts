@@ -2,7 +2,7 @@
 // counts), split by role (from the processes seen while sampling), threads of the root process,
 // and peak memory.
 import { median } from "./stats.js";
-import { allStats, cmdline, pssKb, processTree, rssKb, threadTicks, ticksPerSecond, treeTicks } from "./procfs.js";
+import { allStats, cmdline, pssKb, processTree, rssKb, threadTicks, ticksPerSecond, treeTicks } from "../client-kit/procfs.js";
 
 /** Names what a process in the tree does, from its command line (the root gets `root: true`). */
 export type Classify = (argv: readonly string[], root: boolean) => string;

@@ -4,7 +4,7 @@
 import { readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { classifyServer, OUTPUT_MUXER_ROLES } from "./monitor.js";
-import { cmdline, processTree } from "./procfs.js";
+import { cmdline, processTree } from "../client-kit/procfs.js";
 import type { OutputStatus } from "../src/output/output.js";
 
 export interface OutputSpec {

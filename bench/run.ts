@@ -12,10 +12,11 @@ import { fileURLToPath } from "node:url";
 import { type BenchOptions, parseArgs, USAGE, UsageError } from "./args.js";
 import { type BaselineResult, baselineEncoderOptions, checkServerEncoder, makeBaselineAudio, runBaseline } from "./baseline.js";
 import { AttemptCpu, failedPass, PassError } from "./failures.js";
-import { CLIP_FPS, CLIP_FRAMES, CLIP_HEIGHT, CLIP_WIDTH, type MediaFiles, makeMedia } from "./media.js";
+import { BOX_CLIP_FPS, BOX_CLIP_FRAMES, BOX_CLIP_HEIGHT, BOX_CLIP_WIDTH } from "../client-kit/clips.js";
+import { type MediaFiles, makeMedia } from "./media.js";
 import { classifyServer, OUTPUT_MUXER_ROLES, TreeMonitor, type WindowResult } from "./monitor.js";
 import { h264OptionsFrom, hlsSegments, OUTPUT_PHASES, OutputsApi, type OutputStatusLite, outputProcesses, recordingBytes, type StartedOutput } from "./outputs.js";
-import { alive, cmdline, loadAverage, processTree, ticksPerSecond, treeTicks } from "./procfs.js";
+import { alive, cmdline, loadAverage, processTree, ticksPerSecond, treeTicks } from "../client-kit/procfs.js";
 import { summarizeProfile } from "./profile.js";
 import type { FromLoad, LoadConfig, ProbeReport, ReadyReport, ToLoad, WindowReport } from "./protocol.js";
 import { failedTable, markdownReport, outputsTable, summaryTable, svgChart } from "./report.js";
@@ -580,7 +581,7 @@ async function main(): Promise<number> {
         serverOutputCodec: "vp8",
         baselineOutputCodec: opts.outCodec,
         quick: opts.quick,
-        clip: { width: CLIP_WIDTH, height: CLIP_HEIGHT, fps: CLIP_FPS, kbps: media.videoKbps, keyframeEveryS: CLIP_FRAMES / CLIP_FPS },
+        clip: { width: BOX_CLIP_WIDTH, height: BOX_CLIP_HEIGHT, fps: BOX_CLIP_FPS, kbps: media.videoKbps, keyframeEveryS: BOX_CLIP_FRAMES / BOX_CLIP_FPS },
         encoderOptions: baselineEncoderOptions("vp8", composite),
         baselineEncoderOptions: baselineEncoderOptions(opts.outCodec, composite),
         encoderCheck,

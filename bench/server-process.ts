@@ -3,7 +3,7 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { cmdline, processTree } from "./procfs.js";
+import { cmdline, processTree } from "../client-kit/procfs.js";
 
 const here = dirname(fileURLToPath(import.meta.url));
 /** dist/bench/ -> dist/src/server/main.js */

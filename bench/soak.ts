@@ -16,7 +16,7 @@ import { resolve } from "node:path";
 import WebSocket from "ws";
 import { clientOfferSdp } from "../test/helpers/client-offer.js";
 import { TestPeer } from "../test/helpers/test-peer.js";
-import { openFds, processTree, rssKb, threadCount } from "./procfs.js";
+import { openFds, processTree, rssKb, threadCount } from "../client-kit/procfs.js";
 import { ServerProcess } from "./server-process.js";
 import { linearFit, round } from "./stats.js";
 
@@ -533,7 +533,7 @@ async function main(): Promise<number> {
         await primer.close();
         break;
       } catch (err) {
-        // werift says "Event watch timeout" when media did not connect in 20 s: a busy machine.
+        // "no connection within 20 s" (client-kit/peer.ts) when media did not connect: a busy machine.
         if (attempt === 3) throw new Error(`the first participant could not join 3 times: ${err instanceof Error ? err.message : String(err)}`);
         out(`the first participant could not join (${err instanceof Error ? err.message : String(err)}): again`);
       }

@@ -12,7 +12,7 @@ import { parseArgs } from "../bench/args.js";
 import { checkServerEncoder } from "../bench/baseline.js";
 import { judgeFailure } from "../bench/failures.js";
 import { classifyServer } from "../bench/monitor.js";
-import { alive, parseStat } from "../bench/procfs.js";
+import { alive, parseStat } from "../client-kit/procfs.js";
 import type { BenchResult } from "../bench/results-model.js";
 import { vp8EncoderArgs } from "../src/ffmpeg/encoder-args.js";
 import { compositeEncoderSettings } from "../src/media/video-mixer.js";

@@ -5,8 +5,8 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { liveFfmpegPids } from "../src/ffmpeg/ffmpeg-process.js";
 import { parseHex } from "./helpers/i420.js";
-import { cameraClip, colourClip } from "./helpers/media-source.js";
-import { childFfmpegPids } from "./helpers/processes.js";
+import { cameraClip, colourClip } from "../client-kit/clips.js";
+import { childFfmpegPids } from "../client-kit/procfs.js";
 import { startTestServer, type TestServer } from "./helpers/server.js";
 import { TestPeer, type TestPeerOptions } from "./helpers/test-peer.js";
 import { isLabelledTile, tileLook } from "./helpers/tile-look.js";

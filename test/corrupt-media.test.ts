@@ -12,8 +12,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { liveFfmpegPids } from "../src/ffmpeg/ffmpeg-process.js";
 import { colourDistance, parseHex } from "./helpers/i420.js";
 import { GARBAGE_KINDS, type GarbageKind } from "./helpers/garbage.js";
-import { colourClip } from "./helpers/media-source.js";
-import { childFfmpegPids } from "./helpers/processes.js";
+import { colourClip } from "../client-kit/clips.js";
+import { childFfmpegPids } from "../client-kit/procfs.js";
 import { startTestServer, type TestServer } from "./helpers/server.js";
 import { TestPeer } from "./helpers/test-peer.js";
 

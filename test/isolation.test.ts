@@ -5,7 +5,7 @@ import WebSocket from "ws";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { liveFfmpegPids } from "../src/ffmpeg/ffmpeg-process.js";
 import { colourDistance, parseHex } from "./helpers/i420.js";
-import { childFfmpegPids } from "./helpers/processes.js";
+import { childFfmpegPids } from "../client-kit/procfs.js";
 import { startTestServer, type TestServer } from "./helpers/server.js";
 import { type RtpRecord, TestPeer } from "./helpers/test-peer.js";
 

@@ -6,7 +6,7 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { childFfmpegPidsOf } from "./helpers/processes.js";
+import { childFfmpegPidsOf } from "../client-kit/procfs.js";
 import { probe } from "./helpers/media-file.js";
 import { TestPeer } from "./helpers/test-peer.js";
 import { waitFor } from "./helpers/wait.js";

@@ -12,7 +12,7 @@ import type { OutputStatus } from "../src/output/output.js";
 import { colourDistance, parseHex } from "./helpers/i420.js";
 import { toneLevelDb } from "./helpers/media-analysis.js";
 import { audioFrom, beepTimes, colourIn, decodeErrors, flashTimes, pictureAt, probe, videoPacketTimes } from "./helpers/media-file.js";
-import { childFfmpegPids } from "./helpers/processes.js";
+import { childFfmpegPids } from "../client-kit/procfs.js";
 import { startTestServer, type TestServer } from "./helpers/server.js";
 import { TestPeer } from "./helpers/test-peer.js";
 import { waitFor } from "./helpers/wait.js";

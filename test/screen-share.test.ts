@@ -9,7 +9,7 @@ import { presentationLayout } from "../src/room/presentation-layout.js";
 import { gridLayout } from "../src/room/layout.js";
 import { mixroomCodecs } from "../src/webrtc/codecs.js";
 import { colourDistance, parseHex, type Rgb } from "./helpers/i420.js";
-import { SCREEN_STRIPE_PX, screenClip } from "./helpers/media-source.js";
+import { SCREEN_STRIPE_PX, screenClip } from "../client-kit/clips.js";
 import { startTestServer, type TestServer } from "./helpers/server.js";
 import { type RtpRecord, TestPeer } from "./helpers/test-peer.js";
 import { waitFor } from "./helpers/wait.js";

@@ -13,7 +13,7 @@ import { FfmpegProcess, liveFfmpegPids } from "../src/ffmpeg/ffmpeg-process.js";
 import type { OutputStatus } from "../src/output/output.js";
 import { colourDistance, parseHex } from "./helpers/i420.js";
 import { colourIn, pictureAt, probe } from "./helpers/media-file.js";
-import { childFfmpegPids } from "./helpers/processes.js";
+import { childFfmpegPids } from "../client-kit/procfs.js";
 import { startTestServer, type TestServer } from "./helpers/server.js";
 import { TestPeer } from "./helpers/test-peer.js";
 import { waitFor } from "./helpers/wait.js";

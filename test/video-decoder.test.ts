@@ -4,7 +4,8 @@ import { liveFfmpegPids } from "../src/ffmpeg/ffmpeg-process.js";
 import { removeLabelFile, writeLabelFile } from "../src/media/tile-label.js";
 import { VideoDecoder } from "../src/media/video-decoder.js";
 import { colourDistance, parseHex, type Rgb, sampleRgb } from "./helpers/i420.js";
-import { CameraSender, cameraClip, colourClip, h264ColourClip } from "./helpers/media-source.js";
+import { cameraClip, colourClip, h264ColourClip } from "../client-kit/clips.js";
+import { CameraReplay } from "../client-kit/replay.js";
 import { waitFor } from "./helpers/wait.js";
 
 const log = pino({ level: "silent" });
@@ -81,7 +82,7 @@ function watchedDecoder(name: string, colour: string, size: string, tile: [numbe
   let latest: { buf: Buffer; w: number; h: number } | undefined;
   const feed = { noise: false };
   let n = 0;
-  let camera: CameraSender | undefined;
+  let camera: CameraReplay | undefined;
   const dec: VideoDecoder = new VideoDecoder({
     codec: "vp8", width: tile[0], height: tile[1], labelFile: label, log,
     onPicture: (buf, w, h) => {
@@ -90,7 +91,7 @@ function watchedDecoder(name: string, colour: string, size: string, tile: [numbe
     },
     onKeyframeNeeded: () => camera?.keyframe(),
   });
-  camera = new CameraSender(cameraClip(colour, size), 30, (f) => {
+  camera = new CameraReplay(cameraClip(colour, size), 30, (f) => {
     if (!feed.noise) return dec.push({ data: f.data, keyframe: f.keyframe });
     const data = Buffer.alloc(2000);
     for (let j = 1; j < data.length; j++) data[j] = (j * 7919 + n * 104729) & 0xff;

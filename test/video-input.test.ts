@@ -5,7 +5,8 @@ import { describe, expect, it } from "vitest";
 import { liveFfmpegPids } from "../src/ffmpeg/ffmpeg-process.js";
 import { VideoInput } from "../src/media/video-input.js";
 import { colourDistance, labelSpot, parseHex, type Rgb, sampleRgb } from "./helpers/i420.js";
-import { CameraSender, cameraClip } from "./helpers/media-source.js";
+import { cameraClip } from "../client-kit/clips.js";
+import { CameraReplay } from "../client-kit/replay.js";
 import { waitFor } from "./helpers/wait.js";
 
 const log = pino({ level: "silent" });
@@ -25,9 +26,9 @@ function look(input: VideoInput): { size: string; colour: Rgb; label: Rgb } | un
 
 describe("a participant's video input", () => {
   it("keeps the last picture and the name, scaled to a new tile, while the restarted decoder waits for a keyframe", async () => {
-    let camera: CameraSender | undefined;
+    let camera: CameraReplay | undefined;
     const input = new VideoInput("Bluebell", log, () => camera?.keyframe());
-    camera = new CameraSender(cameraClip("0x3070e0", "640x360"), 30, (f) => input.push("vp8", { data: f.data, keyframe: f.keyframe }));
+    camera = new CameraReplay(cameraClip("0x3070e0", "640x360"), 30, (f) => input.push("vp8", { data: f.data, keyframe: f.keyframe }));
     try {
       input.setTileSize(640, 360);
       const decoded = (): boolean => {

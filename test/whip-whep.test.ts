@@ -9,7 +9,7 @@ import { mixroomCodecs } from "../src/webrtc/codecs.js";
 import { mintAccessToken, type TokenRole } from "../src/server/access-token.js";
 import { colourDistance, parseHex } from "./helpers/i420.js";
 import { toneLevelDb } from "./helpers/media-analysis.js";
-import { childFfmpegPids } from "./helpers/processes.js";
+import { childFfmpegPids } from "../client-kit/procfs.js";
 import { startTestServer, type TestServer } from "./helpers/server.js";
 import { TestPeer, type TestPeerOptions } from "./helpers/test-peer.js";
 import { waitFor } from "./helpers/wait.js";

@@ -1,41 +1,7 @@
-// Reading colours back out of I420 pictures, for tests that assert on what was mixed.
+// Colours for tests that assert on what was mixed: sampling is the kit's (client-kit/inspect.ts).
+import type { Rgb } from "../../client-kit/inspect.js";
 
-export interface Rgb {
-  r: number;
-  g: number;
-  b: number;
-}
-
-/** The mean colour of a w x h box centred on (cx, cy), converted with BT.601 limited range. */
-export function sampleRgb(frame: Buffer, width: number, height: number, cx: number, cy: number, box = 8): Rgb {
-  let y = 0;
-  let u = 0;
-  let v = 0;
-  let n = 0;
-  const cw = width / 2;
-  const uOff = width * height;
-  const vOff = uOff + cw * (height / 2);
-  for (let dy = -box / 2; dy < box / 2; dy++) {
-    for (let dx = -box / 2; dx < box / 2; dx++) {
-      const px = Math.min(width - 1, Math.max(0, Math.round(cx + dx)));
-      const py = Math.min(height - 1, Math.max(0, Math.round(cy + dy)));
-      y += frame[py * width + px] ?? 0;
-      const ci = (py >> 1) * cw + (px >> 1);
-      u += frame[uOff + ci] ?? 0;
-      v += frame[vOff + ci] ?? 0;
-      n++;
-    }
-  }
-  return yuvToRgb(y / n, u / n, v / n);
-}
-
-export function yuvToRgb(y: number, u: number, v: number): Rgb {
-  const c = 1.164 * (y - 16);
-  const d = u - 128;
-  const e = v - 128;
-  const clamp = (x: number): number => Math.max(0, Math.min(255, Math.round(x)));
-  return { r: clamp(c + 1.596 * e), g: clamp(c - 0.392 * d - 0.813 * e), b: clamp(c + 2.017 * d) };
-}
+export { type Rgb, sampleRgb, yuvToRgb } from "../../client-kit/inspect.js";
 
 /** Euclidean distance between colours; under ~40 means "the same colour" after VP8 twice. */
 export function colourDistance(a: Rgb, b: Rgb): number {

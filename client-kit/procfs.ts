@@ -1,5 +1,6 @@
-// What Linux says about a process tree: CPU time, memory and command lines from /proc. The bench
-// measures the server from outside, so these numbers do not depend on the server's own counters.
+// What Linux says about a process tree: CPU time, memory, command lines and children from /proc.
+// The bench measures the server from outside and the tests count leftover FFmpeg children, so
+// neither depends on the server's own counters.
 import { execFileSync } from "node:child_process";
 import { readFileSync, readdirSync } from "node:fs";
 
@@ -168,6 +169,18 @@ function threadGroup(main: boolean, comm: string): string {
 export function loadAverage(): [number, number, number] {
   const parts = (readText("/proc/loadavg") ?? "0 0 0").split(" ");
   return [Number(parts[0]), Number(parts[1]), Number(parts[2])];
+}
+
+/** PIDs of ffmpeg processes whose parent is `parent` (zombies included: they are leaks too). */
+export function childFfmpegPidsOf(parent: number): number[] {
+  const pids: number[] = [];
+  for (const s of allStats().values()) if (s.comm === "ffmpeg" && s.ppid === parent) pids.push(s.pid);
+  return pids;
+}
+
+/** PIDs of ffmpeg processes whose parent is this process. */
+export function childFfmpegPids(): number[] {
+  return childFfmpegPidsOf(process.pid);
 }
 
 /** True while `pid` exists and is not a zombie. */

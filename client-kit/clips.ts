@@ -1,0 +1,198 @@
+// Video to send, encoded once by FFmpeg from its test sources and replayed in a loop as RTP
+// (replay.ts), so a synthetic participant costs a timer and a few packet writes, not an encoder.
+// Solid colours, a camera's stream, fine screen stripes, a flash for A/V sync (tests and bots),
+// and the bench's clip: a moving pattern with a box whose colour changes every second.
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { type H264AccessUnit, splitAccessUnits } from "../src/media/h264.js";
+import { IvfReader, type IvfFrame } from "../src/media/ivf.js";
+
+export type ClipCodec = "vp8" | "h264";
+
+/** Encoded frames of one codec: VP8 frames from IVF, or H.264 access units (NAL units without start codes). */
+export type Clip = { codec: "vp8"; frames: IvfFrame[] } | { codec: "h264"; frames: H264AccessUnit[] };
+
+interface EncodeOptions {
+  /** Target bitrate, e.g. "200k"; H.264 without one uses x264's default quality. */
+  bitrate?: string;
+  /** Frames from one keyframe to the next. */
+  gop: number;
+  /**
+   * As a browser's encoder sends it: the bitrate a ceiling too (maxrate, bufsize), VP8 in realtime
+   * at -cpu-used 4 with no hidden alt-ref frames, error resilient.
+   */
+  constrained?: boolean;
+}
+
+/** The encoder part of FFmpeg's arguments: VP8 to IVF, or constrained-baseline H.264 to Annex-B. */
+function encoderArgs(codec: ClipCodec, o: EncodeOptions): string[] {
+  const gop = ["-g", String(o.gop), "-keyint_min", String(o.gop)];
+  const rate = o.bitrate === undefined ? [] : ["-b:v", o.bitrate];
+  if (o.constrained && o.bitrate !== undefined) rate.push("-maxrate", o.bitrate, "-bufsize", o.bitrate);
+  if (codec === "vp8") {
+    const realtime = o.constrained
+      ? ["-cpu-used", "4", ...rate, ...gop, "-lag-in-frames", "0", "-auto-alt-ref", "0", "-error-resilient", "1"]
+      : [...rate, ...gop];
+    return ["-c:v", "libvpx", "-deadline", "realtime", ...realtime, "-f", "ivf"];
+  }
+  // Constrained baseline as Safari and OBS send it; SPS/PPS and an access unit delimiter per frame.
+  return ["-c:v", "libx264", "-profile:v", "baseline", "-level", "3.1", "-pix_fmt", "yuv420p", "-tune", "zerolatency",
+    "-bf", "0", ...rate, ...gop, "-x264-params", "aud=1:repeat-headers=1", "-f", "h264"];
+}
+
+/** Encodes `source` (FFmpeg input arguments and filters) into `file`. */
+export function encodeClipFile(source: string[], codec: ClipCodec, opts: EncodeOptions, file: string): void {
+  execFileSync("ffmpeg", ["-hide_banner", "-loglevel", "error", "-y", ...source, ...encoderArgs(codec, opts), file],
+    { stdio: ["ignore", "ignore", "pipe"] });
+}
+
+/** Reads a clip file written by encodeClipFile. */
+export function readClip(path: string, codec: ClipCodec): Clip {
+  const data = readFileSync(path);
+  if (codec === "h264") return { codec, frames: splitAccessUnits(data) };
+  const frames: IvfFrame[] = [];
+  new IvfReader((f) => frames.push(f)).push(data);
+  return { codec, frames };
+}
+
+const clips = new Map<string, Clip>();
+
+/** A clip encoded through a scratch file, once per key for the life of the process. */
+function cachedClip(key: string, source: string[], codec: ClipCodec, opts: EncodeOptions): Clip {
+  let clip = clips.get(key);
+  if (!clip) {
+    const dir = mkdtempSync(join(tmpdir(), "mixroom-clip-"));
+    try {
+      const file = join(dir, codec === "vp8" ? "clip.ivf" : "clip.h264");
+      encodeClipFile(source, codec, opts, file);
+      clip = readClip(file, codec);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+    clips.set(key, clip);
+  }
+  return clip;
+}
+
+function vp8Clip(key: string, source: string[], bitrate: string, gop = 30): IvfFrame[] {
+  const clip = cachedClip(`vp8 ${key}`, source, "vp8", { bitrate, gop });
+  if (clip.codec !== "vp8") throw new Error(`clip ${key} is not VP8`);
+  return clip.frames;
+}
+
+function colourSource(colour: string, size: string, fps = 30, seconds = 2): string[] {
+  return ["-f", "lavfi", "-i", `color=c=${colour}:s=${size}:r=${fps}:d=${seconds}`];
+}
+
+/** 60 frames (2 s at 30 fps) of one colour (a name or 0xRRGGBB), a keyframe every 30: loops cleanly. */
+export function colourClip(colour: string, size = "320x180"): IvfFrame[] {
+  return vp8Clip(`${colour}-${size}`, colourSource(colour, size), "200k");
+}
+
+/** The same as constrained-baseline H.264 (what OBS and Safari send), one access unit per frame. */
+export function h264ColourClip(colour: string, size = "320x180"): H264AccessUnit[] {
+  const clip = cachedClip(`h264 ${colour}-${size}`, colourSource(colour, size), "h264", { gop: 30 });
+  if (clip.codec !== "h264") throw new Error("not H.264");
+  return clip.frames;
+}
+
+/**
+ * 60 frames of one colour under moving grain (every frame differs), 640x360: a camera whose
+ * picture costs real bitrate, as a person's does, so the composite costs its full bitrate too.
+ */
+export function texturedColourClip(colour: string, size = "640x360"): IvfFrame[] {
+  return vp8Clip(`${colour}-${size}-textured`, [...colourSource(colour, size), "-vf", "noise=alls=12:allf=t+u"], "600k");
+}
+
+/**
+ * 10 s of one colour as a browser's camera encodes it: a keyframe first, inter frames after, none
+ * periodic (see CameraReplay). Long, because a loop starts again at the keyframe: inter frames
+ * cannot be looped on their own (they decode against the state their own chain left).
+ */
+export function cameraClip(colour: string, size = "640x360", fps = 30): IvfFrame[] {
+  return vp8Clip(`${colour}-${size}-${fps}-camera`, colourSource(colour, size, fps, 10), "200k", 10_000);
+}
+
+/**
+ * 60 frames, black but for a white flash on the first 3 frames of each second (keyframes there):
+ * with beepPackets, a source whose picture and sound change together, for A/V sync checks.
+ */
+export function flashClip(size = "320x180"): IvfFrame[] {
+  return vp8Clip(`flash-${size}`, [...colourSource("black", size), "-vf", "drawbox=c=white:t=fill:enable='lt(mod(n,30),3)'"], "300k");
+}
+
+/** Width in pixels of each black and each white stripe of screenClip. */
+export const SCREEN_STRIPE_PX = 4;
+
+/**
+ * 60 frames of a 1280x720 screen: vertical black and white stripes SCREEN_STRIPE_PX wide over the
+ * whole picture, as fine as the strokes of small text. Scaled into a tile, the stripes keep
+ * their period (times the scale) only if the scaler keeps fine detail; a blurry scaler turns
+ * them grey, a tiny tile aliases them away.
+ */
+export function screenClip(): IvfFrame[] {
+  const w = SCREEN_STRIPE_PX;
+  return vp8Clip(`screen-stripes-${w}`, [
+    "-f", "lavfi", "-i", `color=c=white:s=1280x720:r=30:d=2,drawgrid=w=${2 * w}:h=720:t=${w}:c=black,format=yuv420p`,
+  ], "1500k");
+}
+
+// The bench's clip. 640x360 at 30 fps, a moving test pattern (so decoding costs what a camera
+// would) with a solid box in the middle that changes colour every second, cycling through four
+// colours (so a delay of up to 3 s cannot be mistaken for a short one). The frame where the box
+// changes is known, so the time it was sent is known, and a receiver that sees the tile change
+// colour gives a glass-to-glass latency sample.
+
+export const BOX_CLIP_WIDTH = 640;
+export const BOX_CLIP_HEIGHT = 360;
+export const BOX_CLIP_FPS = 30;
+/** Frames per colour: the box switches every second. */
+export const SWITCH_FRAMES = 30;
+/** Box colours (red, blue, green, magenta): one per quadrant of the chroma plane. */
+export const BOX_COLOURS = [0xe02020, 0x2040e0, 0x20c040, 0xe020e0] as const;
+/** Clip length: the colour cycle twice, one keyframe at its start (a camera rarely asked for one). */
+export const BOX_CLIP_FRAMES = 2 * BOX_COLOURS.length * SWITCH_FRAMES;
+export const BOX_CLIP_BITRATE_KBPS = 500;
+
+/** Index into BOX_COLOURS. */
+export type BoxColour = number;
+
+/** The box colour of clip frame `index`. */
+export function frameColour(index: number): BoxColour {
+  return Math.floor(index / SWITCH_FRAMES) % BOX_COLOURS.length;
+}
+
+/** BT.601 limited-range chroma (U, V) of an RGB colour, as FFmpeg's yuv420p has it. */
+export function chromaOf(rgb: number): { u: number; v: number } {
+  const r = (rgb >> 16) & 255;
+  const g = (rgb >> 8) & 255;
+  const b = rgb & 255;
+  return { u: 128 - 0.148 * r - 0.291 * g + 0.439 * b, v: 128 + 0.439 * r - 0.368 * g - 0.071 * b };
+}
+
+/** The filter that draws the switching box over the test pattern. */
+function boxFilter(): string {
+  const at = `x=${BOX_CLIP_WIDTH / 4}:y=${BOX_CLIP_HEIGHT / 4}:w=${BOX_CLIP_WIDTH / 2}:h=${BOX_CLIP_HEIGHT / 2}:t=fill`;
+  const k = BOX_COLOURS.length;
+  return BOX_COLOURS.map((c, i) => {
+    const hex = `0x${c.toString(16).padStart(6, "0")}`;
+    return `drawbox=${at}:color=${hex}@1:enable='eq(mod(floor(n/${SWITCH_FRAMES})\\,${k})\\,${i})'`;
+  }).join(",");
+}
+
+/** Writes the bench's clip into `dir` (clip.ivf or clip.h264) and returns its path. */
+export function makeBoxClip(dir: string, codec: ClipCodec): string {
+  const seconds = BOX_CLIP_FRAMES / BOX_CLIP_FPS;
+  const source = ["-f", "lavfi", "-i", `testsrc2=s=${BOX_CLIP_WIDTH}x${BOX_CLIP_HEIGHT}:r=${BOX_CLIP_FPS}:d=${seconds}`, "-vf", boxFilter()];
+  const file = join(dir, codec === "vp8" ? "clip.ivf" : "clip.h264");
+  encodeClipFile(source, codec, { bitrate: `${BOX_CLIP_BITRATE_KBPS}k`, gop: BOX_CLIP_FRAMES, constrained: true }, file);
+  return file;
+}
+
+/** Bytes of a clip's frames (H.264: NAL units without start codes, as packetized). */
+export function clipBytes(clip: Clip): number {
+  if (clip.codec === "vp8") return clip.frames.reduce((n, f) => n + f.data.length, 0);
+  return clip.frames.reduce((n, u) => n + u.nals.reduce((m, nal) => m + nal.length, 0), 0);
+}
