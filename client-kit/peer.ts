@@ -97,8 +97,9 @@ export class MixroomPeer {
   picturesDecoded = 0;
   /** RTP received, video and audio (headers and payload). */
   downBytes = 0;
-  /** Composite frames received (packets with the marker bit). */
+  /** Composite frames received (packets with the marker bit, each sequence number once). */
   framesReceived = 0;
+  private lastFrameSeq: number | undefined;
   /** Arrival of each composite keyframe (with `decode`). */
   readonly keyframeTimes: number[] = [];
   /** PLI/FIR the server sent about our video; PLIs sent for the composite on loss; the last REMB, bit/s. */
@@ -347,7 +348,16 @@ export class MixroomPeer {
       this.compositeSsrc = rtp.header.ssrc;
       this.compositeSeq = rtp.header.sequenceNumber;
       this.downBytes += rtp.header.serializeSize + rtp.payload.length;
-      if (rtp.header.marker) this.framesReceived++;
+      if (rtp.header.marker) {
+        // A frame's last packet resent on a NACK comes twice: count the frame once. (A jump far
+        // back is a new sequence, counted.)
+        const seq = rtp.header.sequenceNumber;
+        const ahead = this.lastFrameSeq === undefined ? 1 : ((seq - this.lastFrameSeq) << 16) >> 16;
+        if (ahead > 0 || ahead < -1000) {
+          this.framesReceived++;
+          this.lastFrameSeq = seq;
+        }
+      }
       onRtp?.(rtp, at);
       ingest?.push(rtp);
     });
