@@ -29,6 +29,17 @@ function pullAll(input: AudioInput, frames: number): { audible: number; pcm: Int
   return { audible, pcm };
 }
 
+/** A sender in step with the clock: packets from..from+ticks-1, each followed by a pull; frames heard. */
+function inStep(input: AudioInput, packets: Buffer[], from: number, ticks: number): number {
+  const frame = new Int16Array(FRAME_SAMPLES);
+  let heard = 0;
+  for (let seq = from; seq < from + ticks; seq++) {
+    input.push(seq, packets[seq]!);
+    if (input.pull(frame)) heard++;
+  }
+  return heard;
+}
+
 describe("audio input", () => {
   it("plays packets in order after a short priming delay", () => {
     const input = new AudioInput();
@@ -117,11 +128,8 @@ describe("audio input", () => {
     const input = new AudioInput();
     const packets = tone(200);
     const frame = new Int16Array(FRAME_SAMPLES);
-    let seq = 0;
-    for (let t = 0; t < 30; t++) {
-      input.push(seq, packets[seq++]!);
-      input.pull(frame);
-    }
+    inStep(input, packets, 0, 30);
+    let seq = 30;
     const target = input.delayMs;
     const queued = input.queuedMs;
     // The server's event loop stalls for 100 ms: the clock makes up 5 ticks before the socket's
@@ -129,11 +137,7 @@ describe("audio input", () => {
     let heardInStall = 0;
     for (let t = 0; t < 5; t++) if (input.pull(frame, true)) heardInStall++;
     for (let t = 0; t < 5; t++) input.push(seq, packets[seq++]!);
-    let heardAfter = 0;
-    for (let t = 0; t < 30; t++) {
-      input.push(seq, packets[seq++]!);
-      if (input.pull(frame)) heardAfter++;
-    }
+    const heardAfter = inStep(input, packets, seq, 30);
     // What was queued plays; the rest of the stall is silence, made up by dropping as much.
     expect(heardInStall).toBe(Math.round(queued / 20));
     expect(input.stats.stallGaps).toBe(5 - heardInStall);
@@ -148,11 +152,8 @@ describe("audio input", () => {
     const input = new AudioInput();
     const packets = tone(100);
     const frame = new Int16Array(FRAME_SAMPLES);
-    let seq = 0;
-    for (let t = 0; t < 10; t++) {
-      input.push(seq, packets[seq++]!);
-      input.pull(frame);
-    }
+    inStep(input, packets, 0, 10);
+    let seq = 10;
     for (let t = 0; t < 4; t++) input.pull(frame, true);
     // The sender had stopped (a mute): a second of nothing, then it talks again.
     for (let t = 0; t < 50; t++) input.pull(frame);
@@ -166,11 +167,8 @@ describe("audio input", () => {
     const input = new AudioInput();
     const packets = tone(300);
     const frame = new Int16Array(FRAME_SAMPLES);
-    let seq = 0;
-    for (let t = 0; t < 30; t++) {
-      input.push(seq, packets[seq++]!);
-      input.pull(frame);
-    }
+    inStep(input, packets, 0, 30);
+    let seq = 30;
     const queued = input.queuedMs;
     // A 400 ms stall: the clock mixes 5 ticks late and skips 15; 20 packets were waiting.
     input.skip(15);
