@@ -16,6 +16,7 @@ import { MixroomError } from "../errors.js";
 import type { IceCandidateInit } from "../room/contract.js";
 import type { VideoCodec } from "../media/video-decoder.js";
 import { mixroomCodecs } from "./codecs.js";
+import { toleratePeerDtlsRetransmits } from "./dtls-hello-verify.js";
 import { addPublicIpCandidates, checkOffer, stripTransportCc, type OfferShape } from "./sdp.js";
 
 export interface PeerNetwork {
@@ -340,6 +341,7 @@ export class Peer {
   }
 
   private watchTransport(transport: RTCRtpTransceiver["dtlsTransport"]): void {
+    toleratePeerDtlsRetransmits(transport);
     // Media can flow once DTLS is up. werift's connectionState only says "connected" after
     // every ICE check has settled, which can take many seconds after media already flows.
     transport.onStateChange.subscribe((state) => {
