@@ -92,6 +92,11 @@ export class OutputManager {
     return [...this.outputs.values()].filter((o) => o.room === room && o.kind === kind).map((o) => o.status());
   }
 
+  /** Every output this server holds, stopped ones included until they are pruned (for /metrics). */
+  all(): Output[] {
+    return [...this.outputs.values()];
+  }
+
   get(room: string, kind: OutputKind, id: string): Output | undefined {
     const o = this.outputs.get(id);
     return o && o.room === room && o.kind === kind ? o : undefined;

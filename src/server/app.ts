@@ -15,6 +15,7 @@ import { Access } from "./access.js";
 import type { Config } from "./config.js";
 import { guardConnections, isProbeOnly } from "./connection-guard.js";
 import { createHttpServer } from "./http.js";
+import { Metrics } from "./metrics.js";
 import { loadTlsCredentials } from "./tls.js";
 import { createTlsFront } from "./tls-front.js";
 import { iceServerIssuer } from "./ice-servers.js";
@@ -107,6 +108,12 @@ export async function startServer(config: Config, log: Logger, publicDir = PUBLI
         ...r,
         outputs: [...outputs.list(r.id, "recording"), ...outputs.list(r.id, "stream")].filter((o) => o.state !== "stopped"),
       })),
+    }),
+    metrics: new Metrics({
+      rooms: () => rooms.stats().rooms,
+      outputs: () => outputs.all(),
+      admission: () => ({ budgetCores: rooms.admission.budgetCores, committedCores: rooms.admission.load }),
+      signalingErrors: () => signaling.errorCounts,
     }),
     // Recordings and streams are the operator's: a participant's token need not open them.
     authorizeStats: async (req) => {

@@ -28,6 +28,8 @@ export interface HttpServerOptions {
   statsToken?: string;
   /** When set, decides who may read `/stats` instead of statsToken (throws HttpError 401). */
   authorizeStats?: (req: IncomingMessage) => Promise<void>;
+  /** `GET /metrics` in Prometheus' text format, behind the same access as `/stats`; 404 when absent. */
+  metrics?: { contentType: string; render(): Promise<string> };
   /** Routes tried before the static files (the REST API, WHIP/WHEP, HLS), in order. */
   routes?: Route[];
   /** A request's headers, and the whole request with its body, must arrive within these (408). */
@@ -122,6 +124,15 @@ export function createHttpServer(opts: HttpServerOptions): Server {
       if (opts.authorizeStats) await opts.authorizeStats(req);
       else requireBearer(req, opts.statsToken);
       sendJson(res, head, 200, opts.stats());
+      return;
+    }
+    if (path === "/metrics" && opts.metrics) {
+      // The same figures as /stats, so the same access.
+      if (opts.authorizeStats) await opts.authorizeStats(req);
+      else requireBearer(req, opts.statsToken);
+      const text = await opts.metrics.render();
+      res.writeHead(200, { "Content-Type": opts.metrics.contentType, "Content-Length": Buffer.byteLength(text), "Cache-Control": "no-store" });
+      res.end(head ? undefined : text);
       return;
     }
     const file = staticPath(root, path);

@@ -86,6 +86,8 @@ export interface SignalingOptions {
 export interface SignalingHandle {
   /** Closes every connection with 1001 and leaves their rooms. Idempotent. */
   close(): Promise<void>;
+  /** Error replies sent since the server started, by code (for /metrics). */
+  readonly errorCounts: ReadonlyMap<string, number>;
 }
 
 interface Settings {
@@ -106,6 +108,8 @@ interface Context {
   readonly joins: AddressRateLimiter;
   /** Warnings a crowd could repeat, at most one of a kind per WARNING_INTERVAL_MS. */
   readonly warnings: WarningGate;
+  /** Error replies sent, by code. */
+  readonly errors: Map<string, number>;
   isShuttingDown(): boolean;
   remove(connection: Connection): void;
 }
@@ -171,6 +175,7 @@ export function attachSignaling(
     access,
     joins: new AddressRateLimiter(opts.joinRate ?? JOIN_RATE_PER_SECOND, opts.joinBurst ?? JOIN_BURST),
     warnings: new WarningGate(log, WARNING_INTERVAL_MS),
+    errors: new Map(),
     isShuttingDown: () => shuttingDown,
     remove: (connection) => connections.delete(connection),
   };
@@ -194,6 +199,7 @@ export function attachSignaling(
   }, settings.heartbeatIntervalMs);
 
   return {
+    errorCounts: context.errors,
     close() {
       closing ??= (async () => {
         shuttingDown = true;
@@ -539,6 +545,7 @@ class Connection {
   }
 
   private send(message: ServerMessage): void {
+    if (message.type === "error") this.ctx.errors.set(message.code, (this.ctx.errors.get(message.code) ?? 0) + 1);
     if (this.ws.readyState !== WebSocket.OPEN) return;
     if (this.ws.bufferedAmount > MAX_BUFFERED_BYTES) {
       this.ctx.warnings.warn("not-reading", { remote: this.address, bufferedBytes: this.ws.bufferedAmount }, "client not reading, terminating");
