@@ -89,6 +89,7 @@ export class AudioMixer {
       this.discard(Math.min(steps - 1, MAX_DISCARD));
       const due = this.ticks.timeOf(tick);
       const now = performance.now();
+      this.stats.lateMs += 0.02 * (now - due - this.stats.lateMs);
       if (now - due >= FRAME_MS) this.stats.catchUps++;
       // Half a tick late or more, the server was busy: senders' packets may wait unread in the
       // sockets, for this tick and for every other one due by now (the last of a catch-up is
@@ -146,7 +147,6 @@ export class AudioMixer {
 
   private tick(mixedAt: number, catchingUp: boolean): void {
     this.stats.ticks++;
-    this.stats.lateMs += 0.02 * (performance.now() - mixedAt - this.stats.lateMs);
     const sum = this.sum;
     sum.fill(0);
     const levels = this.opts.levels;

@@ -22,17 +22,19 @@ export interface MetricsSources {
 const key = (...parts: string[]): string => parts.join("\u0000");
 
 /**
- * Counts that only grow, kept across the lives of what reports them: `observe(source, n)` with a
- * source's own running total adds what it grew by since the last look, to its room and role.
+ * Counts that only grow, kept across the lives of what reports them: `observe` takes a source's
+ * own running total and adds what it grew by since the last reading to its room and role.
  */
 class Accumulator {
-  private readonly last = new Map<string, number>();
+  /** Each source's total in the last reading: one not seen since has gone, and is forgotten. */
+  private last = new Map<string, number>();
+  private next = new Map<string, number>();
   private readonly totals = new Map<string, { room: string; role: string; value: number }>();
 
   observe(room: string, role: string, source: string, total: number): void {
     const id = key(room, role, source);
     const before = this.last.get(id) ?? 0;
-    this.last.set(id, total);
+    this.next.set(id, total);
     // A source that started again from zero (a new process with the same pid) counts afresh.
     const grew = total >= before ? total - before : total;
     const t = this.totals.get(key(room, role)) ?? { room, role, value: 0 };
@@ -40,10 +42,11 @@ class Accumulator {
     this.totals.set(key(room, role), t);
   }
 
-  /** Forgets the rooms that have closed: their series go with them. */
-  keepRooms(rooms: ReadonlySet<string>): void {
-    for (const [id, t] of this.totals) if (!rooms.has(t.room)) this.totals.delete(id);
-    for (const id of this.last.keys()) if (!rooms.has(id.slice(0, id.indexOf("\u0000")))) this.last.delete(id);
+  /** Ends a reading: sources not seen in it are dropped, and so are the series of closed rooms. */
+  settle(openRooms: ReadonlySet<string>): void {
+    this.last = this.next;
+    this.next = new Map();
+    for (const [id, t] of this.totals) if (!openRooms.has(t.room)) this.totals.delete(id);
   }
 
   entries(): Iterable<{ room: string; role: string; value: number }> {
@@ -217,8 +220,8 @@ export class Metrics {
       this.restarts.observe(o.room, "muxer", o.id, o.status().restarts);
     }
     const open = new Set(reading.rooms.map((r) => r.id));
-    this.cpu.keepRooms(open);
-    this.restarts.keepRooms(open);
+    this.cpu.settle(open);
+    this.restarts.settle(open);
     return reading;
   }
 }
