@@ -36,9 +36,9 @@ if (!existsSync(installed) || (existsSync(lock) && statSync(lock).mtimeMs > stat
 }
 
 // Debian packages: ffmpeg always, openssl for --self-signed (HTTPS on a LAN); chromium for the
-// browser tests, coturn and nftables for the TURN relay test.
+// browser tests, coturn and nftables for the TURN relay test, redis-server for the cluster test.
 const wanted = [["ffmpeg", "ffmpeg"], ["openssl", "openssl"]];
-if (forTests) wanted.push(["chromium", "chromium"], ["turnserver", "coturn"], ["nft", "nftables"]);
+if (forTests) wanted.push(["chromium", "chromium"], ["turnserver", "coturn"], ["nft", "nftables"], ["redis-server", "redis-server"]);
 const missing = wanted.filter(([bin]) => !has(bin)).map(([, pkg]) => pkg);
 if (missing.length > 0) {
   const list = missing.join(" ");

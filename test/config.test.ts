@@ -38,6 +38,7 @@ describe("loadConfig", () => {
       tlsSelfSigned: false,
       turnCredentialTtlS: 86400,
       authToken: undefined,
+      drainTimeoutS: 10,
       logLevel: "info",
       logPretty: false,
     });
@@ -76,6 +77,10 @@ describe("loadConfig", () => {
       TURN_CREDENTIAL_TTL_S: "3600",
       AUTH_TOKEN: "s3cret",
       API_TOKEN: "0p3rator",
+      REDIS_URL: "redis://10.0.0.9:6379",
+      NODE_ID: "mix-1",
+      NODE_URL: "http://10.0.0.2:9000/",
+      DRAIN_TIMEOUT_S: "20",
       LOG_LEVEL: "debug",
       LOG_PRETTY: "1",
     };
@@ -114,9 +119,25 @@ describe("loadConfig", () => {
       turnCredentialTtlS: 3600,
       authToken: "s3cret",
       apiToken: "0p3rator",
+      redisUrl: "redis://10.0.0.9:6379",
+      nodeId: "mix-1",
+      nodeUrl: "http://10.0.0.2:9000",
+      drainTimeoutS: 20,
       logLevel: "debug",
       logPretty: true,
     });
+  });
+
+  it("refuses a cluster setting that is not a Redis URL, a node id or a base URL", () => {
+    expect(() => loadConfig([], { REDIS_URL: "localhost:6379", NODE_ID: "has space", NODE_URL: "http://x:1/path" })).toThrow(
+      expect.objectContaining({
+        problems: [
+          expect.stringMatching(/^REDIS_URL must be a redis:\/\/ or rediss:\/\/ URL/),
+          expect.stringMatching(/^NODE_ID must be 1-64 of/),
+          expect.stringMatching(/^NODE_URL must be http\(s\):\/\/host:port/),
+        ],
+      }),
+    );
   });
 
   it("refuses a CPU budget, cost model or limit that makes no sense, every problem at once", () => {

@@ -85,6 +85,12 @@ export class RoomManager implements RoomService {
     await this.life.settled();
   }
 
+  /** Closes the room of that name, if open (its lease moved to another node). */
+  end(id: string, reason: string): void {
+    const room = this.rooms.get(id);
+    if (room) this.closeRoom(room, reason);
+  }
+
   private closeRoom(room: Room, reason: string): void {
     if (this.rooms.get(room.id) !== room) return;
     this.rooms.delete(room.id);

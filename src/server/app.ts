@@ -23,6 +23,8 @@ import { hlsRoute, outputApiRoute } from "./output-api.js";
 import { roomLayoutRoute } from "./room-layout-api.js";
 import { roomApiRoute } from "./room-api.js";
 import { whipWhepRoute } from "./whip-whep.js";
+import { ClusterNode } from "../cluster/cluster-node.js";
+import { clusterRoomListRoute, forwardRoute } from "../cluster/http-forward.js";
 import { WS_MAX_PAYLOAD_BYTES, attachSignaling } from "./signaling.js";
 
 export interface RunningServer {
@@ -33,7 +35,17 @@ export interface RunningServer {
   outputs: OutputManager;
   /** Stops admitting, tells clients, closes every room and ends every child process. */
   close(): Promise<void>;
+  /**
+   * In a cluster: stops taking rooms, asks every member here to join again (they land on other
+   * nodes), and waits up to `timeoutMs` for the rooms here to empty. Then call close().
+   */
+  drain(timeoutMs: number): Promise<void>;
+  /** This node's part in a cluster (REDIS_URL), if any. */
+  cluster: ClusterNode | undefined;
 }
+
+/** How long a member asked to move waits before joining again: the room's lease is gone by then. */
+const RECONNECT_DELAY_MS = 500;
 
 const here = dirname(fileURLToPath(import.meta.url));
 /** public/ at the repository root, from src/server (tests) or dist/src/server (built). */
@@ -83,6 +95,26 @@ export async function startServer(config: Config, log: Logger, publicDir = PUBLI
     admitOutput: (id, codec, what) => rooms.admitOutput(id, codec, what),
     log,
   });
+  // In a cluster, another node may mix a room: joins are bridged, room requests forwarded there.
+  const clusterNode =
+    config.redisUrl === undefined
+      ? undefined
+      : new ClusterNode({
+          redisUrl: config.redisUrl,
+          nodeId: config.nodeId,
+          nodeUrl: config.nodeUrl,
+          host: config.host,
+          publicIp: config.publicIp,
+          cores: availableParallelism(),
+          rooms,
+          outputs: () => outputs.all().filter((o) => o.status().state !== "stopped").length,
+          log,
+          onLeaseLost: (room) => {
+            signaling.reconnect((r) => r === room, RECONNECT_DELAY_MS);
+            rooms.end(room, "another node holds this room");
+          },
+        });
+  const roomService = clusterNode?.rooms(rooms) ?? rooms;
   // One policy over the static tokens and the signed ones, for every way in.
   const access = new Access({
     authToken: config.authToken,
@@ -91,16 +123,17 @@ export async function startServer(config: Config, log: Logger, publicDir = PUBLI
   });
   // STUN/TURN servers for clients (the server needs none itself: see ice-servers.ts).
   const iceServers = iceServerIssuer(config.iceServers, { secret: config.turnSecret, ttlS: config.turnCredentialTtlS });
-  const whipWhep = whipWhepRoute(rooms, access, log, iceServers);
+  const whipWhep = whipWhepRoute(roomService, access, log, iceServers);
   const http = createHttpServer({
     headerTimeoutMs: config.headerTimeoutS * 1000,
     requestTimeoutMs: config.requestTimeoutS * 1000,
     publicDir,
     log,
     // The room routes before the output API's, which answers 404 for any other /api path.
-    routes: [roomLayoutRoute(rooms, access), roomApiRoute(rooms, access, log), outputApiRoute(outputs, access, log), hlsRoute(outputs, log), whipWhep.route],
+    routes: [...(clusterNode ? [clusterRoomListRoute(clusterNode.cluster, access), forwardRoute(clusterNode.cluster, log)] : []), roomLayoutRoute(rooms, access), roomApiRoute(rooms, access, log), outputApiRoute(outputs, access, log), hlsRoute(outputs, log), whipWhep.route],
     // Each room's figures, with the recordings and streams running from it.
-    stats: () => ({
+    stats: async () => ({
+      ...(clusterNode && { cluster: { ...(await clusterNode.cluster.view()), bridgedClients: signaling.bridged } }),
       // What is committed of the CPU budget (cost-model.ts), and what the connection limits hold.
       cpu: { budgetCores: rooms.admission.budgetCores, committedCores: Math.round(rooms.admission.load * 1000) / 1000, workload: rooms.workload() },
       connections: { ...guard.stats },
@@ -114,6 +147,16 @@ export async function startServer(config: Config, log: Logger, publicDir = PUBLI
       outputs: () => outputs.all(),
       admission: () => ({ budgetCores: rooms.admission.budgetCores, committedCores: rooms.admission.load }),
       signalingErrors: () => signaling.errorCounts,
+      ...(clusterNode && {
+        cluster: () => ({
+          redisUp: clusterNode.cluster.link.up,
+          redisReconnects: clusterNode.cluster.link.reconnects,
+          draining: clusterNode.cluster.isDraining,
+          bridgedClients: signaling.bridged,
+          cascadedViewers: clusterNode.cascade?.viewers ?? 0,
+          cascadeLinks: clusterNode.cascade?.links ?? 0,
+        }),
+      }),
     }),
     // Recordings and streams are the operator's: a participant's token need not open them.
     authorizeStats: async (req) => {
@@ -121,10 +164,17 @@ export async function startServer(config: Config, log: Logger, publicDir = PUBLI
     },
     readiness: async () => {
       const check = await checkFfmpeg();
-      return { ready: check.ok, detail: check.detail };
+      if (!check.ok || !clusterNode) return { ready: check.ok, detail: check.detail };
+      return clusterNode.readiness();
     },
   });
-  const guard = guardConnections(http, { maxPerAddress: config.maxConnectionsPerAddress, fdReserve: config.fdReserve, log: log.child({ component: "connections" }) });
+  const guard = guardConnections(http, {
+    maxPerAddress: config.maxConnectionsPerAddress,
+    fdReserve: config.fdReserve,
+    log: log.child({ component: "connections" }),
+    // Another node bridges many clients over its own address: the cap per client is theirs to apply.
+    ...(clusterNode && { exempt: (address: string) => clusterNode.cluster.isPeerAddress(address) }),
+  });
   const wss = new WebSocketServer({
     server: http,
     path: "/ws",
@@ -132,7 +182,13 @@ export async function startServer(config: Config, log: Logger, publicDir = PUBLI
     // A connection let in past the connection limit is for probes: no signaling on it.
     verifyClient: (info, done) => (isProbeOnly(info.req.socket) ? done(false, 503, "the server is at its connection limit") : done(true)),
   });
-  const signaling = attachSignaling(wss, rooms, log, { access, iceServers, joinRate: config.joinRate, joinBurst: config.joinBurst });
+  const signaling = attachSignaling(wss, roomService, log, {
+    access,
+    iceServers,
+    joinRate: config.joinRate,
+    joinBurst: config.joinBurst,
+    ...(clusterNode && { router: clusterNode.router() }),
+  });
   // Over TLS, the TLS listener holds the port and passes decrypted connections to `http`.
   const listener = tls === undefined ? http : createTlsFront(http, tls, config.headerTimeoutS * 1000, log.child({ component: "tls" }));
   await new Promise<void>((resolve, reject) => {
@@ -143,12 +199,29 @@ export async function startServer(config: Config, log: Logger, publicDir = PUBLI
     });
   });
   const port = (listener.address() as AddressInfo).port;
+  await clusterNode?.start(port);
   let closing: Promise<void> | undefined;
+  let draining: Promise<void> | undefined;
   return {
     port,
     tls: tls === undefined ? undefined : { fingerprint: tls.fingerprint, selfSigned: tls.selfSigned, names: tls.names },
     rooms,
     outputs,
+    cluster: clusterNode,
+    drain: (timeoutMs) => {
+      draining ??= (async () => {
+        if (!clusterNode) return;
+        await clusterNode.cluster.drain();
+        const told = signaling.reconnect(() => true, RECONNECT_DELAY_MS);
+        log.info({ members: told, rooms: rooms.rooms.size }, "draining: members asked to join again elsewhere");
+        const deadline = performance.now() + timeoutMs;
+        // Rooms close as their last member leaves; WHIP publishers and outputs end with close().
+        while (performance.now() < deadline && [...rooms.rooms.values()].some((r) => !r.idle)) {
+          await new Promise((resolve) => setTimeout(resolve, 100));
+        }
+      })();
+      return draining;
+    },
     close: () => {
       closing ??= (async () => {
         await signaling.close();
@@ -161,6 +234,7 @@ export async function startServer(config: Config, log: Logger, publicDir = PUBLI
         // Idle keep-alive connections would hold close() open for seconds.
         http.closeAllConnections();
         await Promise.all([listenerClosed, httpClosed]);
+        await clusterNode?.close();
       })();
       return closing;
     },

@@ -56,6 +56,14 @@ export interface Config {
   readonly tlsKey: string | undefined;
   /** Serve HTTPS with a throwaway self-signed certificate made at start (for trying it on a LAN). */
   readonly tlsSelfSigned: boolean;
+  /** Joins the cluster kept in this Redis (redis://host:port); undefined: a single node. */
+  readonly redisUrl: string | undefined;
+  /** This node's id in the cluster; undefined: the host name and a random suffix. */
+  readonly nodeId: string | undefined;
+  /** The base URL other nodes reach this one's HTTP and WebSocket at; undefined: from the host and port. */
+  readonly nodeUrl: string | undefined;
+  /** On SIGTERM in a cluster: seconds to move participants to other nodes before stopping. */
+  readonly drainTimeoutS: number;
   /** STUN/TURN servers handed to clients (never used by the server itself: see ice-servers.ts). */
   readonly iceServers: readonly IceServerSpec[] | undefined;
   /** Secret shared with the TURN server: TURN credentials are minted per join from it. */
@@ -138,6 +146,9 @@ const logLevel: Parse = (raw) =>
   (LOG_LEVELS as readonly string[]).includes(raw)
     ? { value: raw }
     : { problem: `must be one of ${LOG_LEVELS.join(", ")}, got "${raw}"` };
+const redisUrl: Parse = (raw) => (/^rediss?:\/\/\S+$/.test(raw) ? { value: raw } : { problem: `must be a redis:// or rediss:// URL, got "${raw}"` });
+const nodeId: Parse = (raw) => (/^[A-Za-z0-9_.-]{1,64}$/.test(raw) ? { value: raw } : { problem: `must be 1-64 of A-Za-z0-9_.-, got "${raw}"` });
+const httpUrl: Parse = (raw) => (/^https?:\/\/[^/\s]+\/?$/.test(raw) ? { value: raw.replace(/\/$/, "") } : { problem: `must be http(s)://host:port, got "${raw}"` });
 const flag: Parse = (raw) => {
   if (raw === "1" || raw === "true") return { value: true };
   if (raw === "0" || raw === "false") return { value: false };
@@ -183,6 +194,10 @@ const OPTIONS: readonly Option[] = [
   { key: "jwtSecret", env: "JWT_SECRET", description: `when set, signed access tokens (HS256 JWTs, npm run token) are accepted too, each for one room and role; at least ${MIN_SECRET_LENGTH} characters`, parse: jwtSecret },
   { key: "jwtIssuer", env: "JWT_ISSUER", description: "when set, a signed token must name this issuer (iss)", parse: secret },
   { key: "jwtAudience", env: "JWT_AUDIENCE", description: "when set, a signed token must name this audience (aud)", parse: secret },
+  { key: "redisUrl", env: "REDIS_URL", flag: "--redis-url", description: "join a cluster of nodes sharing this Redis (redis://host:6379); without it the server is a single node", parse: redisUrl },
+  { key: "nodeId", env: "NODE_ID", flag: "--node-id", description: "this node's id in the cluster, 1-64 of A-Za-z0-9_.- (default: the host name and a random suffix)", parse: nodeId },
+  { key: "nodeUrl", env: "NODE_URL", flag: "--node-url", description: "base URL other nodes reach this node's HTTP and WebSocket at, e.g. http://10.0.0.2:8080 (default: http://HOST:PORT, or this machine's first non-loopback IPv4 when HOST is 0.0.0.0)", parse: httpUrl },
+  { key: "drainTimeoutS", env: "DRAIN_TIMEOUT_S", flag: "--drain-timeout", default: 10, description: "in a cluster, seconds SIGTERM waits for participants to move to other nodes before the node stops, 0-600", parse: integer(0, 600) },
   { key: "logLevel", env: "LOG_LEVEL", flag: "--log-level", default: "info", description: LOG_LEVELS.join(", "), parse: logLevel },
   { key: "logPretty", env: "LOG_PRETTY", flag: "--pretty", boolean: true, default: false, description: "human-readable logs (LOG_PRETTY=1)", parse: flag },
 ];

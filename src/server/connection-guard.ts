@@ -30,6 +30,8 @@ export interface ConnectionGuardOptions {
   log: Logger;
   /** The process's soft limit on open files; read from /proc when not given. */
   fdLimit?: number;
+  /** Addresses the per-address cap does not apply to (the other nodes of a cluster, which bridge many clients). */
+  exempt?: (address: string) => boolean;
 }
 
 export interface ConnectionGuard {
@@ -52,7 +54,8 @@ export function guardConnections(server: Server, opts: ConnectionGuardOptions): 
 
   server.on("connection", (socket: Socket) => {
     const address = socket.remoteAddress ?? "unknown";
-    if (!perAddress.acquire(address)) {
+    const capped = !(opts.exempt?.(address) ?? false);
+    if (capped && !perAddress.acquire(address)) {
       stats.refusedPerAddress++;
       warn.warn(`per-address:${address}`, { remote: address, cap: opts.maxPerAddress }, "connections refused: the address holds the most it may");
       refuse(socket, 429, "too many connections from your address");
@@ -62,7 +65,7 @@ export function guardConnections(server: Server, opts: ConnectionGuardOptions): 
     fdCount.since++;
     let laned = false;
     socket.once("close", () => {
-      perAddress.release(address);
+      if (capped) perAddress.release(address);
       stats.open--;
       if (laned) lane--;
     });

@@ -23,7 +23,7 @@ export interface HttpServerOptions {
   log: Logger;
   readinessTimeoutMs?: number;
   /** Live figures for `GET /stats` (rooms, mixers, per-participant media); 404 when absent. */
-  stats?: () => object;
+  stats?: () => object | Promise<object>;
   /** When set, `/stats` needs `Authorization: Bearer <token>`: it names rooms and people. */
   statsToken?: string;
   /** When set, decides who may read `/stats` instead of statsToken (throws HttpError 401). */
@@ -123,7 +123,7 @@ export function createHttpServer(opts: HttpServerOptions): Server {
     if (path === "/stats" && opts.stats) {
       if (opts.authorizeStats) await opts.authorizeStats(req);
       else requireBearer(req, opts.statsToken);
-      sendJson(res, head, 200, opts.stats());
+      sendJson(res, head, 200, await opts.stats());
       return;
     }
     if (path === "/metrics" && opts.metrics) {

@@ -55,8 +55,12 @@ async function main(): Promise<void> {
       process.exit(1);
     }
     stopping = true;
-    log.info({ signal }, "shutting down");
-    server.close().then(
+    // In a cluster, SIGTERM moves the members to other nodes first (bounded by DRAIN_TIMEOUT_S).
+    const drain = signal === "SIGTERM" && server.cluster !== undefined;
+    log.info({ signal, drain }, drain ? "draining, then shutting down" : "shutting down");
+    (drain ? server.drain(config.drainTimeoutS * 1000) : Promise.resolve())
+      .then(() => server.close())
+      .then(
       () => {
         log.info("stopped");
         process.exit(0);

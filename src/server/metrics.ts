@@ -16,6 +16,19 @@ export interface MetricsSources {
   admission(): { budgetCores: number; committedCores: number };
   /** Error replies sent on the signaling sockets, by code, since the server started. */
   signalingErrors(): ReadonlyMap<string, number>;
+  /** In a cluster only: the Redis link and what crosses nodes. */
+  cluster?(): ClusterFigures;
+}
+
+export interface ClusterFigures {
+  redisUp: boolean;
+  redisReconnects: number;
+  draining: boolean;
+  /** Clients whose signaling this node bridges to the room's node. */
+  bridgedClients: number;
+  /** Viewers served here from another node's composite, and the relays feeding them. */
+  cascadedViewers: number;
+  cascadeLinks: number;
 }
 
 /** A label set's key in the accumulators below. */
@@ -169,6 +182,29 @@ export class Metrics {
         for (const [code, n] of sources.signalingErrors()) this.inc({ code }, n);
       },
     });
+    const cluster = sources.cluster;
+    if (cluster) {
+      const gauge = (name: string, help: string, value: (f: ClusterFigures) => number): void => {
+        new Gauge({
+          name, help, registers,
+          collect() {
+            this.set(value(cluster()));
+          },
+        });
+      };
+      gauge("mixroom_redis_up", "1 while this node's link to the cluster's Redis is up.", (f) => (f.redisUp ? 1 : 0));
+      new Counter({
+        name: "mixroom_redis_reconnects_total", help: "Times the link to Redis came back after being down.", registers,
+        collect() {
+          this.reset();
+          this.inc(cluster().redisReconnects);
+        },
+      });
+      gauge("mixroom_draining", "1 while this node is draining (no new rooms; members asked to move).", (f) => (f.draining ? 1 : 0));
+      gauge("mixroom_bridged_clients", "Clients whose signaling this node bridges to the node that mixes their room.", (f) => f.bridgedClients);
+      gauge("mixroom_cascaded_viewers", "Viewers served here from a composite relayed by the room's node.", (f) => f.cascadedViewers);
+      gauge("mixroom_cascade_links", "Relays of a composite from another node into this one.", (f) => f.cascadeLinks);
+    }
     new Gauge({
       name: "mixroom_cpu_budget_cores", help: "The CPU this node admits work up to (CPU_BUDGET).", registers,
       collect() {

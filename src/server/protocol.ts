@@ -59,6 +59,8 @@ export type ServerMessage =
   | { type: "recording"; active: boolean; outputs: number }
   /** Version 1 extension: the operator removed this client; the socket closes after it. */
   | { type: "removed"; reason: string }
+  /** This node is draining, or the room moved: join again (same URL) after the delay. */
+  | { type: "reconnect"; delayMs: number }
   | { type: "error"; code: ErrorCode; message: string; id?: MessageId };
 
 export interface ProtocolError {

@@ -13,6 +13,9 @@ import { WarningGate } from "../warning-gate.js";
 import { AddressRateLimiter } from "./address-limits.js";
 import { TokenBucket } from "../token-bucket.js";
 import type { IceServerIssuer } from "./ice-servers.js";
+import { SignalingBridge } from "../cluster/signaling-bridge.js";
+import { FORWARDED_FOR_HEADER } from "../cluster/headers.js";
+import type { Role } from "../room/contract.js";
 
 /*
  * Per-connection limits (the protocol leaves them to the server; docs should quote these):
@@ -81,6 +84,18 @@ export interface SignalingOptions {
   shutdownGraceMs?: number;
   /** STUN/TURN servers for each joiner (`joined.iceServers`); none are sent when undefined. */
   iceServers?: IceServerIssuer;
+  /** In a cluster: where each join's room is mixed; a room mixed on another node is bridged there. */
+  router?: JoinRouter;
+}
+
+/** Where a join goes: this node's rooms, or a bridge to the node that mixes the room. */
+export type JoinRoute = { kind: "local" } | { kind: "bridge"; url: string; headers: Record<string, string> };
+
+export interface JoinRouter {
+  /** `bridged`: the join came over another node's bridge, so it is never bridged again. Throws MixroomError. */
+  route(room: string, role: Role, bridged: boolean): Promise<JoinRoute>;
+  /** For a connection another node bridged here: the client's own address (from a trusted header). */
+  forwardedAddress(req: IncomingMessage): string | undefined;
 }
 
 export interface SignalingHandle {
@@ -88,6 +103,14 @@ export interface SignalingHandle {
   close(): Promise<void>;
   /** Error replies sent since the server started, by code (for /metrics). */
   readonly errorCounts: ReadonlyMap<string, number>;
+  /**
+   * Sends `reconnect` to every member of a room mixed here that `which` picks, ends its
+   * membership and closes its socket (a draining node, a room whose lease moved). Bridged
+   * clients are not touched: their rooms are mixed elsewhere.
+   */
+  reconnect(which: (room: string) => boolean, delayMs: number): number;
+  /** Clients whose signaling this node bridges to another node now. */
+  readonly bridged: number;
 }
 
 interface Settings {
@@ -110,6 +133,7 @@ interface Context {
   readonly warnings: WarningGate;
   /** Error replies sent, by code. */
   readonly errors: Map<string, number>;
+  readonly router: JoinRouter | undefined;
   isShuttingDown(): boolean;
   remove(connection: Connection): void;
 }
@@ -126,6 +150,7 @@ interface Reply {
 
 /** One join: a fresh object per join so late events and answers of an old one are dropped. */
 interface Membership {
+  room: string;
   state: "joining" | "joined";
   member: RoomMember | undefined;
   /** An offer is being answered or was: another is refused (the server does not renegotiate). */
@@ -176,6 +201,7 @@ export function attachSignaling(
     joins: new AddressRateLimiter(opts.joinRate ?? JOIN_RATE_PER_SECOND, opts.joinBurst ?? JOIN_BURST),
     warnings: new WarningGate(log, WARNING_INTERVAL_MS),
     errors: new Map(),
+    router: opts.router,
     isShuttingDown: () => shuttingDown,
     remove: (connection) => connections.delete(connection),
   };
@@ -188,8 +214,10 @@ export function attachSignaling(
       return;
     }
     const connLog = log.child({ conn: `c${++nextConn}` });
-    const address = req.socket.remoteAddress ?? "unknown";
-    connections.add(new Connection(ws, context, connLog, address));
+    // A client bridged here by another node counts against its own address, not that node's.
+    const forwarded = opts.router?.forwardedAddress(req);
+    const address = forwarded ?? req.socket.remoteAddress ?? "unknown";
+    connections.add(new Connection(ws, context, connLog, address, forwarded !== undefined));
     // Debug: a crowd of sockets must not become a crowd of log lines (joins are logged).
     connLog.debug({ remote: address }, "connection opened");
   });
@@ -200,6 +228,16 @@ export function attachSignaling(
 
   return {
     errorCounts: context.errors,
+    get bridged() {
+      let n = 0;
+      for (const c of connections) if (c.isBridged) n += 1;
+      return n;
+    },
+    reconnect(which, delayMs) {
+      let n = 0;
+      for (const c of connections) if (c.reconnect(which, delayMs)) n += 1;
+      return n;
+    },
     close() {
       closing ??= (async () => {
         shuttingDown = true;
@@ -221,6 +259,8 @@ class Connection {
   /** Set once we start closing: input after that is ignored. */
   private closing = false;
   private forceTimer: NodeJS.Timeout | undefined;
+  /** Set while this client's room is mixed on another node: messages pass through it. */
+  private bridge: SignalingBridge | undefined;
 
   constructor(
     private readonly ws: WebSocket,
@@ -228,6 +268,8 @@ class Connection {
     private readonly log: Logger,
     /** The client's address, for the limits per address. */
     private readonly address: string,
+    /** Another node bridged this connection here: it is never bridged onwards. */
+    private readonly viaBridge = false,
   ) {
     this.bucket = new TokenBucket(ctx.settings.rateLimitPerSecond, ctx.settings.rateLimitBurst);
     ws.on("message", (data, isBinary) => this.onMessage(data, isBinary));
@@ -255,7 +297,24 @@ class Connection {
     this.ws.ping();
   }
 
+  get isBridged(): boolean {
+    return this.bridge !== undefined;
+  }
+
+  /** See SignalingHandle.reconnect; true when this client was told. */
+  reconnect(which: (room: string) => boolean, delayMs: number): boolean {
+    const m = this.membership;
+    if (!m || this.closing || !which(m.room)) return false;
+    this.send({ type: "reconnect", delayMs });
+    this.endMembership("moving to another node");
+    this.closeWith(CLOSE_GOING_AWAY, "join again");
+    this.forceTimer ??= setTimeout(() => this.ws.terminate(), this.ctx.settings.shutdownGraceMs);
+    return true;
+  }
+
   shutdown(): Promise<void> {
+    this.bridge?.close();
+    this.bridge = undefined;
     this.endMembership(SHUTDOWN_REASON);
     this.closeWith(CLOSE_GOING_AWAY, SHUTDOWN_REASON);
     // A client that never completes the close handshake must not hold up shutdown.
@@ -274,16 +333,20 @@ class Connection {
       this.reject(parsed.error);
       return;
     }
-    this.dispatch(parsed.message).catch((err: unknown) => {
+    if (this.bridge) {
+      this.relayUp(parsed.message, data);
+      return;
+    }
+    this.dispatch(parsed.message, data).catch((err: unknown) => {
       // Handlers answer their own failures; reaching here is a bug in this file.
       this.log.error({ err }, "message handler failed");
     });
   }
 
-  private async dispatch(message: ClientMessage): Promise<void> {
+  private async dispatch(message: ClientMessage, raw: RawData): Promise<void> {
     switch (message.type) {
       case "join":
-        return this.join(message);
+        return this.join(message, raw);
       case "offer":
         return this.offer(message);
       case "candidate":
@@ -297,7 +360,7 @@ class Connection {
     }
   }
 
-  private async join(msg: Message<"join">): Promise<void> {
+  private async join(msg: Message<"join">, raw: RawData): Promise<void> {
     if (this.membership) {
       const state = this.membership.state === "joining" ? "join already in progress" : "already joined";
       this.reject({ code: "bad-request", message: state, id: msg.id });
@@ -312,7 +375,7 @@ class Connection {
     }
     // Claimed before the token is checked (a signed one takes a moment): a second join meanwhile
     // is "in progress", and a close meanwhile leaves nothing behind.
-    const m: Membership = { state: "joining", member: undefined, offered: false, pending: [], leaveReason: "", candidates: 0 };
+    const m: Membership = { room: msg.room, state: "joining", member: undefined, offered: false, pending: [], leaveReason: "", candidates: 0 };
     this.membership = m;
     let admission: Admission;
     try {
@@ -327,6 +390,22 @@ class Connection {
     }
     if (this.membership !== m) return;
     this.badMessages = 0;
+
+    if (this.ctx.router) {
+      let route;
+      try {
+        route = await this.ctx.router.route(msg.room, msg.role, this.viaBridge);
+      } catch (err) {
+        if (this.membership === m) this.membership = undefined;
+        this.replyError(err, msg.id);
+        return;
+      }
+      if (this.membership !== m) return;
+      if (route.kind === "bridge") {
+        await this.openBridge(m, msg, toBuffer(raw).toString("utf8"), route.url, route.headers);
+        return;
+      }
+    }
 
     let result: JoinResult;
     try {
@@ -438,6 +517,54 @@ class Connection {
     }
   }
 
+  /** Carries this client's signaling to the node that mixes its room; the join goes up as sent. */
+  private async openBridge(m: Membership, msg: Message<"join">, raw: string, url: string, headers: Record<string, string>): Promise<void> {
+    let bridge: SignalingBridge;
+    try {
+      bridge = await SignalingBridge.open(url, { ...headers, [FORWARDED_FOR_HEADER]: this.address }, raw, {
+        onMessage: (text) => {
+          if (this.bridge === bridge) this.sendRaw(text);
+        },
+        onClose: (code, reason, reconnectSent) => {
+          if (this.bridge !== bridge) return;
+          this.bridge = undefined;
+          this.membership = undefined;
+          this.log.info({ code, reason }, "bridged node closed");
+          // The node that mixed the room went away without a word: ask the client to come back.
+          if (!reconnectSent && code !== CLOSE_NORMAL && code !== CLOSE_POLICY_VIOLATION) this.send({ type: "reconnect", delayMs: 1000 });
+          this.closeWith(code === CLOSE_NORMAL || code === CLOSE_POLICY_VIOLATION ? code : CLOSE_GOING_AWAY, reason || "the room's node went away");
+        },
+      });
+    } catch (err) {
+      if (this.membership === m) this.membership = undefined;
+      this.log.warn({ url, reason: (err as Error).message }, "could not reach the room's node");
+      this.send({ type: "error", code: "overloaded", message: "the node that mixes this room did not answer: try again", id: msg.id });
+      return;
+    }
+    if (this.membership !== m || this.closing) {
+      bridge.close();
+      return;
+    }
+    this.membership = undefined;
+    this.bridge = bridge;
+    this.log.info({ room: msg.room, to: url }, "join bridged to the room's node");
+  }
+
+  /** A message of a bridged client: up as it came. A leave ends the bridge (the next join is placed afresh). */
+  private relayUp(message: ClientMessage, raw: RawData): void {
+    const bridge = this.bridge as SignalingBridge;
+    if (bridge.bufferedAmount > MAX_BUFFERED_BYTES) {
+      this.ws.terminate();
+      return;
+    }
+    this.badMessages = 0;
+    bridge.send(toBuffer(raw).toString("utf8"));
+    if (message.type === "leave") {
+      this.bridge = undefined;
+      bridge.close();
+    }
+  }
+
   private joinedMembership(): Membership | undefined {
     return this.membership?.state === "joined" ? this.membership : undefined;
   }
@@ -544,6 +671,16 @@ class Connection {
     this.send({ type: "error", code, message, id });
   }
 
+  /** A message from the bridged node, passed on as it is. */
+  private sendRaw(text: string): void {
+    if (this.ws.readyState !== WebSocket.OPEN) return;
+    if (this.ws.bufferedAmount > MAX_BUFFERED_BYTES) {
+      this.ws.terminate();
+      return;
+    }
+    this.ws.send(text);
+  }
+
   private send(message: ServerMessage): void {
     if (message.type === "error") this.ctx.errors.set(message.code, (this.ctx.errors.get(message.code) ?? 0) + 1);
     if (this.ws.readyState !== WebSocket.OPEN) return;
@@ -564,6 +701,8 @@ class Connection {
   private onClose(code: number, reason: string): void {
     this.closing = true;
     clearTimeout(this.forceTimer);
+    this.bridge?.close();
+    this.bridge = undefined;
     this.endMembership("socket closed");
     this.ctx.remove(this);
     this.log.debug({ code, reason }, "connection closed");
