@@ -20,6 +20,26 @@ export function setPictureId(payload: Buffer, at: number, pictureId: number): vo
   payload[at + 3] = pictureId & 0xff;
 }
 
+/**
+ * Whether an RTP payload (descriptor first, RFC 7741 4.2) begins a VP8 keyframe: the start of
+ * partition 0 (S=1, PID=0), whose VP8 payload header has P=0 (RFC 6386 9.1). Any sender's
+ * descriptor is read, with or without picture ID, TL0PICIDX and TID/KEYIDX.
+ */
+export function startsVp8Keyframe(payload: Buffer): boolean {
+  const b0 = payload[0];
+  if (b0 === undefined || (b0 & 0x10) === 0 || (b0 & 0x07) !== 0) return false;
+  let at = 1;
+  if (b0 & 0x80) {
+    const x = payload[at++] ?? 0;
+    // I: a 7- or 15-bit picture ID (M, the first bit, says which).
+    if (x & 0x80) at += ((payload[at] ?? 0) & 0x80) ? 2 : 1;
+    if (x & 0x40) at++;
+    if (x & 0x30) at++;
+  }
+  const header = payload[at];
+  return header !== undefined && (header & 0x01) === 0;
+}
+
 /** How a frame is split: the same for whole packets and for payloads. */
 function split(length: number): { count: number; chunk: number } {
   const count = Math.max(1, Math.ceil(length / MAX_PAYLOAD));

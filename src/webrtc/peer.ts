@@ -63,6 +63,17 @@ function isConstrainedBaselineMode1(parameters: string | undefined): boolean {
 
 /** The one abort reason for werift's RTCP loops at close (see Peer.close): made at load, it pins nothing. */
 const PEER_CLOSED = Object.freeze(new Error("peer closed"));
+
+/**
+ * Stops the RTCP loops of every sender and receiver of `pc` with one reason made at load: werift's
+ * own abort() makes a DOMException whose stack pins whatever made it (see Peer.close). Call it
+ * right before pc.close() on any connection this server owns.
+ */
+export function abortRtcpLoops(pc: RTCPeerConnection): void {
+  for (const t of pc.getTransceivers()) {
+    for (const part of [t.receiver, t.sender] as unknown as Array<{ rtcpCancel?: AbortController }>) part.rtcpCancel?.abort(PEER_CLOSED);
+  }
+}
 const RTCP_SR = 200;
 const RTCP_RR = 201;
 const RTCP_RTPFB = 205;
@@ -92,7 +103,7 @@ interface WeriftNack {
   newEstSeqNum: number;
   addPacket(packet: RtpPacket): void;
 }
-function boundNackGaps(receiver: RTCRtpTransceiver["receiver"]): void {
+export function boundNackGaps(receiver: RTCRtpTransceiver["receiver"]): void {
   const nack = (receiver as unknown as { nack?: WeriftNack }).nack;
   if (!nack || typeof nack.addPacket !== "function") return;
   const addPacket = nack.addPacket.bind(nack);
@@ -309,9 +320,7 @@ export class Peer {
     // the stack it was made on, receivers and all (Peer, Participant, Room): while anything holds
     // the closed connection, that pinned the whole room, canvases included (the soak grew
     // 315 MB/h). Aborted first with a reason made once, their abort() finds nothing to do.
-    for (const t of this.pc.getTransceivers()) {
-      for (const part of [t.receiver, t.sender] as unknown as Array<{ rtcpCancel?: AbortController }>) part.rtcpCancel?.abort(PEER_CLOSED);
-    }
+    abortRtcpLoops(this.pc);
     return this.pc
       .close()
       .catch((err: unknown) => this.log.debug({ err }, "peer close failed"))

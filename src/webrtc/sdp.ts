@@ -117,6 +117,13 @@ export function checkOffer(sdp: string, opts: OfferShape = { receives: true }): 
   return checkCredentials(sdp);
 }
 
+/** The codec names (lower case) of the offer's first `kind` m-line; none for SDP that checkOffer refuses. */
+export function offeredCodecs(sdp: string, kind: "audio" | "video"): string[] {
+  const media = sections(sdp);
+  if (typeof media === "string") return [];
+  return media.find((m) => m.kind === kind)?.codecs ?? [];
+}
+
 /**
  * A screen sends one picture and receives nothing: an audio m-line, a second m-line or a
  * direction that asks to receive would be media nobody sends or plays, so they are refused.
