@@ -192,6 +192,40 @@ describe.sequential("a cluster of nodes on Redis", () => {
     expect(room.participants.map((p) => p.name).sort()).toEqual(everyone);
   });
 
+  it("serves viewers who came through another node from one relay of the composite: the owner encodes it once", async () => {
+    type RoomStats = { id: string; video: { rungs: Array<{ running?: boolean }> }; audio: { encoders: number }; members: Array<{ role: string; name: string }> };
+    const work = async () => {
+      const r = (await stats(a)).rooms.find((x) => x.id === "meet") as unknown as RoomStats;
+      return { rungs: r.video.rungs.filter((g) => g.running).length, audioEncoders: r.audio.encoders, viewers: r.members.filter((m) => m.role === "viewer").map((m) => m.name) };
+    };
+    const viewers: MixroomPeer[] = [];
+    try {
+      const first = await MixroomPeer.join({ url: b.ws, room: "meet", name: "viewer 1", role: "viewer", decode: { width: W, height: H } });
+      viewers.push(first);
+      await waitFor("viewer 1 (via B) sees all four tiles", async () => JSON.stringify(quadrants(first)) === JSON.stringify(everyone), { timeoutMs: 20_000, last: () => quadrants(first) });
+      const before = await work();
+      // The owner sees one viewer: B's relay.
+      expect(before.viewers).toHaveLength(1);
+      viewers.push(await MixroomPeer.join({ url: b.ws, room: "meet", name: "viewer 2", role: "viewer", decode: { width: W, height: H } }));
+      viewers.push(await MixroomPeer.join({ signal: "whep", httpBase: b.http, room: "meet", name: "whep viewer", decode: { width: W, height: H } }));
+      for (const v of viewers) {
+        await waitFor(`${v.opts.name} sees all four tiles`, async () => JSON.stringify(quadrants(v)) === JSON.stringify(everyone), { timeoutMs: 20_000, last: () => quadrants(v) });
+      }
+      // Three viewers on B, and the owner's work is what it was with one: no encoder, rung or viewer more.
+      expect(await work()).toEqual(before);
+      const relay = (await stats(b)).cluster as unknown as { cascade: Array<{ room: string; owner: string; viewers: number; upstream: string }> };
+      expect(relay.cascade).toEqual([expect.objectContaining({ room: "meet", owner: a.http, viewers: 3, upstream: "connected" })]);
+      expect(await fetch(`${b.http}/metrics`).then((r) => r.text())).toMatch(/^mixroom_cascaded_viewers 3$/m);
+      // The relay's pictures keep coming at the composite's rate.
+      const counts = viewers.map((v) => v.picturesDecoded);
+      const t0 = Date.now();
+      await waitFor("2 s of pictures", async () => Date.now() - t0 >= 2000, { intervalMs: 100 });
+      for (const [i, v] of viewers.entries()) expect(v.picturesDecoded - counts[i]!, v.opts.name).toBeGreaterThan(40);
+    } finally {
+      await Promise.all(viewers.map((v) => v.close()));
+    }
+  }, 90_000);
+
   it("keeps running rooms running while Redis is away, refuses new placements, and says so in /readyz", async () => {
     const members = [...peers];
     await redis.stop();

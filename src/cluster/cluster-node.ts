@@ -12,6 +12,8 @@ import type { RoomManager } from "../room/room-manager.js";
 import type { JoinRoute, JoinRouter } from "../server/signaling.js";
 import { Cluster } from "./cluster.js";
 import { CpuMeter } from "./cpu-meter.js";
+import { ViewerCascade } from "./viewer-cascade.js";
+import type { PeerNetwork } from "../webrtc/peer.js";
 import { CLUSTER_KEY_HEADER, FORWARDED_FOR_HEADER } from "./headers.js";
 
 export interface ClusterNodeOptions {
@@ -20,8 +22,11 @@ export interface ClusterNodeOptions {
   nodeUrl: string | undefined;
   host: string;
   publicIp: string | undefined;
+  /** The local peers' network (the cascade's viewers and its links to other nodes). */
+  network: PeerNetwork;
   cores: number;
   rooms: RoomManager;
+  maxViewersPerRoom: number;
   /** Recordings and streams running here. */
   outputs(): number;
   log: Logger;
@@ -29,17 +34,12 @@ export interface ClusterNodeOptions {
   onLeaseLost(room: string): void;
 }
 
-/** A viewer service for rooms mixed elsewhere (the viewer cascade), when one is attached. */
-export interface CascadeService extends RoomService {
-  readonly viewers: number;
-  readonly links: number;
-  close(): Promise<void>;
-}
 
 export class ClusterNode {
   readonly cluster: Cluster;
   private port = 0;
-  cascade: CascadeService | undefined;
+  /** Viewers here of rooms mixed on other nodes, from one relay per room. */
+  readonly cascade: ViewerCascade;
 
   constructor(private readonly opts: ClusterNodeOptions) {
     const rooms = opts.rooms;
@@ -68,11 +68,28 @@ export class ClusterNode {
           participants: w.participants,
           viewers: w.viewers,
           outputs: opts.outputs(),
-          cascadedViewers: this.cascade?.viewers ?? 0,
+          cascadedViewers: this.cascadeFigures().viewers,
         };
       },
       onLeaseLost: (room) => opts.onLeaseLost(room),
     });
+    const cluster = this.cluster;
+    this.cascade = new ViewerCascade({
+      log: opts.log,
+      network: opts.network,
+      ownerOf: async (room) => {
+        const where = await cluster.locate(room, "find");
+        return where.kind === "remote" ? where.node.url : undefined;
+      },
+      upstreamHeaders: async () => ({ [CLUSTER_KEY_HEADER]: await cluster.clusterKey() }),
+      maxViewersPerRoom: opts.maxViewersPerRoom,
+    });
+  }
+
+  /** Viewers served here from other nodes' composites, and the relays feeding them. */
+  cascadeFigures(): { viewers: number; links: number } {
+    const relays = this.cascade.stats();
+    return { viewers: relays.reduce((n, r) => n + r.viewers, 0), links: relays.filter((r) => r.upstream === "connected").length };
   }
 
   /** Starts heartbeats once the server listens on `port`. */
@@ -87,7 +104,7 @@ export class ClusterNode {
     return {
       route: async (room, role, bridged): Promise<JoinRoute> => {
         // A viewer of a room mixed elsewhere is served here, from the cascade (see `rooms()`).
-        if (role === "viewer" && this.cascade !== undefined && !bridged) return { kind: "local" };
+        if (role === "viewer" && !bridged) return { kind: "local" };
         const where = await cluster.locate(room, "create");
         if (where.kind === "local") return where;
         // A join bridged here for a room that moved meanwhile: the client joins again from the start.
@@ -109,7 +126,7 @@ export class ClusterNode {
   rooms(local: RoomService): RoomService {
     return {
       join: async (request: JoinRequest, onEvent: (event: RoomEvent) => void): Promise<JoinResult> => {
-        if (request.role === "viewer" && this.cascade !== undefined) {
+        if (request.role === "viewer") {
           const where = await this.cluster.locate(request.room, "create");
           if (where.kind === "remote") return this.cascade.join(request, onEvent);
         }
@@ -123,7 +140,7 @@ export class ClusterNode {
   }
 
   async close(): Promise<void> {
-    await this.cascade?.close();
+    await this.cascade.close();
     await this.cluster.close();
   }
 }

@@ -3,7 +3,7 @@
 // crosses Redis: it says which node a client's signaling is bridged to (signaling-bridge.ts),
 // which node HTTP requests are forwarded to (http-forward.ts), and which node a cascaded
 // viewer's composite comes from (viewer-cascade.ts).
-import { randomBytes } from "node:crypto";
+import { randomBytes, timingSafeEqual } from "node:crypto";
 import type { Logger } from "pino";
 import { MixroomError } from "../errors.js";
 import { type NodeRecord, HEARTBEAT_MS, NodeRegistry } from "./node-registry.js";
@@ -97,7 +97,10 @@ export class Cluster {
   /** True when a request carries the cluster's key (it came from another node). */
   isPeerRequest(headers: Record<string, string | string[] | undefined>): boolean {
     const given = headers[CLUSTER_KEY_HEADER];
-    return typeof given === "string" && this.key !== undefined && given === this.key;
+    if (typeof given !== "string" || this.key === undefined) return false;
+    const a = Buffer.from(given);
+    const b = Buffer.from(this.key);
+    return a.length === b.length && timingSafeEqual(a, b);
   }
 
   record(): NodeRecord {

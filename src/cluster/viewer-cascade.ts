@@ -41,8 +41,8 @@ export interface CascadeOptions {
   network: PeerNetwork;
   /** The owner's base HTTP URL for a room (e.g. "http://10.0.0.2:8080"), or undefined when no node owns it now. */
   ownerOf(room: string): Promise<string | undefined>;
-  /** Extra headers for the upstream WHEP request (the cluster's key; the caller sets them). */
-  upstreamHeaders?: Record<string, string>;
+  /** Extra headers for the upstream WHEP request (the cluster's key; the caller sets them), or how to get them. */
+  upstreamHeaders?: Record<string, string> | (() => Promise<Record<string, string>>);
   /** Local viewers of one room (default: unlimited; the owner counts this node as one). */
   maxViewersPerRoom?: number;
   /** How long a room's link outlives its last viewer, ms (default 5000). */
@@ -87,8 +87,11 @@ export class ViewerCascade implements RoomService {
     const open = this.openRelay(room);
     if (open) return open;
     let owner: string | undefined;
+    let headers: Record<string, string>;
     try {
       owner = await this.opts.ownerOf(room);
+      const given = this.opts.upstreamHeaders ?? {};
+      headers = typeof given === "function" ? await given() : given;
     } catch (err) {
       throw new MixroomError("internal", `the owner of room ${room} could not be looked up`, { cause: err });
     }
@@ -101,7 +104,7 @@ export class ViewerCascade implements RoomService {
       room,
       owner: owner.replace(/\/+$/, ""),
       network: this.opts.network,
-      headers: this.opts.upstreamHeaders ?? {},
+      headers,
       maxViewers: this.opts.maxViewersPerRoom ?? Infinity,
       lingerMs: this.opts.lingerMs ?? LINGER_MS,
       log: this.log.child({ room }),

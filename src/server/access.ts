@@ -21,6 +21,11 @@ export interface AccessOptions {
   apiToken?: string | undefined;
   /** Signed tokens are accepted when set. */
   tokens?: TokenSettings | undefined;
+  /**
+   * In a cluster: true for a request another node made with the cluster's key. It may watch
+   * (the viewer cascade's one link); anything else it forwards carries the client's own token.
+   */
+  fromPeerNode?: (req: IncomingMessage) => boolean;
 }
 
 /** What an admitted token fixes about its holder. */
@@ -67,6 +72,7 @@ export class Access {
 
   /** admit() for an HTTP request's `Authorization: Bearer`, refusing with 401. */
   async admitRequest(req: IncomingMessage, permission: Permission, room: string | undefined): Promise<Admission> {
+    if (permission === "watch" && (this.opts.fromPeerNode?.(req) ?? false)) return {};
     const m = /^Bearer (.+)$/.exec(req.headers.authorization ?? "");
     try {
       return await this.admit(m?.[1], permission, room);

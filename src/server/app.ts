@@ -2,6 +2,7 @@
 // the room manager behind them. main.ts runs it; tests start it on port 0.
 import { buildLadder } from "../egress/ladder.js";
 import { mkdtemp } from "node:fs/promises";
+import type { IncomingMessage } from "node:http";
 import type { AddressInfo } from "node:net";
 import { availableParallelism, tmpdir } from "node:os";
 import { dirname, join } from "node:path";
@@ -24,6 +25,7 @@ import { roomLayoutRoute } from "./room-layout-api.js";
 import { roomApiRoute } from "./room-api.js";
 import { whipWhepRoute } from "./whip-whep.js";
 import { ClusterNode } from "../cluster/cluster-node.js";
+import type { PeerNetwork } from "../webrtc/peer.js";
 import { clusterRoomListRoute, forwardRoute } from "../cluster/http-forward.js";
 import { WS_MAX_PAYLOAD_BYTES, attachSignaling } from "./signaling.js";
 
@@ -59,6 +61,10 @@ function defaultCpuBudget(): number {
 export async function startServer(config: Config, log: Logger, publicDir = PUBLIC_DIR): Promise<RunningServer> {
   // First: a bad certificate stops the start before anything else is made (ConfigError).
   const tls = await loadTlsCredentials(config);
+  const network: PeerNetwork = {
+    publicIp: config.publicIp,
+    portRange: config.rtcMinPort !== undefined && config.rtcMaxPort !== undefined ? [config.rtcMinPort, config.rtcMaxPort] : undefined,
+  };
   const rooms = new RoomManager(
     {
       width: config.videoWidth,
@@ -76,10 +82,7 @@ export async function startServer(config: Config, log: Logger, publicDir = PUBLI
       maxRooms: config.maxRooms,
       cpuBudgetCores: config.cpuBudget ?? defaultCpuBudget(),
       costModel: config.costModel,
-      network: {
-        publicIp: config.publicIp,
-        portRange: config.rtcMinPort !== undefined && config.rtcMaxPort !== undefined ? [config.rtcMinPort, config.rtcMaxPort] : undefined,
-      },
+      network,
     },
     log,
   );
@@ -105,6 +108,8 @@ export async function startServer(config: Config, log: Logger, publicDir = PUBLI
           nodeUrl: config.nodeUrl,
           host: config.host,
           publicIp: config.publicIp,
+          network,
+          maxViewersPerRoom: config.maxViewers,
           cores: availableParallelism(),
           rooms,
           outputs: () => outputs.all().filter((o) => o.status().state !== "stopped").length,
@@ -120,6 +125,7 @@ export async function startServer(config: Config, log: Logger, publicDir = PUBLI
     authToken: config.authToken,
     apiToken: config.apiToken,
     tokens: config.jwtSecret === undefined ? undefined : { secret: config.jwtSecret, issuer: config.jwtIssuer, audience: config.jwtAudience },
+    ...(clusterNode && { fromPeerNode: (req: IncomingMessage) => clusterNode.cluster.isPeerRequest(req.headers) }),
   });
   // STUN/TURN servers for clients (the server needs none itself: see ice-servers.ts).
   const iceServers = iceServerIssuer(config.iceServers, { secret: config.turnSecret, ttlS: config.turnCredentialTtlS });
@@ -133,7 +139,7 @@ export async function startServer(config: Config, log: Logger, publicDir = PUBLI
     routes: [...(clusterNode ? [clusterRoomListRoute(clusterNode.cluster, access), forwardRoute(clusterNode.cluster, log)] : []), roomLayoutRoute(rooms, access), roomApiRoute(rooms, access, log), outputApiRoute(outputs, access, log), hlsRoute(outputs, log), whipWhep.route],
     // Each room's figures, with the recordings and streams running from it.
     stats: async () => ({
-      ...(clusterNode && { cluster: { ...(await clusterNode.cluster.view()), bridgedClients: signaling.bridged } }),
+      ...(clusterNode && { cluster: { ...(await clusterNode.cluster.view()), bridgedClients: signaling.bridged, cascade: clusterNode.cascade.stats() } }),
       // What is committed of the CPU budget (cost-model.ts), and what the connection limits hold.
       cpu: { budgetCores: rooms.admission.budgetCores, committedCores: Math.round(rooms.admission.load * 1000) / 1000, workload: rooms.workload() },
       connections: { ...guard.stats },
@@ -153,8 +159,8 @@ export async function startServer(config: Config, log: Logger, publicDir = PUBLI
           redisReconnects: clusterNode.cluster.link.reconnects,
           draining: clusterNode.cluster.isDraining,
           bridgedClients: signaling.bridged,
-          cascadedViewers: clusterNode.cascade?.viewers ?? 0,
-          cascadeLinks: clusterNode.cascade?.links ?? 0,
+          cascadedViewers: clusterNode.cascadeFigures().viewers,
+          cascadeLinks: clusterNode.cascadeFigures().links,
         }),
       }),
     }),
