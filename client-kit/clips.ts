@@ -116,11 +116,14 @@ export function cameraClip(colour: string, size = "640x360", fps = 30): IvfFrame
 }
 
 /**
- * 60 frames, black but for a white flash on the first 3 frames of each second (keyframes there):
+ * 60 frames, black but for a white flash on the first 3 frames of each second, every frame a keyframe:
  * with beepPackets, a source whose picture and sound change together, for A/V sync checks.
  */
 export function flashClip(size = "320x180"): IvfFrame[] {
-  return vp8Clip(`flash-${size}`, [...colourSource("black", size), "-vf", "drawbox=c=white:t=fill:enable='lt(mod(n,30),3)'"], "300k");
+  // Every frame a keyframe: a keyframe request makes a replay go on from the clip's next keyframe
+  // (replay.ts), which here is the very next frame, so the flashes keep their time against the
+  // beeps. With a keyframe every 30 frames a request jumped the picture up to a second ahead.
+  return vp8Clip(`flash-${size}-intra`, [...colourSource("black", size), "-vf", "drawbox=c=white:t=fill:enable='lt(mod(n,30),3)'"], "300k", 1);
 }
 
 /** Width in pixels of each black and each white stripe of screenClip. */

@@ -61,7 +61,7 @@ export class VideoReplay {
       const frames = clip.frames;
       this.send = (i, tick) => this.out(p.packetize(frames[i]!.nals, tick * step));
     }
-    this.clock = RoomClock.single(1000 / fps, (tick) => this.tick(tick), opts.onError ?? rethrow);
+    this.clock = RoomClock.single(1000 / fps, (tick, steps) => this.tick(tick, steps), opts.onError ?? rethrow);
   }
 
   /** A PLI: like a camera's encoder, continue from the next keyframe of the clip. */
@@ -74,8 +74,14 @@ export class VideoReplay {
     this.clock.stop();
   }
 
-  private tick(tick: number): void {
+  private tick(tick: number, steps: number): void {
     if (this.paused) return;
+    // Ticks the clock skipped (this process was busy): a camera sends the picture of now, not the
+    // one it owed, so the clip skips them too where the frame it lands on is a keyframe (the
+    // stream stays decodable). Otherwise the picture would fall behind the sound for good, one
+    // stall at a time (AudioReplay sends the packets it owed).
+    const ahead = (this.index + steps - 1) % this.length;
+    if (steps > 1 && this.keyframes[ahead]) this.index = ahead;
     const i = this.index;
     this.index = (i + 1) % this.length;
     this.opts.onFrame?.(i);

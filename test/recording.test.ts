@@ -244,6 +244,9 @@ describe("recordings", () => {
       const mp4 = await startRecording("sync", "mp4");
       await recorded("sync", webm.id, 6);
       await recorded("sync", mp4.id, 6);
+      // The two paths as the room measured them: frames through the decoder, audio in the playout queue.
+      const member = server.rooms.rooms.get("sync")!.stats().members[0] as { decoder?: { latencyMs: number }; audio?: { waitMs: number } };
+      console.log(`paths: decoder ${member.decoder?.latencyMs.toFixed(0)} ms, audio wait ${member.audio?.waitMs} ms`);
       const stopped = [(await call("DELETE", `sync/recordings/${webm.id}`)).json, (await call("DELETE", `sync/recordings/${mp4.id}`)).json];
       for (const status of stopped) {
         const file = join(dir, status.files[0]);
@@ -260,9 +263,12 @@ describe("recordings", () => {
         const median = [...offsets].sort((a, b) => a - b)[Math.floor(offsets.length / 2)]!;
         // Positive: the sound comes first. The camera's path (jitter buffer, decoder process, the
         // next compose tick) is a little longer than the voice's (playout 40-60 ms); outputs place
-        // the sound 40 ms later to make up for it (muxer.ts). Measured over six runs here: -42 to
-        // +78 ms. Broadcast accepts up to 90 ms of sound first and 185 ms of sound late (ITU-R
-        // BT.1359); this bound is wider than the first, for the run-to-run spread. The
+        // the sound 40 ms later to make up for it (muxer.ts). Measured here: -59 to +31 ms over
+        // four runs, -50 to -22 ms over three with a core kept busy. (Wider spreads seen before
+        // were the source's: its picture fell behind its sound after each stall of this process,
+        // and a keyframe request jumped it up to a second ahead; see flashClip and VideoReplay.)
+        // Broadcast accepts up to 90 ms of sound first and 185 ms of sound late (ITU-R BT.1359);
+        // this bound is wider than the first, for the run-to-run spread. The
         // fragmented-MP4 bug this guards against put the sound 400 ms first.
         console.log(`A/V offset in ${status.format}: sound leads the picture by ${(median * 1000).toFixed(0)} ms (median of ${offsets.length} flashes)`);
         expect(median).toBeGreaterThan(-0.185);

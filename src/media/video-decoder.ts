@@ -60,6 +60,9 @@ const START_GRACE_MS = 2000;
 // instead of waiting for the next one.
 const H264_AUD = Buffer.from([0, 0, 0, 1, 9, 0xf0]);
 
+/** Frames written and not yet answered that latency pairing keeps (a second at 60 fps). */
+const MAX_UNANSWERED = 60;
+
 export class VideoDecoder {
   private proc: FfmpegProcess | undefined;
   private width: number;
@@ -89,7 +92,11 @@ export class VideoDecoder {
   readonly stats = {
     framesIn: 0, framesDropped: 0, framesAwaitingKeyframe: 0, pictures: 0, restarts: 0, stalls: 0, keyframeRequests: 0, inputWidth: 0, inputHeight: 0,
     framesRejected: 0, overBudget: 0,
+    /** How long a frame takes through the decoder process, written to picture read (ms, a moving average). */
+    latencyMs: 0,
   };
+  /** When each frame not yet answered by a picture was written, oldest first (the current process's). */
+  private written: number[] = [];
 
   constructor(private readonly opts: VideoDecoderOptions) {
     this.width = opts.width;
@@ -142,6 +149,9 @@ export class VideoDecoder {
     if (ok) {
       this.stats.framesIn++;
       this.unansweredSince ??= now;
+      // One picture per frame: the oldest write is the next picture's. A frame FFmpeg drops would
+      // pair the rest a frame late, so the queue is bounded and starts afresh with each process.
+      if (this.written.push(now) > MAX_UNANSWERED) this.written.shift();
     } else {
       // FFmpeg is behind; a dropped inter frame breaks the chain, so wait for a keyframe.
       this.stats.framesDropped++;
@@ -248,11 +258,18 @@ export class VideoDecoder {
     this.needKeyframe = true;
     this.frameCount = 0;
     this.unansweredSince = undefined;
+    this.written = [];
     if (codec === "vp8") proc.write(ivfFileHeader(width, height, 30));
     const reader = new RawFrameReader(i420Size(width, height), (picture) => {
       // A replaced process's last pictures (another size, or late) are not shown.
       if (this.proc !== proc) return;
       this.stats.pictures++;
+      const wrote = this.written.shift();
+      if (wrote !== undefined) {
+        const ms = performance.now() - wrote;
+        // The first picture sets it; then a moving average over about 20 pictures.
+        this.stats.latencyMs = this.stats.pictures === 1 ? ms : this.stats.latencyMs + 0.05 * (ms - this.stats.latencyMs);
+      }
       this.unansweredSince = undefined;
       this.stallMs = STALL_MS;
       this.opts.onPicture(picture, width, height);
