@@ -3,7 +3,9 @@
 import { describe, expect, it } from "vitest";
 import { type Candidate, placeRoom } from "../src/cluster/placement.js";
 
-const node = (id: string, committedCores: number, extra: Partial<Candidate> = {}): Candidate => ({ id, budgetCores: 1.7, committedCores, draining: false, ...extra });
+const node = (id: string, committedCores: number, extra: Partial<Candidate> = {}): Candidate => ({
+  id, budgetCores: 1.7, committedCores, rooms: 0, maxRooms: 8, draining: false, ...extra,
+});
 
 describe("placeRoom", () => {
   it("picks the node with the most headroom", () => {
@@ -18,6 +20,11 @@ describe("placeRoom", () => {
     expect(placeRoom([node("a", 0.3), node("b", 0.3), node("c", 0.3)], 0.45, "b")?.id).toBe("b");
     expect(placeRoom([node("a", 0.3), node("b", 0.3)], 0.45, "z")?.id).toBe("a");
     expect(placeRoom([node("b", 0.3), node("a", 0.305)], 0.45, "z")?.id).toBe("a");
+  });
+
+  it("skips a node that runs as many rooms as it takes, whatever its headroom", () => {
+    expect(placeRoom([node("a", 0.0, { rooms: 8 }), node("b", 1.0, { rooms: 2 })], 0.45, "a")?.id).toBe("b");
+    expect(placeRoom([node("a", 0.0, { rooms: 8 })], 0.45, "a")).toBeUndefined();
   });
 
   it("skips draining nodes and nodes the room would push past their budget", () => {

@@ -56,7 +56,7 @@ describe("room leases and the node registry (real Redis)", () => {
     const registry = new NodeRegistry(c);
     const record = (id: string): NodeRecord => ({
       id, url: `http://10.0.0.${id.length}:8080`, cores: 2, budgetCores: 1.7, committedCores: 0, cpuCores: 0,
-      rooms: 0, participants: 0, viewers: 0, outputs: 0, cascadedViewers: 0, draining: false, startedAt: 0, updatedAt: Date.now(),
+      rooms: 0, maxRooms: 8, participants: 0, viewers: 0, outputs: 0, cascadedViewers: 0, draining: false, startedAt: 0, updatedAt: Date.now(),
     });
     await registry.publish(record("n1"));
     await registry.publish(record("n22"));

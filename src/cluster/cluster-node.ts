@@ -27,6 +27,7 @@ export interface ClusterNodeOptions {
   cores: number;
   rooms: RoomManager;
   maxViewersPerRoom: number;
+  maxRooms: number;
   /** Recordings and streams running here. */
   outputs(): number;
   log: Logger;
@@ -65,6 +66,7 @@ export class ClusterNode {
           committedCores: rooms.admission.load + idle * newRoomCost,
           cpuCores: Math.round(cpu.read() * 1000) / 1000,
           rooms: rooms.rooms.size,
+          maxRooms: opts.maxRooms,
           participants: w.participants,
           viewers: w.viewers,
           outputs: opts.outputs(),

@@ -112,6 +112,7 @@ export class Cluster {
     return {
       ...load,
       committedCores: load.committedCores + claimed * this.opts.newRoomCost,
+      rooms: load.rooms + claimed,
       id: this.id,
       url: this.opts.nodeUrl(),
       ...(this.opts.publicIp !== undefined && { publicIp: this.opts.publicIp }),
@@ -129,7 +130,8 @@ export class Cluster {
    * running here still answers local) or no node has room.
    */
   async locate(room: string, purpose: "create" | "find"): Promise<Location> {
-    const runsHere = new Set(this.opts.localRooms()).has(room);
+    // A draining node keeps no room: one still open here is placed afresh (elsewhere).
+    const runsHere = !this.draining && new Set(this.opts.localRooms()).has(room);
     if (!this.link.up) {
       if (runsHere || purpose === "find") return { kind: "local" };
       throw new MixroomError("overloaded", "the cluster's store (Redis) is unreachable: new rooms wait for it");
@@ -138,7 +140,11 @@ export class Cluster {
       await this.clusterKey();
       for (let attempt = 0; attempt < 4; attempt++) {
         const holder = await this.leases.holder(room);
-        if (holder === this.id) return { kind: "local" };
+        if (holder === this.id && !this.draining) return { kind: "local" };
+        if (holder === this.id) {
+          await this.leases.release(room, this.id);
+          continue;
+        }
         if (holder !== undefined) {
           const node = await this.registry.get(holder);
           if (node) return { kind: "remote", node };
@@ -184,7 +190,10 @@ export class Cluster {
   private async place(): Promise<NodeRecord> {
     const nodes = (await this.registry.list()).filter((n) => n.id !== this.id);
     nodes.push(this.record());
-    const candidates = nodes.map((n) => ({ ...n, committedCores: n.committedCores + this.recentlyPlaced(n) }));
+    const candidates = nodes.map((n) => {
+      const placed = this.recentlyPlaced(n);
+      return { ...n, committedCores: n.committedCores + placed.cores, rooms: n.rooms + placed.rooms };
+    });
     const chosen = placeRoom(candidates, this.opts.newRoomCost, this.id);
     if (!chosen) {
       throw new MixroomError("overloaded", `no node of the cluster (${nodes.length}) has room for a new room: try again later`);
@@ -192,12 +201,12 @@ export class Cluster {
     return nodes.find((n) => n.id === chosen.id) as NodeRecord;
   }
 
-  /** Cores this node placed on `n` since `n` last reported its load. */
-  private recentlyPlaced(n: NodeRecord): number {
+  /** What this node placed on `n` since `n` last reported its load. */
+  private recentlyPlaced(n: NodeRecord): { cores: number; rooms: number } {
     const list = (this.placedOn.get(n.id) ?? []).filter((p) => p.at > n.updatedAt - HEARTBEAT_MS);
     if (list.length === 0) this.placedOn.delete(n.id);
     else this.placedOn.set(n.id, list);
-    return list.reduce((sum, p) => sum + p.cost, 0);
+    return { cores: list.reduce((sum, p) => sum + p.cost, 0), rooms: list.length };
   }
 
   /** One heartbeat: the record, then the leases of the rooms here (renewed, retaken, or lost). */

@@ -22,6 +22,8 @@ export interface NodeRecord {
   /** CPU the node's process and its FFmpeg children used over the last heartbeat, in cores. */
   cpuCores: number;
   rooms: number;
+  /** The most rooms it takes at once (MAX_ROOMS). */
+  maxRooms: number;
   participants: number;
   viewers: number;
   outputs: number;

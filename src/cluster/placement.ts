@@ -7,6 +7,9 @@ export interface Candidate {
   /** Cores its media may take, and the cores committed to what runs there (cost model). */
   budgetCores: number;
   committedCores: number;
+  /** Rooms open there (claimed ones included), and the most it takes (MAX_ROOMS). */
+  rooms: number;
+  maxRooms: number;
   draining: boolean;
 }
 
@@ -21,7 +24,7 @@ export function placeRoom(nodes: readonly Candidate[], cost: number, self: strin
   let best: Candidate | undefined;
   let bestRoom = -Infinity;
   for (const node of nodes) {
-    if (node.draining) continue;
+    if (node.draining || node.rooms >= node.maxRooms) continue;
     const room = node.budgetCores - node.committedCores;
     if (room + 1e-9 < cost) continue;
     const better =

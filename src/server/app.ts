@@ -110,6 +110,7 @@ export async function startServer(config: Config, log: Logger, publicDir = PUBLI
           publicIp: config.publicIp,
           network,
           maxViewersPerRoom: config.maxViewers,
+          maxRooms: config.maxRooms,
           cores: availableParallelism(),
           rooms,
           outputs: () => outputs.all().filter((o) => o.status().state !== "stopped").length,

@@ -313,6 +313,8 @@ class Connection {
   }
 
   shutdown(): Promise<void> {
+    // A client bridged to another node lost only its way in: its room goes on there.
+    if (this.bridge) this.send({ type: "reconnect", delayMs: 0 });
     this.bridge?.close();
     this.bridge = undefined;
     this.endMembership(SHUTDOWN_REASON);
