@@ -7,6 +7,7 @@ import { colourDistance, parseHex } from "./helpers/i420.js";
 import { type NodeProcess, startNode } from "./helpers/cluster-node.js";
 import { type TestRedis, startRedis } from "./helpers/redis-server.js";
 import { waitFor } from "./helpers/wait.js";
+import { vp8KeyframeSize } from "../src/media/ivf.js";
 
 const W = 320;
 const H = 180;
@@ -45,8 +46,19 @@ function quadrants(peer: MixroomPeer): string[] {
 
 const everyone = [...PEOPLE.map((p) => p.name)].sort();
 
+/** The composite's size as each peer's last keyframe said it ("1280x720"). */
+const compositeSize = new Map<MixroomPeer, { size: string }>();
+
 async function join(url: string, room: string, who: (typeof PEOPLE)[number]): Promise<MixroomPeer> {
-  const peer = await MixroomPeer.join({ url, room, name: who.name, decode: { width: W, height: H }, decodeAudio: true });
+  const seen = { size: "" };
+  const peer = await MixroomPeer.join({
+    url, room, name: who.name, decode: { width: W, height: H }, decodeAudio: true,
+    onCompositeFrame: (frame) => {
+      const s = frame.keyframe ? vp8KeyframeSize(frame.data) : undefined;
+      if (s) seen.size = `${s.width}x${s.height}`;
+    },
+  });
+  compositeSize.set(peer, seen);
   peer.sendClip({ codec: "vp8", frames: colourClip(who.colour) });
   peer.sendAudio(tonePackets(who.tone));
   return peer;
@@ -88,6 +100,8 @@ describe.sequential("a cluster of nodes on Redis", () => {
         last: () => quadrants(peer),
       });
     }
+    // One 1280x720 composite for all four, whichever node they came through.
+    for (const peer of joined) expect(compositeSize.get(peer)?.size, peer.opts.name).toBe("1280x720");
     // Mix-minus across nodes: each hears the other three, not itself.
     for (const [i, peer] of joined.entries()) {
       const pcm = await waitFor(`${peer.opts.name}'s mix`, async () => {
