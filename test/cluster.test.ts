@@ -1,6 +1,7 @@
 // A cluster for real: redis-server on a free port and mixroom nodes as their own processes on
 // 127.0.0.1, clients (werift, client-kit) joining through any node. Asserted on what the clients
 // see and hear, and on what Redis and /stats say of where each room lives.
+import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { MixroomPeer, SignalingClient, colourClip, sampleRgb, toneLevelDb, tonePackets } from "../client-kit/index.js";
 import { colourDistance, parseHex } from "./helpers/i420.js";
@@ -330,4 +331,25 @@ describe.sequential("a cluster of nodes on Redis", () => {
       return p !== undefined && colourDistance(sampleRgb(p, W, H, W / 2, H / 2, 4), parseHex(PEOPLE[0]!.colour)) < 60;
     });
   }, 60_000);
+
+  it("ends a room here when another node holds its lease, and tells its members to join again", async () => {
+    const c = nodes.find((n) => n.id === "node-c")!;
+    const member = [...peers][0]!;
+    const told = member.channel.next((m) => m.type === "reconnect", 10_000, "no reconnect");
+    // What a Redis outage can leave behind: the lease now names another node.
+    const redisClient = new Redis(redis.url);
+    try {
+      await redisClient.set("mixroom:room:meet", "node-elsewhere", "PX", 9000);
+    } finally {
+      await redisClient.quit();
+    }
+    await told;
+    await waitFor("the room closed on node C", async () => !(await stats(c)).rooms.some((r) => r.id === "meet"));
+    peers.delete(member);
+    await member.close();
+    // That node is in no registry: the next join clears its lease and the room starts again here.
+    const back = await join(c.ws, "meet", PEOPLE[1]!);
+    peers.add(back);
+    expect((await stats(c)).cluster.nodes!.find((n) => n.id === "node-c")!.leasedRooms).toContain("meet");
+  }, 30_000);
 });
