@@ -3,7 +3,7 @@
 // see and hear, and on what Redis and /stats say of where each room lives.
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { MixroomPeer, SignalingClient, colourClip, sampleRgb, toneLevelDb, tonePackets } from "../client-kit/index.js";
+import { MixroomPeer, SignalingClient, colourClip, h264ColourClip, sampleRgb, toneLevelDb, tonePackets } from "../client-kit/index.js";
 import { colourDistance, parseHex } from "./helpers/i420.js";
 import { type NodeProcess, startNode } from "./helpers/cluster-node.js";
 import { type TestRedis, startRedis } from "./helpers/redis-server.js";
@@ -352,4 +352,29 @@ describe.sequential("a cluster of nodes on Redis", () => {
     peers.add(back);
     expect((await stats(c)).cluster.nodes!.find((n) => n.id === "node-c")!.leasedRooms).toContain("meet");
   }, 30_000);
+
+  it("places rooms elsewhere while a node drains, and tells the clients it bridged to join again when it stops", async () => {
+    const c = nodes.find((n) => n.id === "node-c")!;
+    const d = await startNode("node-d", redis.url, ENV);
+    nodes.push(d);
+    await waitFor("node D registered", async () => (await stats(c)).cluster.nodes?.length === 2);
+    // A WHIP publisher holds a room on D: it is not asked to move, so D drains until DRAIN_TIMEOUT_S.
+    const obs = await MixroomPeer.join({ signal: "whip", httpBase: d.http, room: "d-room", name: "obs" });
+    peers.add(obs);
+    obs.sendClip({ codec: "h264", frames: h264ColourClip("0x808080") });
+    expect((await stats(d)).rooms.map((r) => r.id)).toContain("d-room");
+    d.proc.kill("SIGTERM");
+    await waitFor("node D draining", async () => (await fetch(`${d.http}/readyz`)).status === 503);
+    // A join reaching the draining node goes to a node that takes rooms, through D.
+    const late = await SignalingClient.connect(d.ws, "late");
+    sockets.add(late);
+    await late.request({ type: "join", room: "d-room", name: "late" }, "joined");
+    expect((await stats(c)).rooms.map((r) => r.id)).toContain("d-room");
+    // D stops at its drain timeout; the client it bridged is told to join again.
+    const told = await late.next((m) => m.type === "reconnect", 15_000, "no reconnect from the stopping entry node");
+    expect(told.delayMs).toBe(0);
+    expect(await d.exited).toBe(0);
+    peers.delete(obs);
+    await obs.close();
+  }, 40_000);
 });

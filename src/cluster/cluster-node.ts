@@ -9,6 +9,7 @@ import { MixroomError } from "../errors.js";
 import type { JoinRequest, JoinResult, RoomEvent, RoomService } from "../room/contract.js";
 import { costOf } from "../room/cost-model.js";
 import type { RoomManager } from "../room/room-manager.js";
+import type { ClusterFigures } from "../server/metrics.js";
 import type { JoinRoute, JoinRouter } from "../server/signaling.js";
 import { Cluster } from "./cluster.js";
 import { CpuMeter } from "./cpu-meter.js";
@@ -86,6 +87,19 @@ export class ClusterNode {
       upstreamHeaders: async () => ({ [CLUSTER_KEY_HEADER]: await cluster.clusterKey() }),
       maxViewersPerRoom: opts.maxViewersPerRoom,
     });
+  }
+
+  /** What /metrics shows of the cluster; `bridgedClients` is signaling's count. */
+  figures(bridgedClients: number): ClusterFigures {
+    const cascade = this.cascadeFigures();
+    return {
+      redisUp: this.cluster.link.up,
+      redisReconnects: this.cluster.link.reconnects,
+      draining: this.cluster.isDraining,
+      bridgedClients,
+      cascadedViewers: cascade.viewers,
+      cascadeLinks: cascade.links,
+    };
   }
 
   /** Viewers served here from other nodes' composites, and the relays feeding them. */

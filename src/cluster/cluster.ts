@@ -150,7 +150,7 @@ export class Cluster {
           if (node) return { kind: "remote", node };
           // Its node left the registry (died): the room may start again elsewhere.
           this.log.info({ room, holder }, "lease of a node that is gone: cleared");
-          await this.leases.clearStale(room, holder);
+          await this.leases.release(room, holder);
           continue;
         }
         if (runsHere) {

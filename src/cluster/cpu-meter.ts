@@ -1,5 +1,8 @@
 // The cores this process and its live children (FFmpeg) used since the last reading, from /proc:
 // what a node's registry record reports beside the cost model's committed figure.
+// It walks the tree by each task's `children` file, not by reading every process on the machine
+// as the bench's processTree (client-kit/procfs.ts) does: this runs on the server's own event
+// loop every heartbeat, and a busy host has thousands of processes.
 import { readdirSync } from "node:fs";
 import { readProcText, readStat, ticksPerSecond } from "../proc-stat.js";
 

@@ -1,7 +1,7 @@
 // One owner per room: a key per room naming the node that mixes it, set only if absent and
 // renewed by that node alone. Two nodes racing to create a room both SET NX; one wins and the
 // other reads the winner. A lease its owner stops renewing (the node died) expires after
-// LEASE_MS, and one whose owner left the registry is taken away at once (`clearStale`).
+// LEASE_MS, and one whose owner left the registry is released at once by whoever finds it (`release` in its name).
 import type { Redis } from "ioredis";
 
 /** The issue's bound: a dead node's rooms can be re-created elsewhere within 10 s. */
@@ -50,11 +50,6 @@ export class RoomLeases {
   /** Drops `node`'s lease on `room` (a no-op if another holds it). */
   async release(room: string, node: string): Promise<void> {
     await this.redis.eval(RELEASE, 1, LEASE_PREFIX + room, node);
-  }
-
-  /** Drops a lease still naming a node that left the registry (dead): the room may be re-created. */
-  async clearStale(room: string, deadNode: string): Promise<void> {
-    await this.release(room, deadNode);
   }
 
   /** Every leased room and its node (SCAN: for /stats, not on a hot path). */

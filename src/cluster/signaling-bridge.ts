@@ -24,7 +24,7 @@ export class SignalingBridge {
     ws.on("message", (data, isBinary) => {
       if (isBinary) return; // the protocol is text
       const text = data.toString();
-      if (text.includes('"reconnect"') && /"type"\s*:\s*"reconnect"/.test(text)) this.reconnectSent = true;
+      if (isReconnect(text)) this.reconnectSent = true;
       handlers.onMessage(text);
     });
     ws.once("close", (code, reason) => {
@@ -72,5 +72,15 @@ export class SignalingBridge {
   /** Bytes waiting to go up: a client that floods is stopped by the entry's own rate limit first. */
   get bufferedAmount(): number {
     return this.ws.bufferedAmount;
+  }
+}
+
+/** The owner's message is `reconnect` (it moves the client itself: the entry adds nothing). */
+function isReconnect(text: string): boolean {
+  if (!text.includes("reconnect")) return false;
+  try {
+    return (JSON.parse(text) as { type?: unknown }).type === "reconnect";
+  } catch {
+    return false;
   }
 }

@@ -155,14 +155,7 @@ export async function startServer(config: Config, log: Logger, publicDir = PUBLI
       admission: () => ({ budgetCores: rooms.admission.budgetCores, committedCores: rooms.admission.load }),
       signalingErrors: () => signaling.errorCounts,
       ...(clusterNode && {
-        cluster: () => ({
-          redisUp: clusterNode.cluster.link.up,
-          redisReconnects: clusterNode.cluster.link.reconnects,
-          draining: clusterNode.cluster.isDraining,
-          bridgedClients: signaling.bridged,
-          cascadedViewers: clusterNode.cascadeFigures().viewers,
-          cascadeLinks: clusterNode.cascadeFigures().links,
-        }),
+        cluster: () => clusterNode.figures(signaling.bridged),
       }),
     }),
     // Recordings and streams are the operator's: a participant's token need not open them.
