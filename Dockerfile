@@ -5,10 +5,13 @@
 
 FROM node:22-bookworm-slim AS build
 WORKDIR /app
-# python3/make/g++ build @discordjs/opus when no prebuilt binary matches.
+# python3/make/g++ build native/ (npm ci runs the package's install script, which builds it
+# against this Node's own headers and OpenSSL), and @discordjs/opus when no prebuilt binary matches.
 RUN apt-get update && apt-get install -y --no-install-recommends python3 make g++ && rm -rf /var/lib/apt/lists/*
 COPY package.json package-lock.json ./
-RUN npm ci --no-audit --no-fund
+COPY scripts/build-native.mjs ./scripts/
+COPY native ./native
+RUN npm ci --no-audit --no-fund && test -f native/srtp/build/Release/mixroom_srtp.node
 COPY tsconfig.json tsconfig.client.json ./
 COPY src ./src
 COPY public ./public
@@ -27,6 +30,7 @@ VOLUME /data
 ENV NODE_ENV=production PORT=8080 RTC_MIN_PORT=40000 RTC_MAX_PORT=40100 RECORDINGS_DIR=/data/recordings
 COPY --from=build /app/package.json ./
 COPY --from=build /app/node_modules ./node_modules
+COPY --from=build /app/native/srtp/build/Release/mixroom_srtp.node ./native/srtp/build/Release/
 COPY --from=build /app/dist ./dist
 COPY --from=build /app/public ./public
 USER node

@@ -16,6 +16,8 @@ export interface BenchOptions {
   outDir: string | undefined;
   name: string;
   baseline: boolean;
+  /** The server protects SRTP with native/srtp (its default) or, with --no-native-srtp, werift's JavaScript. */
+  nativeSrtp: boolean;
   /** N for the profiling pass, or undefined for none. */
   profileN: number | undefined;
   /** N for the pass that measures recording and streaming (phases with outputs), or undefined for none. */
@@ -44,6 +46,8 @@ export const USAGE = `Usage: npm run bench -- [options]   (or: node dist/bench/r
   --out DIR            where results go (default bench/results)
   --name BASE          file names BASE.json/.md/.svg (default latest, quick: quick)
   --no-baseline        skip the plain-FFmpeg baseline
+  --no-native-srtp     the server protects SRTP with werift's JavaScript (NATIVE_SRTP=0), not
+                       native/srtp: to measure what the native module saves
   --max-participants M the server's MAX_PARTICIPANTS (default: 16, or N when larger); an N
                        above it is refused by the server, recorded as failed, and the run goes on
   --profile N          also profile the server's Node process at N participants (default: the
@@ -86,6 +90,7 @@ export function parseArgs(argv: readonly string[]): BenchOptions | "help" {
     outDir: undefined,
     name: quick ? "quick" : "latest",
     baseline: true,
+    nativeSrtp: true,
     profileN: undefined,
     outputsN: undefined,
     pliProbes: quick ? 1 : 3,
@@ -148,6 +153,9 @@ export function parseArgs(argv: readonly string[]): BenchOptions | "help" {
       }
       case "--no-baseline":
         o.baseline = false;
+        break;
+      case "--no-native-srtp":
+        o.nativeSrtp = false;
         break;
       case "--max-participants":
         o.maxParticipants = int(flag, value(), 1, 25);

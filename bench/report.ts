@@ -182,6 +182,7 @@ export function markdownReport(r: BenchResult, svgName: string): string {
       `${s.clip.width}x${s.clip.height} ${s.clip.fps} fps ${s.codec.toUpperCase()} clip at ${s.clip.kbps.toFixed(0)} kbit/s (keyframe every ${s.clip.keyframeEveryS} s) and 48 kbit/s Opus; ` +
       `baseline encodes ${s.baselineOutputCodec.toUpperCase()}${s.baselineOutputCodec !== s.serverOutputCodec ? " (NOT the server's VP8: the ratio is not like for like)" : ""}. ` +
       `Encoder options (src/ffmpeg/encoder-args.ts, ${encoderCheckText(s.encoderCheck)}): \`${s.encoderOptions.join(" ")}\`.` +
+      (s.srtp ? ` SRTP: ${s.srtp === "native" ? "native/srtp (the server's default)" : "werift's JavaScript (--no-native-srtp)"}.` : "") +
       (s.baselineOutputCodec !== s.serverOutputCodec ? ` The baseline's (the server's recording and streaming H.264): \`${s.baselineEncoderOptions.join(" ")}\`.` : ""),
   );
   out.push("");

@@ -41,6 +41,8 @@ export interface Settings {
   /** Whether the server's running encoder (its command line in /proc) had the builder's options. */
   encoderCheck: EncoderCheck;
   observerDecode: string;
+  /** What protected the server's SRTP: native/srtp, or werift's JavaScript (--no-native-srtp); absent in older reports. */
+  srtp?: "native" | "werift";
   probes: { pli: number; joins: number };
 }
 

@@ -237,10 +237,18 @@ async function measure(
     width: o.width, height: o.height, fps: o.fps, videoBitrateKbps: o.videoBitrateKbps, audioBitrateKbps: MIX_AUDIO_KBPS,
     maxParticipants: o.maxParticipants ?? Math.min(25, Math.max(16, n)), profileDir: opts.profileDir,
     // Recordings and HLS segments go into the bench's own temporary folder.
-    env: opts.outputsDir ? { RECORDINGS_DIR: join(opts.outputsDir, "recordings"), HLS_DIR: join(opts.outputsDir, "hls") } : undefined,
+    env: {
+      NATIVE_SRTP: o.nativeSrtp ? "1" : "0",
+      ...(opts.outputsDir && { RECORDINGS_DIR: join(opts.outputsDir, "recordings"), HLS_DIR: join(opts.outputsDir, "hls") }),
+    },
   });
   owned.servers.add(server);
   owned.pids.add(server.pid);
+  // The SRTP the server says it uses must be the one asked for, or the figures are not what they claim.
+  const srtp = ((await (await fetch(`${server.httpUrl}/stats`)).json()) as { srtp?: string }).srtp;
+  if (srtp !== (o.nativeSrtp ? "native" : "werift")) {
+    throw new Error(`the server protects SRTP with ${srtp ?? "(unknown)"}, not ${o.nativeSrtp ? "native/srtp (is it built? npm install builds it)" : "werift"}`);
+  }
   attempt.watch("server", server.pid);
   const serverMon = new TreeMonitor(server.pid, classifyServer);
   owned.monitors.push(serverMon);
@@ -586,6 +594,7 @@ async function main(): Promise<number> {
         baselineEncoderOptions: baselineEncoderOptions(opts.outCodec, composite),
         encoderCheck,
         observerDecode: `${Math.floor(opts.width / 8) * 2}x${Math.floor(opts.height / 8) * 2}`,
+        srtp: opts.nativeSrtp ? "native" : "werift",
         probes: { pli: opts.pliProbes, joins: opts.joinProbes },
       };
       const result: BenchResult = {

@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // Installs what `npm start` / `npm test` need on a fresh Debian machine, and nothing when it is
-// already there: npm dependencies, Debian's ffmpeg, and (with --test) Debian's chromium, coturn
-// (a real TURN server for the relay test) and nftables (that test's firewall).
+// already there: npm dependencies, native/ (scripts/build-native.mjs), Debian's ffmpeg, and (with
+// --test) Debian's chromium, coturn (a real TURN server for the relay test) and nftables (that
+// test's firewall).
 // Plain Node with no dependencies, because it runs before node_modules exists.
 import { spawnSync } from "node:child_process";
 import { existsSync, statSync } from "node:fs";
@@ -33,6 +34,12 @@ const installed = join(root, "node_modules", ".package-lock.json");
 if (!existsSync(installed) || (existsSync(lock) && statSync(lock).mtimeMs > statSync(installed).mtimeMs)) {
   console.log("mixroom setup: installing npm dependencies");
   if (!run("npm", [existsSync(lock) ? "ci" : "install", "--no-audit", "--no-fund"])) fail("npm install failed");
+}
+
+// native/ (built by npm install too): again when missing or older than its sources, as after a
+// pull. The tests need it (test/native-srtp.test.ts); the server alone can do without.
+if (!run(process.execPath, [join(root, "scripts", "build-native.mjs"), "--if-stale", ...(forTests ? ["--strict"] : [])])) {
+  fail("building native/ failed");
 }
 
 // Debian packages: ffmpeg always, openssl for --self-signed (HTTPS on a LAN); chromium for the

@@ -39,6 +39,7 @@ describe("loadConfig", () => {
       turnCredentialTtlS: 86400,
       authToken: undefined,
       drainTimeoutS: 10,
+      nativeSrtp: true,
       logLevel: "info",
       logPretty: false,
     });
@@ -81,6 +82,7 @@ describe("loadConfig", () => {
       NODE_ID: "mix-1",
       NODE_URL: "http://10.0.0.2:9000/",
       DRAIN_TIMEOUT_S: "20",
+      NATIVE_SRTP: "0",
       LOG_LEVEL: "debug",
       LOG_PRETTY: "1",
     };
@@ -123,6 +125,7 @@ describe("loadConfig", () => {
       nodeId: "mix-1",
       nodeUrl: "http://10.0.0.2:9000",
       drainTimeoutS: 20,
+      nativeSrtp: false,
       logLevel: "debug",
       logPretty: true,
     });

@@ -26,6 +26,7 @@ import { roomApiRoute } from "./room-api.js";
 import { whipWhepRoute } from "./whip-whep.js";
 import { ClusterNode } from "../cluster/cluster-node.js";
 import type { PeerNetwork } from "../webrtc/peer.js";
+import { installNativeSrtp, nativeSrtpState } from "../webrtc/native-srtp.js";
 import { clusterRoomListRoute, forwardRoute } from "../cluster/http-forward.js";
 import { WS_MAX_PAYLOAD_BYTES, attachSignaling } from "./signaling.js";
 
@@ -61,6 +62,11 @@ function defaultCpuBudget(): number {
 export async function startServer(config: Config, log: Logger, publicDir = PUBLIC_DIR): Promise<RunningServer> {
   // First: a bad certificate stops the start before anything else is made (ConfigError).
   const tls = await loadTlsCredentials(config);
+  if (config.nativeSrtp) {
+    // Process-wide (every werift session): idempotent, and werift's JavaScript goes on if it cannot.
+    const srtp = installNativeSrtp();
+    if (!srtp.active) log.warn({ reason: srtp.reason }, "native SRTP unavailable, using werift's JavaScript (more CPU per packet)");
+  }
   const network: PeerNetwork = {
     publicIp: config.publicIp,
     portRange: config.rtcMinPort !== undefined && config.rtcMaxPort !== undefined ? [config.rtcMinPort, config.rtcMaxPort] : undefined,
@@ -144,6 +150,7 @@ export async function startServer(config: Config, log: Logger, publicDir = PUBLI
       // What is committed of the CPU budget (cost-model.ts), and what the connection limits hold.
       cpu: { budgetCores: rooms.admission.budgetCores, committedCores: Math.round(rooms.admission.load * 1000) / 1000, workload: rooms.workload() },
       connections: { ...guard.stats },
+      srtp: nativeSrtpState().active ? "native" : "werift",
       rooms: rooms.stats().rooms.map((r) => ({
         ...r,
         outputs: [...outputs.list(r.id, "recording"), ...outputs.list(r.id, "stream")].filter((o) => o.state !== "stopped"),

@@ -79,6 +79,8 @@ export interface Config {
   /** When set, a signed token must carry this `iss` (and `aud`) claim. */
   readonly jwtIssuer: string | undefined;
   readonly jwtAudience: string | undefined;
+  /** SRTP/SRTCP packets protected by native/srtp (built by npm install) instead of werift's JavaScript. */
+  readonly nativeSrtp: boolean;
   readonly logLevel: LogLevel;
   readonly logPretty: boolean;
 }
@@ -198,6 +200,7 @@ const OPTIONS: readonly Option[] = [
   { key: "nodeId", env: "NODE_ID", flag: "--node-id", description: "this node's id in the cluster, 1-64 of A-Za-z0-9_.- (default: the host name and a random suffix)", parse: nodeId },
   { key: "nodeUrl", env: "NODE_URL", flag: "--node-url", description: "base URL other nodes reach this node's HTTP and WebSocket at, e.g. http://10.0.0.2:8080 (default: http://HOST:PORT, or this machine's first non-loopback IPv4 when HOST is 0.0.0.0)", parse: httpUrl },
   { key: "drainTimeoutS", env: "DRAIN_TIMEOUT_S", flag: "--drain-timeout", default: 10, description: "in a cluster, seconds SIGTERM waits for participants to move to other nodes before the node stops, 0-600", parse: integer(0, 600) },
+  { key: "nativeSrtp", env: "NATIVE_SRTP", flag: "--native-srtp", default: true, description: "protect SRTP/SRTCP packets with native/srtp, built by npm install (1, the default); 0: werift's JavaScript, which costs the Node process more per packet (bench/README)", parse: flag },
   { key: "logLevel", env: "LOG_LEVEL", flag: "--log-level", default: "info", description: LOG_LEVELS.join(", "), parse: logLevel },
   { key: "logPretty", env: "LOG_PRETTY", flag: "--pretty", boolean: true, default: false, description: "human-readable logs (LOG_PRETTY=1)", parse: flag },
 ];
