@@ -3,6 +3,7 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { SERVER_NODE_FLAGS } from "../src/server/node-flags.js";
 import { cmdline, processTree } from "../client-kit/procfs.js";
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -76,7 +77,7 @@ export class ServerProcess {
       ...(opts.audioBitrateKbps ? ["--audio-bitrate", String(opts.audioBitrateKbps)] : []),
       "--max-participants", String(opts.maxParticipants),
     ];
-    const child = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, ...opts.env } });
+    const child = spawn(process.execPath, [...SERVER_NODE_FLAGS, ...args], { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, ...opts.env } });
     const tail: string[] = [];
     // Whole lines of one stream: a chunk may end inside a line.
     const lines = (): ((chunk: Buffer) => void) => {
