@@ -7,6 +7,7 @@ import { BOX_COLOURS, type BoxColour, type Clip, chromaOf, frameColour, readClip
 import { MixroomPeer, type PeerOptions } from "../client-kit/peer.js";
 import type { AudioReplay, VideoReplay } from "../client-kit/replay.js";
 import { readPackets } from "../client-kit/tones.js";
+import { installNativeSrtp } from "../client-kit/index.js";
 import { gridLayout } from "../src/room/layout.js";
 import type { FromLoad, LoadConfig, ProbeReport, ReadyReport, ToLoad, WindowReport } from "./protocol.js";
 import { KEYFRAME_INTERVAL_S } from "../src/media/video-mixer.js";
@@ -434,6 +435,11 @@ async function handle(msg: ToLoad): Promise<void> {
       return;
   }
 }
+
+// The load generator shares the machine with the server: the less it costs per packet, the less it
+// starves the server (and the later its own packets). Its SRTP is native whatever the server's.
+const srtp = installNativeSrtp();
+if (!srtp.active) process.stderr.write(`load generator: ${srtp.reason}; werift's JavaScript SRTP costs it more\n`);
 
 process.on("message", (msg: ToLoad) => {
   handle(msg).catch(fail);

@@ -17,3 +17,6 @@ export {
 } from "./replay.js";
 export { type Rgb, sampleRgb, toneLevelDb, yuvToRgb } from "./inspect.js";
 export * as procfs from "./procfs.js";
+// A scripted client's SRTP on the server's native module (native/srtp): a load of many clients
+// in one process costs much less per packet. Process-wide; see src/webrtc/native-srtp.ts.
+export { type NativeSrtpState, installNativeSrtp } from "../src/webrtc/native-srtp.js";
