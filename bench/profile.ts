@@ -100,6 +100,7 @@ function categoryOf(frame: CallFrame): string | undefined {
   if (/^media\/(video-mixer|vp8-packetizer)/.test(src) || /^room\/clock/.test(src)) return "mixer tick + VP8 packetizer";
   if (/^media\/video-ingest/.test(src)) return "werift jitter buffer + depacketizer";
   if (/^ffmpeg\//.test(src)) return "pipes to and from FFmpeg";
+  if (/^webrtc\/native-srtp/.test(src)) return "SRTP/SRTCP (native/srtp)";
   if (/^webrtc\//.test(src)) return "werift peer connection (other)";
   return "signaling, rooms";
 }
