@@ -1,7 +1,7 @@
 // native/srtp against werift's own JavaScript, both profiles werift negotiates: the native module
 // must produce the same bytes and accept the same packets, keep the roll-over counter across a
 // sequence-number wrap, and refuse what does not authenticate without moving that counter.
-import { randomBytes } from "node:crypto";
+import { createCipheriv, createHmac, randomBytes } from "node:crypto";
 import { afterEach, describe, expect, it } from "vitest";
 import { RtcpSrPacket, RtcpSenderInfo, RtpHeader, SrtcpSession, SrtpAuthenticationError, SrtpSession } from "werift";
 import { installNativeSrtp, uninstallNativeSrtp } from "../src/webrtc/native-srtp.js";
@@ -132,6 +132,38 @@ describe("native SRTP (native/srtp)", () => {
           reads.rtp.forEach((p, i) => expect(p.equals(plain[i]!), `RTP packet ${i}`).toBe(true));
           reads.rtcp.forEach((p, i) => expect(p.equals(rtcp(0xcafe0002, i + 1)), `RTCP packet ${i}`).toBe(true));
         }
+      });
+
+      it("reads SRTCP sent authenticated but not encrypted (E flag clear), as werift does", () => {
+        // No werift sender makes these (RFC 3711 3.4 allows them): made here with the sender's
+        // session keys, as werift derives them.
+        const { a, b } = keyPair(saltLength);
+        const keysOf = new SrtcpSession({ keys: a, profile }).localContext as unknown as {
+          srtcpSessionKey: Buffer; srtcpSessionSalt: Buffer; srtcpSessionAuthTag: Buffer;
+        };
+        const report = rtcp(0xcafe0004, 7);
+        const index = Buffer.alloc(4);
+        index.writeUInt32BE(5);
+        let packet: Buffer;
+        if (profile === 7) {
+          const iv = Buffer.alloc(12);
+          iv.writeUInt32BE(0xcafe0004, 2);
+          iv.writeUInt32BE(5, 8);
+          for (let i = 0; i < 12; i++) iv[i]! ^= keysOf.srtcpSessionSalt[i]!;
+          const gcm = createCipheriv("aes-128-gcm", keysOf.srtcpSessionKey, iv);
+          gcm.setAAD(Buffer.concat([report, index]));
+          gcm.final();
+          packet = Buffer.concat([report, gcm.getAuthTag(), index]);
+        } else {
+          const tag = createHmac("sha1", keysOf.srtcpSessionAuthTag).update(report).update(index).digest().subarray(0, 10);
+          packet = Buffer.concat([report, index, tag]);
+        }
+        const js = new SrtcpSession({ keys: b, profile }).decrypt(packet);
+        installNativeSrtp();
+        const c = new SrtcpSession({ keys: b, profile });
+        expect(js.equals(report)).toBe(true);
+        expect(c.decrypt(packet).equals(report)).toBe(true);
+        expect(() => c.decrypt(flip(packet, 12))).toThrow(SrtpAuthenticationError);
       });
 
       it("refuses a packet that does not authenticate, and the roll-over counter does not move for it", () => {
