@@ -1,34 +1,32 @@
 // The bench's load generator, run by bench/run.ts as a child process (IPC): N synthetic
 // participants that send the replayed clip and audio, and one observer, a viewer that decodes the
-// composite and the mix to measure frame rate, latency and join/keyframe times. Everything that
-// is timed (send and receive) happens in this one process, on one clock.
+// composite and the mix to measure frame rate, latency and join/keyframe times.
+// This process holds what is timed: participant 1 (the talker, whose audio bursts are timed) and
+// the observer. Participants 2..N run in a child of its own (bench/crowd.ts) and send each colour
+// switch of their box up as they send it, on the machine's monotonic clock (shared-clock.ts), so
+// that the talker's sends and the observer's receipts never wait behind the crowd's packets.
 import { monitorEventLoopDelay } from "node:perf_hooks";
-import { BOX_COLOURS, type BoxColour, type Clip, chromaOf, frameColour, readClip } from "../client-kit/clips.js";
-import { MixroomPeer, type PeerOptions } from "../client-kit/peer.js";
-import type { AudioReplay, VideoReplay } from "../client-kit/replay.js";
-import { readPackets } from "../client-kit/tones.js";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { BOX_COLOURS, type BoxColour, type Clip, chromaOf, readClip } from "../client-kit/clips.js";
 import { installNativeSrtp } from "../client-kit/index.js";
+import { MixroomPeer, type PeerOptions } from "../client-kit/peer.js";
+import { readPackets } from "../client-kit/tones.js";
 import { gridLayout } from "../src/room/layout.js";
-import type { FromLoad, LoadConfig, ProbeReport, ReadyReport, ToLoad, WindowReport } from "./protocol.js";
 import { KEYFRAME_INTERVAL_S } from "../src/media/video-mixer.js";
+import { ChildLink } from "./child-link.js";
+import { serveParent } from "./child-main.js";
+import { joinWithRetry, Participant, ParticipantCounters, replayErrors, type SwitchEvent, until } from "./participant.js";
+import type { FromCrowd, FromLoad, LoadConfig, ParticipantFigures, ProbeReport, ReadyReport, ToCrowd, ToLoad, WindowReport } from "./protocol.js";
+import { fromShared } from "./shared-clock.js";
 import { median, quantile, stdev } from "./stats.js";
 
-function send(msg: FromLoad): void {
-  process.send?.(msg);
-}
+const CROWD_MAIN = join(dirname(fileURLToPath(import.meta.url)), "crowd.js");
 
 /** The server's encoder makes a keyframe every few seconds (src/media/video-mixer.ts). */
 const PERIODIC_KEYFRAME_MS = KEYFRAME_INTERVAL_S * 1000;
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-async function until(what: string, test: () => boolean, timeoutMs: number): Promise<void> {
-  const deadline = performance.now() + timeoutMs;
-  while (!test()) {
-    if (performance.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms: ${what}`);
-    await sleep(20);
-  }
-}
 
 const REFERENCE = BOX_COLOURS.map(chromaOf);
 
@@ -68,51 +66,6 @@ interface Sample {
   ms: number;
 }
 
-/** A colour switch of the box as sent: when (performance.now()) and to which colour. */
-interface SwitchEvent {
-  at: number;
-  colour: BoxColour;
-}
-
-/** A replay's failure is reported, not thrown: the pass goes on and its numbers show the harm. */
-const warnReplay = (err: unknown): void => {
-  process.emitWarning(`replay failed: ${String(err)}`);
-};
-
-/**
- * A synthetic participant: the kit's peer replaying the clip and audio, with the colour switches
- * of the box as sent (the jump a PLI causes included) and the marker's burst starts.
- */
-class Participant {
-  /** Colour switches sent, oldest first (trimmed to the last few hundred). */
-  readonly switches: SwitchEvent[] = [];
-  private readonly video: VideoReplay;
-  private readonly audio: AudioReplay;
-  private lastColour: BoxColour | undefined;
-
-  constructor(readonly peer: MixroomPeer, clip: Clip, audio: Buffer[]) {
-    this.video = peer.sendClip(clip, { onFrame: (i) => this.onFrame(i) });
-    this.audio = peer.sendAudio(audio);
-  }
-
-  get sent(): { videoBytes: number; audioBytes: number } {
-    return { videoBytes: this.video.bytes, audioBytes: this.audio.bytes };
-  }
-
-  get burstStarts(): number[] {
-    return this.audio.loopStarts;
-  }
-
-  private onFrame(index: number): void {
-    const colour = frameColour(index);
-    if (this.lastColour !== undefined && colour !== this.lastColour) {
-      this.switches.push({ at: performance.now(), colour });
-      if (this.switches.length > 400) this.switches.splice(0, 200);
-    }
-    this.lastColour = colour;
-  }
-}
-
 /** A composite frame as it arrived: last packet's time and its RTP timestamp. */
 interface FrameArrival {
   at: number;
@@ -120,7 +73,13 @@ interface FrameArrival {
 }
 
 class Load {
-  private readonly participants: Participant[] = [];
+  /** Participant 1, the talker: the only one in this process. */
+  private talker: Participant | undefined;
+  private counters = new ParticipantCounters([]);
+  /** Participants 2..N, in a child process (none with one participant). */
+  private crowd: ChildLink<ToCrowd, FromCrowd> | undefined;
+  /** Each participant's colour switches as sent (this process's clock), oldest first. */
+  private readonly switches: SwitchEvent[][];
   private observer: MixroomPeer | undefined;
   /** The observer's frame arrivals, kept during a window only. */
   private readonly arrivals: FrameArrival[] = [];
@@ -128,7 +87,6 @@ class Load {
   private readonly probes = new Set<MixroomPeer>();
   private readonly clip: Clip;
   private readonly marker: Buffer[];
-  private readonly quiet: Buffer[];
   private readonly decodeW: number;
   private readonly decodeH: number;
   private readonly centres: Array<{ x: number; y: number }>;
@@ -136,6 +94,7 @@ class Load {
   private readonly lastMatched: number[];
   private readonly pictureTimes: number[] = [];
   private readonly videoSamples: Sample[] = [];
+  private readonly tileSamples: number[];
   private readonly audioSamples: Sample[] = [];
   private unmatched = 0;
   private readonly failedJoins: string[] = [];
@@ -143,14 +102,13 @@ class Load {
   private readonly audioTimes: number[] = [];
   private lastBurstMatched = -Infinity;
   private windowStart = 0;
-  private snapshot: { down: number[]; frames: number[]; upV: number[]; upA: number[]; obsDown: number } | undefined;
+  private obsDownAtStart = 0;
   private readonly loopDelay = monitorEventLoopDelay({ resolution: 10 });
   private liveTimer: NodeJS.Timeout | undefined;
 
   constructor(private readonly cfg: LoadConfig) {
     this.clip = readClip(cfg.videoFile, cfg.codec);
     this.marker = readPackets(cfg.markerAudioFile);
-    this.quiet = readPackets(cfg.quietAudioFile);
     // A quarter of the composite's size is plenty to tell two box colours apart.
     this.decodeW = Math.max(2, Math.floor(cfg.width / 8) * 2);
     this.decodeH = Math.max(2, Math.floor(cfg.height / 8) * 2);
@@ -162,52 +120,64 @@ class Load {
     }));
     this.tileColour = this.centres.map(() => undefined);
     this.lastMatched = this.centres.map(() => -Infinity);
+    this.tileSamples = this.centres.map(() => 0);
+    this.switches = this.centres.map(() => []);
   }
 
   async setUp(): Promise<ReadyReport> {
     const t0 = performance.now();
-    const { url, room } = this.cfg;
-    for (let i = 0; i < this.cfg.participants; i++) {
-      const peer = await this.joinWithRetry({ url, room, name: `Guest ${i + 1}`, role: "participant", onReplayError: warnReplay });
-      this.participants.push(new Participant(peer, this.clip, i === 0 ? this.marker : this.quiet));
-      await until(`participant ${i + 1}'s first composite packet`, () => peer.firstPacketAt !== undefined, 15_000);
-      send({ type: "progress", text: `${i + 1}/${this.cfg.participants} joined` });
+    const { url, room, participants: n } = this.cfg;
+    const failedJoins: string[] = [];
+    const progress = (text: string): void => send({ type: "progress", text });
+    const peer = await joinWithRetry({ url, room, name: "Guest 1", role: "participant", ...replayErrors }, failedJoins, progress);
+    this.talker = new Participant(peer, this.clip, this.marker, (s) => this.noteSwitch(0, s));
+    this.counters = new ParticipantCounters([this.talker]);
+    await until("participant 1's first composite packet", () => peer.firstPacketAt !== undefined, 15_000);
+    progress(`1/${n} joined`);
+    const firstPacketMs = [peer.firstPacketAt! - peer.offerSentAt];
+    if (n > 1) {
+      const crowd = new ChildLink<ToCrowd, FromCrowd>("load generator's crowd", CROWD_MAIN, (m) => {
+        if (m.type === "progress") progress(m.text);
+        else if (m.type === "switch") this.noteSwitch(m.index, { at: fromShared(m.at), colour: m.colour as BoxColour });
+        else return false;
+        return true;
+      });
+      this.crowd = crowd;
+      const { videoFile, quietAudioFile, codec } = this.cfg;
+      crowd.send({ type: "start", config: { url, room, codec, videoFile, quietAudioFile, first: 2, count: n - 1 } });
+      const ready = await crowd.next("ready", (30 + 4 * n) * 1000);
+      firstPacketMs.push(...ready.participantFirstPacketMs);
+      failedJoins.push(...ready.failedJoins);
     }
     // Let the keyframe throttle (1 s) pass, so the observer's join is timed on its own.
     await sleep(1200);
-    const obs = await this.joinWithRetry({
+    const obs = await joinWithRetry({
       url, room, name: "observer", role: "viewer",
       decode: { width: this.decodeW, height: this.decodeH, fastScale: true, role: "bench-observer", onPicture: (frame, at) => this.onPicture(frame, at) },
       decodeAudio: (pcm, at) => this.onAudio(pcm, at),
       onVideoRtp: (rtp, at) => {
         if (rtp.header.marker && this.keepArrivals) this.arrivals.push({ at, timestamp: rtp.header.timestamp });
       },
-    });
+    } satisfies PeerOptions, failedJoins, progress);
     this.observer = obs;
     await until("the observer's first picture", () => obs.firstPictureAt !== undefined, 15_000);
     // Ready once every tile shows a box colour: every decoder is up after the last layout change.
     await until("a box colour in every tile", () => this.tileColour.every((c) => c !== undefined), 30_000);
     this.liveTimer = setInterval(() => this.live(), 1000);
     return {
-      participantFirstPacketMs: this.participants.map(({ peer }) => peer.firstPacketAt! - peer.offerSentAt),
+      participantFirstPacketMs: firstPacketMs,
       observerJoinMs: obs.firstPictureAt! - obs.offerSentAt,
       setupSeconds: (performance.now() - t0) / 1000,
-      failedJoins: this.failedJoins,
+      failedJoins,
     };
   }
 
-  /**
-   * Joins, and once more if that fails (no DTLS within 20 s has been seen here when the shared
-   * machine was very busy): the failure is counted and reported, not hidden.
-   */
-  private async joinWithRetry(opts: PeerOptions): Promise<MixroomPeer> {
-    try {
-      return await MixroomPeer.join(opts);
-    } catch (err) {
-      this.failedJoins.push(`${opts.name}: ${err instanceof Error ? err.message : String(err)}`);
-      send({ type: "progress", text: `${opts.name} failed to join, trying again` });
-      return MixroomPeer.join(opts);
-    }
+  /** A colour switch participant `index` sent (here, or in the crowd). */
+  private noteSwitch(index: number, s: SwitchEvent): void {
+    const list = this.switches[index];
+    if (!list) return;
+    list.push(s);
+    if (list.length > 400) list.splice(0, 200);
   }
 
   startWindow(): void {
@@ -220,24 +190,21 @@ class Load {
     const obs = this.observer!;
     this.arrivals.length = 0;
     this.keepArrivals = true;
-    this.snapshot = {
-      down: this.participants.map(({ peer }) => peer.downBytes),
-      frames: this.participants.map(({ peer }) => peer.framesReceived),
-      upV: this.participants.map((p) => p.sent.videoBytes),
-      upA: this.participants.map((p) => p.sent.audioBytes),
-      obsDown: obs.downBytes,
-    };
+    this.obsDownAtStart = obs.downBytes;
+    this.tileSamples.fill(0);
+    this.counters.start();
+    this.crowd?.send({ type: "window-start" });
     this.loopDelay.reset();
     this.loopDelay.enable();
   }
 
-  endWindow(): WindowReport {
+  async endWindow(): Promise<WindowReport> {
     const end = performance.now();
+    this.crowd?.send({ type: "window-end" });
     const seconds = (end - this.windowStart) / 1000;
     this.loopDelay.disable();
     const obs = this.observer!;
     this.keepArrivals = false;
-    const snap = this.snapshot!;
     const kbps = (bytes: number): number => (bytes * 8) / seconds / 1000;
     const pics = this.pictureTimes.filter((t) => t <= end);
     const intervals = pics.slice(1).map((t, i) => t - pics[i]!);
@@ -254,6 +221,7 @@ class Load {
         jitter.push(Math.abs(a.at - b.at - ((a.timestamp - b.timestamp) >>> 0) / 90));
       }
     }
+    const crowd = this.crowd && (await this.crowd.next("window", 15_000));
     const audio = this.audioTimes.filter((t) => t <= end);
     const audioGaps = audio.slice(1).map((t, i) => t - audio[i]!);
     const inWindow = (s: Sample): boolean => s.at >= this.windowStart && s.at <= end;
@@ -268,19 +236,16 @@ class Load {
         framesReceived: arrivals.length,
         droppedFrames: Math.max(0, expected - pics.length),
         keyframes: obs.keyframeTimes.filter((t) => t >= this.windowStart && t <= end).length,
-        downKbps: kbps(obs.downBytes - snap.obsDown),
+        downKbps: kbps(obs.downBytes - this.obsDownAtStart),
       },
-      participants: {
-        fps: this.participants.map(({ peer }, i) => (peer.framesReceived - snap.frames[i]!) / seconds),
-        downKbps: this.participants.map(({ peer }, i) => kbps(peer.downBytes - snap.down[i]!)),
-        upVideoKbps: this.participants.map((p, i) => kbps(p.sent.videoBytes - snap.upV[i]!)),
-        upAudioKbps: this.participants.map((p, i) => kbps(p.sent.audioBytes - snap.upA[i]!)),
-      },
+      participants: mergeFigures(this.counters.end(seconds), crowd?.participants),
+      videoSamplesPerTile: [...this.tileSamples],
       videoLatencyMs: this.videoSamples.filter(inWindow).map((s) => s.ms),
       videoUnmatched: this.unmatched,
       audioLatencyMs: this.audioSamples.filter(inWindow).map((s) => s.ms),
       audioIntervalMs: { p95: quantile(audioGaps, 0.95), p99: quantile(audioGaps, 0.99), max: audioGaps.length ? Math.max(...audioGaps) : null },
-      loadEventLoopMs: { p99: this.loopDelay.percentile(99) / 1e6, max: this.loopDelay.max / 1e6 },
+      loadEventLoopMs: crowd?.eventLoopMs ?? null,
+      probeEventLoopMs: { p99: this.loopDelay.percentile(99) / 1e6, max: this.loopDelay.max / 1e6 },
     };
   }
 
@@ -322,7 +287,10 @@ class Load {
 
   async close(): Promise<void> {
     clearInterval(this.liveTimer);
-    const all = [...this.participants.map((p) => p.peer), ...this.probes];
+    // The crowd first: it closes its own peers and exits (killed if it will not).
+    await this.crowd?.stop({ type: "stop" });
+    const all = [...this.probes];
+    if (this.talker) all.push(this.talker.peer);
     if (this.observer) all.push(this.observer);
     await Promise.all(all.map((p) => p.close()));
   }
@@ -342,7 +310,7 @@ class Load {
 
   /** Tile `i` turned `colour` at `at`: pair it with the switch its sender made. */
   private matchSwitch(i: number, colour: BoxColour, at: number): void {
-    const switches = this.participants[i]?.switches ?? [];
+    const switches = this.switches[i] ?? [];
     for (let k = switches.length - 1; k >= 0; k--) {
       const s = switches[k]!;
       if (s.at > at) continue;
@@ -350,6 +318,7 @@ class Load {
       if (s.colour !== colour) continue;
       this.lastMatched[i] = s.at;
       this.videoSamples.push({ at, ms: at - s.at });
+      this.tileSamples[i]!++;
       return;
     }
     this.unmatched++;
@@ -368,7 +337,7 @@ class Load {
     }
     if (onset >= 0 && this.quietMs >= 300) {
       const when = at + onset / 48;
-      const starts = this.participants[0]?.burstStarts ?? [];
+      const starts = this.talker?.burstStarts ?? [];
       for (let k = starts.length - 1; k >= 0; k--) {
         const s = starts[k]!;
         if (s > when) continue;
@@ -395,56 +364,40 @@ class Load {
   }
 }
 
+/** The talker's figures first, then the crowd's, in join order. */
+function mergeFigures(own: ParticipantFigures, crowd: ParticipantFigures | undefined): ParticipantFigures {
+  if (!crowd) return own;
+  return {
+    fps: [...own.fps, ...crowd.fps],
+    downKbps: [...own.downKbps, ...crowd.downKbps],
+    upVideoKbps: [...own.upVideoKbps, ...crowd.upVideoKbps],
+    upAudioKbps: [...own.upAudioKbps, ...crowd.upAudioKbps],
+  };
+}
+
 let load: Load | undefined;
-let stopping = false;
-
-async function stop(code: number): Promise<void> {
-  if (stopping) return;
-  stopping = true;
-  try {
-    await load?.close();
-  } finally {
-    send({ type: "stopped" });
-    process.disconnect?.();
-    process.exit(code);
-  }
-}
-
-function fail(err: unknown): void {
-  send({ type: "error", message: err instanceof Error ? (err.stack ?? err.message) : String(err) });
-  void stop(1);
-}
-
-async function handle(msg: ToLoad): Promise<void> {
-  switch (msg.type) {
-    case "start":
-      load = new Load(msg.config);
-      send({ type: "ready", report: await load.setUp() });
-      return;
-    case "window-start":
-      load!.startWindow();
-      return;
-    case "window-end":
-      send({ type: "window", report: load!.endWindow() });
-      return;
-    case "probes":
-      send({ type: "probes", report: await load!.runProbes(msg.pli, msg.joins) });
-      return;
-    case "stop":
-      await stop(0);
-      return;
-  }
-}
+const send = serveParent<ToLoad, FromLoad>({
+  close: async () => load?.close(),
+  async handle(msg) {
+    switch (msg.type) {
+      case "start":
+        load = new Load(msg.config);
+        send({ type: "ready", report: await load.setUp() });
+        return;
+      case "window-start":
+        load!.startWindow();
+        return;
+      case "window-end":
+        send({ type: "window", report: await load!.endWindow() });
+        return;
+      case "probes":
+        send({ type: "probes", report: await load!.runProbes(msg.pli, msg.joins) });
+        return;
+    }
+  },
+});
 
 // The load generator shares the machine with the server: the less it costs per packet, the less it
 // starves the server (and the later its own packets). Its SRTP is native whatever the server's.
 const srtp = installNativeSrtp();
 if (!srtp.active) process.stderr.write(`load generator: ${srtp.reason}; werift's JavaScript SRTP costs it more\n`);
-
-process.on("message", (msg: ToLoad) => {
-  handle(msg).catch(fail);
-});
-// The runner went away: do not outlive it.
-process.on("disconnect", () => void stop(0));
-process.on("uncaughtException", fail);
-process.on("unhandledRejection", fail);

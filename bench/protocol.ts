@@ -1,6 +1,15 @@
 // Messages between the bench runner and the load generator (a child process, over IPC).
 import type { InputCodec } from "./media.js";
 
+/** Figures of each participant over a window, in join order. */
+export interface ParticipantFigures {
+  /** Composite frames per second received by each participant. */
+  fps: number[];
+  downKbps: number[];
+  upVideoKbps: number[];
+  upAudioKbps: number[];
+}
+
 export interface LoadConfig {
   url: string;
   room: string;
@@ -49,21 +58,21 @@ export interface WindowReport {
     keyframes: number;
     downKbps: number;
   };
-  participants: {
-    /** Composite frames per second received by each participant. */
-    fps: number[];
-    downKbps: number[];
-    upVideoKbps: number[];
-    upAudioKbps: number[];
-  };
+  participants: ParticipantFigures;
   videoLatencyMs: number[];
   /** Colour switches seen in a tile that matched no switch sent (should be 0). */
   videoUnmatched: number;
   audioLatencyMs: number[];
   /** Intervals between mix packets arriving at the observer (the server's 20 ms audio clock), ms. */
   audioIntervalMs: { p95: number | null; p99: number | null; max: number | null };
-  /** The load generator's own event loop delay: high values mean it could not keep up. */
-  loadEventLoopMs: { p99: number; max: number };
+  /**
+   * Event loop delay of the load generator's crowd (participants 2..N; null with one participant)
+   * and of its probe process (the talker and the observer): high values mean it could not keep up.
+   */
+  loadEventLoopMs: { p99: number; max: number } | null;
+  probeEventLoopMs: { p99: number; max: number };
+  /** Video latency samples per tile (participant): every tile's switches were paired. */
+  videoSamplesPerTile: number[];
 }
 
 export interface ProbeReport {
@@ -81,5 +90,36 @@ export type FromLoad =
   | { type: "live"; fps: number; videoLatencyMs: number | null; audioLatencyMs: number | null }
   | { type: "window"; report: WindowReport }
   | { type: "probes"; report: ProbeReport }
+  | { type: "error"; message: string }
+  | { type: "stopped" };
+
+/**
+ * The load generator's crowd (bench/crowd.ts, a child of bench/load.ts): participants 2..N, in a
+ * process of their own so that the talker and the observer, whose timings are the measurement,
+ * never wait behind them on one event loop.
+ */
+export interface CrowdConfig {
+  url: string;
+  room: string;
+  codec: InputCodec;
+  videoFile: string;
+  quietAudioFile: string;
+  /** Participants `first`..`first + count - 1` (1-based, as in their names). */
+  first: number;
+  count: number;
+}
+
+export type ToCrowd =
+  | { type: "start"; config: CrowdConfig }
+  | { type: "window-start" }
+  | { type: "window-end" }
+  | { type: "stop" };
+
+export type FromCrowd =
+  | { type: "progress"; text: string }
+  | { type: "ready"; participantFirstPacketMs: number[]; failedJoins: string[] }
+  /** A box colour switch sent by participant `index` (0-based) at `at` (bench/shared-clock.ts). */
+  | { type: "switch"; index: number; at: number; colour: number }
+  | { type: "window"; participants: ParticipantFigures; eventLoopMs: { p99: number; max: number } }
   | { type: "error"; message: string }
   | { type: "stopped" };

@@ -1,6 +1,6 @@
 // The bench's outputs besides the JSON: a Markdown report (summary table, a table per N, CPU
 // split, profile) and an SVG chart (CPU vs N, latency vs N).
-import type { BenchResult, EncoderCheck, RunResult } from "./results-model.js";
+import { type BenchResult, type EncoderCheck, LOAD_ROLES, type RunResult } from "./results-model.js";
 import { linearFit } from "./stats.js";
 
 const f = (x: number | null | undefined, digits = 0): string =>
@@ -146,10 +146,24 @@ function perNTable(x: RunResult): string {
     ["downlink per participant", `${f(x.bitrate.downKbps)} kbit/s (observer ${f(x.bitrate.observerDownKbps)} kbit/s)`],
     ["uplink per participant", `${f(x.bitrate.upKbps)} kbit/s (video ${f(x.bitrate.upVideoKbps)}, audio ${f(x.bitrate.upAudioKbps)})`],
     ["an SFU's downlink per participant", `${f(x.bitrate.sfuDownKbps)} kbit/s (N-1 = ${x.participants - 1} streams)`],
-    ["load generator", `${f(x.load.cores, 3)} cores, event loop p99 ${f(x.load.eventLoopP99Ms, 1)} ms`],
+    ["load generator", loadLine(x)],
     ["load average before", x.loadavg.map((l) => l.toFixed(2)).join(" ")],
   ];
   return ["| figure | value |", "|---|---|", ...lines.map(([k, v]) => `| ${k.replace(/^ {2}/, "&nbsp;&nbsp;")} | ${v} |`)].join("\n");
+}
+
+/** The load generator's cores by process, and its two event loops. */
+function loadLine(x: RunResult): string {
+  const l = x.load;
+  const role = (r: string): string => f(l.byRole[r] ?? 0, 3);
+  const loops = [
+    l.eventLoopP99Ms !== null ? `crowd ${f(l.eventLoopP99Ms, 1)} ms` : null,
+    `talker and observer ${f(l.probeEventLoopP99Ms, 1)} ms`,
+  ].filter(Boolean).join(", ");
+  return (
+    `${f(l.cores, 3)} cores: crowd (participants 2..N) ${role(LOAD_ROLES.crowd)}, talker and observer ${role(LOAD_ROLES.probe)}, ` +
+    `observer decoder ${role(LOAD_ROLES.decoder)}; event loop p99: ${loops}`
+  );
 }
 
 /** cores = a + b N over the runs, and where that reaches the machine's cores. */
@@ -251,8 +265,8 @@ export function markdownReport(r: BenchResult, svgName: string): string {
       "- **Baseline**: one `ffmpeg` reading the same clip N times from a file (`-stream_loop -1 -re`), with the server decoders' own letterbox and label filters, overlaid on a canvas and encoded with the encoder options above, for the same window. **Ratio** = server CPU / baseline CPU.",
       "- **Memory**: the sum of VmRSS over the tree, peak during the window; RSS counts FFmpeg's shared libraries once per process, so memory per participant is taken from PSS (shared pages split between their users): (peak PSS - the fresh server's idle PSS) / N.",
       "- **fps, frame interval, dropped**: at the observer, a viewer that decodes the composite (FFmpeg, at a quarter size). Dropped = frames the RTP timestamps say were due minus pictures decoded, over the window. RTP jitter = mean |D| of RFC 3550 between consecutive frames.",
-      "- **Video latency**: each participant's clip shows a box that switches colour every second; the load generator notes when it sends the switch frame, the observer notes when the decoded composite shows the new colour in that tile. Includes the network (loopback), the server's decode, wait for the room clock, compose, encode, packetize, and the observer's own decode. All participants' tiles give samples.",
-      "- **Audio latency**: participant 1 sends a 1 kHz burst at the start of every second (the others quiet noise, under the talk threshold); the observer decodes the full mix and times the onset: (arrival of the packet holding it + its offset in the packet) - send time of the packet that starts the burst.",
+      "- **Video latency**: each participant's clip shows a box that switches colour every second; the load generator notes when it sends the switch frame (participants 2..N in a process of their own, on the machine's monotonic clock), the observer notes when the decoded composite shows the new colour in that tile. Includes the network (loopback), the server's decode, wait for the room clock, compose, encode, packetize, and the observer's own decode. All participants' tiles give samples.",
+      "- **Audio latency**: participant 1 (in one process with the observer, apart from the other participants, so that neither its sends nor the observer's receipts wait behind theirs) sends a 1 kHz burst at the start of every second (the others quiet noise, under the talk threshold); the observer decodes the full mix and times the onset: (arrival of the packet holding it + its offset in the packet) - send time of the packet that starts the burst.",
       "- **Join**: offer sent to the first composite picture decoded, for the observer (joining after every participant) and for fresh viewers joining after the window. Participants' own joins (one after another, offer to first composite packet) are listed per N.",
       "- **PLI → keyframe**: the observer sends a PLI and times the next keyframe arriving (the server swaps in a fresh encoder; at most one per second).",
       "- **Cost of recording and streaming** (`--outputs`): server CPU as above in each phase; *H.264 encoder* is the libx264 process MP4, HLS, RTMP and SRT share, *muxers* the FFmpeg process of each recording or stream (copy of the video, Opus or AAC encode of the full mix, container), *VP8 encoder* and *Node process* as in the split; fps and video latency at the observer; output kbit/s = bytes × 8 / duration from each output's final status (what DELETE answers: video, audio and container, settling included), with MB and seconds written. FFmpeg reports no size for HLS (\`total_size=N/A\`), so the server counts the segments it publishes; the bitrate of the segments its playlist lists on disk at the end of the window is shown beside it as a cross-check.",

@@ -79,7 +79,19 @@ export interface RunResult {
   baseline: { cores: number; coresMedian2s: number | null; fps: number; peakRssMb: number } | null;
   /** server.cores / baseline.cores. */
   ratio: number | null;
-  load: { cores: number; peakRssMb: number; eventLoopP99Ms: number; eventLoopMaxMs: number };
+  /**
+   * The load generator: all its processes (`cores`), and by role (LOAD_ROLES). The event loops of
+   * its crowd (null with one participant: there is none) and of its talker-and-observer process.
+   */
+  load: {
+    cores: number;
+    byRole: Record<string, number>;
+    peakRssMb: number;
+    eventLoopP99Ms: number | null;
+    eventLoopMaxMs: number | null;
+    probeEventLoopP99Ms: number;
+    probeEventLoopMaxMs: number;
+  };
   video: {
     fps: number;
     /** Lowest composite frame rate any participant received (RTP frames). */
@@ -93,6 +105,8 @@ export interface RunResult {
     keyframes: number;
     latencyMs: Summary;
     unmatchedSwitches: number;
+    /** Latency samples per tile (participant), in join order. */
+    samplesPerTile: number[];
   };
   audio: {
     latencyMs: Summary;
@@ -220,3 +234,10 @@ export interface BenchResult {
   /** Every process id the bench saw in the trees it started (for leak checks by its caller). */
   pids: number[];
 }
+
+/** The load generator's processes, by role (bench/load.ts, bench/crowd.ts). */
+export const LOAD_ROLES = {
+  probe: "talker and observer",
+  crowd: "crowd",
+  decoder: "observer decoder",
+} as const;

@@ -4,13 +4,14 @@
 // media, plus one observer that decodes the composite), measures a steady-state window from /proc
 // and from what the observer receives, probes join and PLI times, stops both, then runs the
 // baseline. Writes BASE.json, BASE.md and BASE.svg (bench/results/ by default).
-import { type ChildProcess, execFileSync, fork } from "node:child_process";
+import { execFileSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, release, tmpdir, totalmem } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { type BenchOptions, parseArgs, USAGE, UsageError } from "./args.js";
 import { type BaselineResult, baselineEncoderOptions, checkServerEncoder, makeBaselineAudio, runBaseline } from "./baseline.js";
+import { ChildLink } from "./child-link.js";
 import { AttemptCpu, failedPass, PassError } from "./failures.js";
 import { BOX_CLIP_FPS, BOX_CLIP_FRAMES, BOX_CLIP_HEIGHT, BOX_CLIP_WIDTH } from "../client-kit/clips.js";
 import { type MediaFiles, makeMedia } from "./media.js";
@@ -20,7 +21,7 @@ import { alive, cmdline, loadAverage, processTree, ticksPerSecond, treeTicks } f
 import { summarizeProfile } from "./profile.js";
 import type { FromLoad, LoadConfig, ProbeReport, ReadyReport, ToLoad, WindowReport } from "./protocol.js";
 import { failedTable, markdownReport, outputsTable, summaryTable, svgChart } from "./report.js";
-import type { BenchResult, EncoderCheck, FailedPass, Machine, OutputFigures, OutputPhase, OutputsResult, RunResult, Settings } from "./results-model.js";
+import { type BenchResult, type EncoderCheck, type FailedPass, LOAD_ROLES, type Machine, type OutputFigures, type OutputPhase, type OutputsResult, type RunResult, type Settings } from "./results-model.js";
 import { type ServerAudio, ServerAudioProbe } from "./server-audio.js";
 import { ServerProcess } from "./server-process.js";
 import { median, summarize } from "./stats.js";
@@ -62,89 +63,8 @@ class Live {
   }
 }
 
-/** The load generator child: IPC messages in and out, and its stdio tail for errors. */
-class LoadProcess {
-  private readonly child: ChildProcess;
-  private readonly inbox: FromLoad[] = [];
-  private readonly waiters: Array<{ type: FromLoad["type"]; resolve: (m: FromLoad) => void; reject: (e: Error) => void }> = [];
-  private readonly tail: string[] = [];
-  private readonly exited: Promise<void>;
-  private failure: Error | undefined;
-  onLive: ((m: Extract<FromLoad, { type: "live" }>) => void) | undefined;
-  onProgress: ((text: string) => void) | undefined;
-
-  constructor() {
-    this.child = fork(LOAD_MAIN, [], { stdio: ["ignore", "pipe", "pipe", "ipc"], serialization: "json" });
-    const keep = (c: Buffer): void => {
-      for (const line of String(c).split("\n")) if (line.trim()) this.tail.push(line);
-      if (this.tail.length > 30) this.tail.splice(0, this.tail.length - 30);
-    };
-    this.child.stdout!.on("data", keep);
-    this.child.stderr!.on("data", keep);
-    this.child.on("message", (m: FromLoad) => this.onMessage(m));
-    this.exited = new Promise((resolve) => this.child.once("exit", () => resolve()));
-    void this.exited.then(() => this.failAll(new Error(`the load generator exited:\n${this.tail.join("\n")}`)));
-  }
-
-  get pid(): number {
-    return this.child.pid!;
-  }
-
-  send(msg: ToLoad): void {
-    if (this.child.connected) this.child.send(msg);
-  }
-
-  next<T extends FromLoad["type"]>(type: T, timeoutMs: number): Promise<Extract<FromLoad, { type: T }>> {
-    if (this.failure) return Promise.reject(this.failure);
-    const i = this.inbox.findIndex((m) => m.type === type);
-    if (i >= 0) return Promise.resolve(this.inbox.splice(i, 1)[0] as Extract<FromLoad, { type: T }>);
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.waiters.splice(this.waiters.indexOf(waiter), 1);
-        reject(new Error(`the load generator sent no ${type} within ${timeoutMs / 1000} s:\n${this.tail.join("\n")}`));
-      }, timeoutMs);
-      const waiter = {
-        type,
-        resolve: (m: FromLoad) => {
-          clearTimeout(timer);
-          resolve(m as Extract<FromLoad, { type: T }>);
-        },
-        reject: (e: Error) => {
-          clearTimeout(timer);
-          reject(e);
-        },
-      };
-      this.waiters.push(waiter);
-    });
-  }
-
-  /** Asks it to close every peer and exit; kills it after `graceMs`. */
-  async stop(graceMs = 10_000): Promise<void> {
-    if (this.child.exitCode !== null || this.child.signalCode !== null) return;
-    this.send({ type: "stop" });
-    const timer = setTimeout(() => this.child.kill("SIGKILL"), graceMs);
-    await this.exited;
-    clearTimeout(timer);
-  }
-
-  private onMessage(m: FromLoad): void {
-    if (m.type === "live") return this.onLive?.(m);
-    if (m.type === "progress") return this.onProgress?.(m.text);
-    if (m.type === "error") return this.failAll(new Error(`load generator: ${m.message}\n${this.tail.join("\n")}`));
-    const w = this.waiters.find((x) => x.type === m.type);
-    if (w) {
-      this.waiters.splice(this.waiters.indexOf(w), 1);
-      w.resolve(m);
-    } else {
-      this.inbox.push(m);
-    }
-  }
-
-  private failAll(err: Error): void {
-    this.failure ??= err;
-    for (const w of this.waiters.splice(0)) w.reject(this.failure);
-  }
-}
+/** The load generator child (dist/bench/load.js), over IPC. */
+type LoadProcess = ChildLink<ToLoad, FromLoad>;
 
 function describeMachine(): Machine {
   const list = cpus();
@@ -168,9 +88,11 @@ function describeMachine(): Machine {
   };
 }
 
+/** The load generator's processes: the talker and observer (its root), the crowd, the observer's decoder. */
 function loadRole(argv: readonly string[], root: boolean): string {
-  if (root) return "load generator";
-  return argv.some((a) => a.endsWith("ffmpeg")) ? "observer decoder" : "other";
+  if (root) return LOAD_ROLES.probe;
+  if (argv.some((a) => a.endsWith("crowd.js"))) return LOAD_ROLES.crowd;
+  return argv.some((a) => a.endsWith("ffmpeg")) ? LOAD_ROLES.decoder : "other";
 }
 
 /** Everything this run started, so that nothing outlives it. */
@@ -257,18 +179,19 @@ async function measure(
   try {
     await sleep(300);
     const idle = serverMon.memoryMb();
-    const loadProc = new LoadProcess();
+    let lastLive: Extract<FromLoad, { type: "live" }> | undefined;
+    const loadProc: LoadProcess = new ChildLink("load generator", LOAD_MAIN, (m) => {
+      if (m.type === "live") lastLive = m;
+      else if (m.type === "progress") live.show(step, 0.05, `${label}: joining`, m.text);
+      else return false;
+      return true;
+    });
     load = loadProc;
     owned.loads.add(loadProc);
     owned.pids.add(loadProc.pid);
     attempt.watch("load", loadProc.pid);
     const loadMon = new TreeMonitor(loadProc.pid, loadRole);
     owned.monitors.push(loadMon);
-    let lastLive: Extract<FromLoad, { type: "live" }> | undefined;
-    loadProc.onLive = (m) => {
-      lastLive = m;
-    };
-    loadProc.onProgress = (text) => live.show(step, 0.05, `${label}: joining`, text);
     const config: LoadConfig = {
       url: server.url,
       room,
@@ -414,7 +337,7 @@ async function measure(
     live.show(step, 0.9, `${label}: stopping`);
     await api?.stopAll();
     if (load) {
-      await load.stop();
+      await load.stop({ type: "stop" });
       owned.loads.delete(load);
     }
     await server.stop();
@@ -492,7 +415,15 @@ function toRun(n: number, m: Measured, baseline: BaselineResult | undefined, loa
     },
     baseline: baseline ? { cores: baseline.cores, coresMedian2s: baseline.coresMedian2s, fps: baseline.fps, peakRssMb: baseline.peakRssMb } : null,
     ratio: baseline && baseline.cores > 0 ? m.server.cores / baseline.cores : null,
-    load: { cores: m.load.cores, peakRssMb: m.load.peakRssMb, eventLoopP99Ms: w.loadEventLoopMs.p99, eventLoopMaxMs: w.loadEventLoopMs.max },
+    load: {
+      cores: m.load.cores,
+      byRole: m.load.byRole,
+      peakRssMb: m.load.peakRssMb,
+      eventLoopP99Ms: w.loadEventLoopMs?.p99 ?? null,
+      eventLoopMaxMs: w.loadEventLoopMs?.max ?? null,
+      probeEventLoopP99Ms: w.probeEventLoopMs.p99,
+      probeEventLoopMaxMs: w.probeEventLoopMs.max,
+    },
     video: {
       fps: w.observer.fps,
       participantFpsMin: Math.min(...w.participants.fps),
@@ -504,6 +435,7 @@ function toRun(n: number, m: Measured, baseline: BaselineResult | undefined, loa
       keyframes: w.observer.keyframes,
       latencyMs: summarize(w.videoLatencyMs),
       unmatchedSwitches: w.videoUnmatched,
+      samplesPerTile: w.videoSamplesPerTile,
     },
     audio: { latencyMs: summarize(w.audioLatencyMs), intervalMs: w.audioIntervalMs, server: m.serverAudio },
     join: { ms: joinMs, medianMs: median(joinMs), participantFirstPacketMs: summarize(m.ready.participantFirstPacketMs), failed: m.ready.failedJoins },
@@ -716,7 +648,7 @@ async function main(): Promise<number> {
     );
     return leftovers.length > 0 || failed.length > 0 ? 1 : 0;
   } finally {
-    for (const l of owned.loads) await l.stop(3000);
+    for (const l of owned.loads) await l.stop({ type: "stop" }, 3000);
     for (const s of owned.servers) await s.stop(3000);
     owned.sweep();
     rmSync(work, { recursive: true, force: true });

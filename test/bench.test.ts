@@ -45,9 +45,9 @@ describe("npm run bench", () => {
     rmSync(out, { recursive: true, force: true });
   });
 
-  it("runs --quick with one participant and reports sane figures", async () => {
+  it("runs --quick with two participants and reports sane figures", async () => {
     ensureBuilt();
-    const { code, log } = await runBench(["--quick", "--n", "1", "--duration", "3", "--warmup", "1", "--outputs", "--out", out]);
+    const { code, log } = await runBench(["--quick", "--n", "2", "--duration", "3", "--warmup", "1", "--outputs", "--out", out]);
     expect(code, log).toBe(0);
 
     const r = JSON.parse(readFileSync(join(out, "quick.json"), "utf8")) as BenchResult;
@@ -59,7 +59,7 @@ describe("npm run bench", () => {
     expect(r.settings.baselineEncoderOptions).toEqual(r.settings.encoderOptions);
     expect(r.runs).toHaveLength(1);
     const x = r.runs[0]!;
-    expect(x.participants).toBe(1);
+    expect(x.participants).toBe(2);
     expect(x.server.cores).toBeGreaterThan(0);
     expect(x.server.byRole.encoder).toBeGreaterThan(0);
     expect(x.server.byRole.decoders).toBeGreaterThan(0);
@@ -71,13 +71,20 @@ describe("npm run bench", () => {
     expect(x.video.latencyMs.median).toBeGreaterThan(0);
     expect(x.video.latencyMs.median).toBeLessThan(1000);
     expect(x.video.unmatchedSwitches).toBe(0);
+    // Participant 2 sends from the crowd's process: its switches, timed there, pair with what the
+    // observer saw here, on one clock (a wrong offset would leave them unmatched, or absurd).
+    expect(x.video.samplesPerTile).toHaveLength(2);
+    expect(Math.min(...x.video.samplesPerTile)).toBeGreaterThan(0);
+    expect(x.load.byRole).toMatchObject({ crowd: expect.any(Number), "talker and observer": expect.any(Number), "observer decoder": expect.any(Number) });
+    expect(x.load.byRole.crowd).toBeGreaterThan(0);
+    expect(x.load.eventLoopP99Ms).toBeGreaterThan(0);
     expect(x.audio.latencyMs.median).toBeGreaterThan(0);
     expect(x.audio.latencyMs.median).toBeLessThan(1000);
     expect(x.join.medianMs).toBeGreaterThan(0);
     expect(x.pli.medianMs).toBeGreaterThan(0);
     expect(x.bitrate.downKbps).toBeGreaterThan(100);
     expect(x.bitrate.upVideoKbps).toBeGreaterThan(100);
-    expect(x.bitrate.sfuDownKbps).toBe(0);
+    expect(x.bitrate.sfuDownKbps).toBeCloseTo(x.bitrate.upKbps, 0);
 
     // The outputs pass: no outputs, then WebM, then + MP4 (the H.264 encode), then + HLS.
     const phases = r.outputs!.phases;
@@ -91,7 +98,7 @@ describe("npm run bench", () => {
       expect(p.leftAfterStop).toEqual([]);
     }
 
-    expect(readFileSync(join(out, "quick.md"), "utf8")).toMatch(/\| 1 \| [\d.]+ \|/);
+    expect(readFileSync(join(out, "quick.md"), "utf8")).toMatch(/\| 2 \| [\d.]+ \|/);
     expect(readFileSync(join(out, "quick.svg"), "utf8")).toMatch(/^<svg[\s\S]*<\/svg>\s*$/);
 
     // Everything it started (server, FFmpeg children, load generator, baseline) is gone.
