@@ -1,5 +1,5 @@
 import opus from "@discordjs/opus";
-import { describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import { AudioInput, FRAME_SAMPLES } from "../src/media/audio-input.js";
 import { toneLevelDb } from "./helpers/media-analysis.js";
 
@@ -29,11 +29,15 @@ function pullAll(input: AudioInput, frames: number): { audible: number; pcm: Int
   return { audible, pcm };
 }
 
-/** A sender in step with the clock: packets from..from+ticks-1, each followed by a pull; frames heard. */
-function inStep(input: AudioInput, packets: Buffer[], from: number, ticks: number): number {
+/**
+ * A sender in step with the clock: packets from..from+ticks-1, each followed by a pull; frames
+ * heard. `realTime`: 20 ms of (fake) time pass per tick, as the input's packet budget expects.
+ */
+function inStep(input: AudioInput, packets: Buffer[], from: number, ticks: number, realTime = false): number {
   const frame = new Int16Array(FRAME_SAMPLES);
   let heard = 0;
   for (let seq = from; seq < from + ticks; seq++) {
+    if (realTime) vi.advanceTimersByTime(20);
     input.push(seq, packets[seq]!);
     if (input.pull(frame)) heard++;
   }
@@ -106,6 +110,52 @@ describe("audio input", () => {
     expect(input.stats.drained).toBeGreaterThan(0);
     expect(input.queuedMs).toBeLessThanOrEqual(input.delayMs);
     expect(input.stats.underruns).toBe(0);
+  });
+
+  describe("over seconds (fake time)", () => {
+    afterEach(() => {
+      vi.useRealTimers();
+    });
+
+    it("plays a sender whose packets all come before their tick from one frame, after 10 s that show it would do", () => {
+      vi.useFakeTimers({ toFake: ["performance"] });
+      const input = new AudioInput();
+      const packets = tone(700);
+      expect(input.delayMs).toBe(40);
+      // Every packet ahead of its tick, for 12 s.
+      // All heard but the first (priming); the frame the lower target no longer needs is dropped.
+      expect(inStep(input, packets, 0, 600, true)).toBe(599);
+      expect(input.delayMs).toBe(20);
+      expect(input.stats.drained).toBe(1);
+      expect(input.queuedMs).toBe(0);
+      expect(input.stats.underruns).toBe(0);
+      // Still in step: every frame heard, none waiting.
+      expect(inStep(input, packets, 600, 100, true)).toBe(100);
+      expect(input.stats.underruns).toBe(0);
+    });
+
+    it("keeps two frames for a sender one of whose packets in 10 s came after its tick", () => {
+      vi.useFakeTimers({ toFake: ["performance"] });
+      const input = new AudioInput();
+      const packets = tone(700);
+      const frame = new Int16Array(FRAME_SAMPLES);
+      let heard = 0;
+      for (let seq = 0; seq < 700; seq++) {
+        vi.advanceTimersByTime(20);
+        // Every 300th packet comes just after the tick that would have played it from one frame.
+        if (seq % 300 === 150) {
+          if (input.pull(frame)) heard++;
+          input.push(seq, packets[seq]!);
+        } else {
+          input.push(seq, packets[seq]!);
+          if (input.pull(frame)) heard++;
+        }
+      }
+      // A frame less would have run dry at each late packet: the target stays, and nothing is lost.
+      expect(input.delayMs).toBe(40);
+      expect(input.stats.underruns).toBe(0);
+      expect(heard).toBe(699);
+    });
   });
 
   it("follows a sender whose sequence numbers jump backwards (a restarted track)", () => {

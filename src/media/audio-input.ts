@@ -10,10 +10,14 @@ export const SAMPLE_RATE = 48000;
 export const FRAME_SAMPLES = 960; // 20 ms
 const FIFO_SAMPLES = SAMPLE_RATE; // 1 s of room
 /**
- * Playout (re)starts once this much is queued. The target adapts: each underrun raises it by a
- * frame (a jittery sender), and 10 s without one lowers it again, down to the minimum.
+ * Playout (re)starts once the target is queued. It starts at two frames and adapts: each
+ * underrun raises it by a frame (a jittery sender); after 10 s without one it falls by a frame if
+ * that would still have been enough, i.e. if every pull of those 10 s found a frame more than it
+ * took (each packet came a tick early or more). A sender whose packets all come before their tick
+ * is played from one frame: 0-20 ms of wait instead of 20-40.
  */
-const MIN_TARGET = 2 * FRAME_SAMPLES;
+const START_TARGET = 2 * FRAME_SAMPLES;
+const MIN_TARGET = FRAME_SAMPLES;
 const MAX_TARGET = 10 * FRAME_SAMPLES;
 const CALM_TICKS = 500;
 /** Queued beyond target + this, the sender runs ahead of our clock (or a burst came): trim. */
@@ -48,8 +52,10 @@ export class AudioInput {
   private readPos = 0;
   private queued = 0;
   private playing = false;
-  private target = MIN_TARGET;
+  private target = START_TARGET;
   private calmTicks = 0;
+  /** The least queued before an on-time pull since the last change of target (or calm window). */
+  private calmMin = Number.POSITIVE_INFINITY;
   private windowMin = Number.POSITIVE_INFINITY;
   private windowTicks = 0;
   private lateRun = 0;
@@ -140,11 +146,14 @@ export class AudioInput {
       this.playing = false;
       this.target = Math.min(MAX_TARGET, this.target + FRAME_SAMPLES);
       this.calmTicks = 0;
+      this.calmMin = Number.POSITIVE_INFINITY;
       out.fill(0);
       this.level *= 0.9;
       this.frameLevel = 0;
       return false;
     }
+    // Stall catch-ups (above) say nothing of the sender: only on-time pulls count.
+    if (!catchingUp && this.queued < this.calmMin) this.calmMin = this.queued;
     const waited = performance.now() - this.arrivedAt[Math.floor(this.readPos / FRAME_SAMPLES)]!;
     this.waitMs += 0.02 * (waited - this.waitMs);
     let sum = 0;
@@ -155,9 +164,12 @@ export class AudioInput {
       this.readPos = this.readPos + 1 === FIFO_SAMPLES ? 0 : this.readPos + 1;
     }
     this.queued -= FRAME_SAMPLES;
-    if (++this.calmTicks >= CALM_TICKS && this.target > MIN_TARGET) {
-      this.target -= FRAME_SAMPLES;
+    if (++this.calmTicks >= CALM_TICKS) {
+      // A frame less queued would still have found a frame at every pull: play a frame sooner
+      // (drainBacklog then drops the frame the lower target no longer needs).
+      if (this.target > MIN_TARGET && this.calmMin >= 2 * FRAME_SAMPLES) this.target -= FRAME_SAMPLES;
       this.calmTicks = 0;
+      this.calmMin = Number.POSITIVE_INFINITY;
     }
     this.drainBacklog();
     this.frameLevel = Math.sqrt(sum / FRAME_SAMPLES);

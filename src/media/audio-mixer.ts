@@ -95,9 +95,26 @@ export class AudioMixer {
       // sockets, for this tick and for every other one due by now (the last of a catch-up is
       // hardly late itself).
       if (now - due >= FRAME_MS / 2) this.catchingUpThrough = now;
-      this.tick(due, due <= this.catchingUpThrough);
+      if (due <= this.catchingUpThrough) {
+        this.tick(due, true);
+        return;
+      }
+      // On time: mixed once the sockets have been read. A task that held the loop across the
+      // tick leaves the tick's timer to run before the packets that came meanwhile (timers come
+      // first in an event loop turn, immediates after its poll), and each would count as an
+      // underrun or keep the sender's playout target a frame higher than its packets need.
+      setImmediate(this.onTimeTick, due);
     }, (err) => opts.log.error({ err }, "audio tick failed"), MAX_CATCH_UP);
   }
+
+  private readonly onTimeTick = (due: number): void => {
+    if (this.life.closed) return;
+    try {
+      this.tick(due, false);
+    } catch (err) {
+      this.opts.log.error({ err }, "audio tick failed");
+    }
+  };
 
   /** A member of the mix: `input` when they send audio, `sink` when they receive it. */
   add(id: string, input: AudioInput | undefined, sink: AudioSink | undefined): void {
