@@ -18,6 +18,12 @@ export interface BenchOptions {
   baseline: boolean;
   /** The server protects SRTP with native/srtp (its default) or, with --no-native-srtp, werift's JavaScript. */
   nativeSrtp: boolean;
+  /**
+   * Niceness of the load generator's talker-and-observer process (and the observer's decoder):
+   * they stand for devices of their own, so the server's and the crowd's load should not delay
+   * what they time. The crowd keeps the runner's.
+   */
+  probeNice: number;
   /** N for the profiling pass, or undefined for none. */
   profileN: number | undefined;
   /** N for the pass that measures recording and streaming (phases with outputs), or undefined for none. */
@@ -48,6 +54,8 @@ export const USAGE = `Usage: npm run bench -- [options]   (or: node dist/bench/r
   --no-baseline        skip the plain-FFmpeg baseline
   --no-native-srtp     the server protects SRTP with werift's JavaScript (NATIVE_SRTP=0), not
                        native/srtp: to measure what the native module saves
+  --probe-nice N       niceness of the talker and the observer, whose timings are the latency
+                       figures (default -5, needs root; 0 to share the CPU like the rest)
   --max-participants M the server's MAX_PARTICIPANTS (default: 16, or N when larger); an N
                        above it is refused by the server, recorded as failed, and the run goes on
   --profile N          also profile the server's Node process at N participants (default: the
@@ -91,6 +99,7 @@ export function parseArgs(argv: readonly string[]): BenchOptions | "help" {
     name: quick ? "quick" : "latest",
     baseline: true,
     nativeSrtp: true,
+    probeNice: -5,
     profileN: undefined,
     outputsN: undefined,
     pliProbes: quick ? 1 : 3,
@@ -156,6 +165,9 @@ export function parseArgs(argv: readonly string[]): BenchOptions | "help" {
         break;
       case "--no-native-srtp":
         o.nativeSrtp = false;
+        break;
+      case "--probe-nice":
+        o.probeNice = int(flag, value(), -20, 19);
         break;
       case "--max-participants":
         o.maxParticipants = int(flag, value(), 1, 25);

@@ -30,7 +30,7 @@ class Crowd {
       this.participants.push(new Participant(peer, clip, quiet, (s) => send({ type: "switch", index, at: toShared(s.at), colour: s.colour })));
       await until(`participant ${index + 1}'s first composite packet`, () => peer.firstPacketAt !== undefined, 15_000);
       firstPacketMs.push(peer.firstPacketAt! - peer.offerSentAt);
-      progress(`${index + 1} joined`);
+      progress(`${index + 1}/${cfg.first + cfg.count - 1} joined`);
     }
     send({ type: "ready", participantFirstPacketMs: firstPacketMs, failedJoins });
   }

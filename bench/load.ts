@@ -5,6 +5,7 @@
 // the observer. Participants 2..N run in a child of its own (bench/crowd.ts) and send each colour
 // switch of their box up as they send it, on the machine's monotonic clock (shared-clock.ts), so
 // that the talker's sends and the observer's receipts never wait behind the crowd's packets.
+import { setPriority } from "node:os";
 import { monitorEventLoopDelay } from "node:perf_hooks";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -143,6 +144,8 @@ class Load {
         return true;
       });
       this.crowd = crowd;
+      // The crowd stands for the other participants: it shares the CPU like the server does.
+      setPriority(crowd.pid, this.cfg.crowdNice);
       const { videoFile, quietAudioFile, codec } = this.cfg;
       crowd.send({ type: "start", config: { url, room, codec, videoFile, quietAudioFile, first: 2, count: n - 1 } });
       const ready = await crowd.next("ready", (30 + 4 * n) * 1000);

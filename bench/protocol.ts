@@ -22,6 +22,8 @@ export interface LoadConfig {
   width: number;
   height: number;
   fps: number;
+  /** Niceness for the crowd: the runner's own (the load generator itself may run at another). */
+  crowdNice: number;
 }
 
 export type ToLoad =

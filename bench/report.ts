@@ -160,9 +160,10 @@ function loadLine(x: RunResult): string {
     l.eventLoopP99Ms !== null ? `crowd ${f(l.eventLoopP99Ms, 1)} ms` : null,
     `talker and observer ${f(l.probeEventLoopP99Ms, 1)} ms`,
   ].filter(Boolean).join(", ");
+  const nice = l.probeNice === undefined ? "" : l.probeNice === null ? "; talker and observer at the default niceness (could not be set)" : `; talker and observer at nice ${l.probeNice}`;
   return (
     `${f(l.cores, 3)} cores: crowd (participants 2..N) ${role(LOAD_ROLES.crowd)}, talker and observer ${role(LOAD_ROLES.probe)}, ` +
-    `observer decoder ${role(LOAD_ROLES.decoder)}; event loop p99: ${loops}`
+    `observer decoder ${role(LOAD_ROLES.decoder)}; event loop p99: ${loops}${nice}`
   );
 }
 
@@ -266,7 +267,7 @@ export function markdownReport(r: BenchResult, svgName: string): string {
       "- **Memory**: the sum of VmRSS over the tree, peak during the window; RSS counts FFmpeg's shared libraries once per process, so memory per participant is taken from PSS (shared pages split between their users): (peak PSS - the fresh server's idle PSS) / N.",
       "- **fps, frame interval, dropped**: at the observer, a viewer that decodes the composite (FFmpeg, at a quarter size). Dropped = frames the RTP timestamps say were due minus pictures decoded, over the window. RTP jitter = mean |D| of RFC 3550 between consecutive frames.",
       "- **Video latency**: each participant's clip shows a box that switches colour every second; the load generator notes when it sends the switch frame (participants 2..N in a process of their own, on the machine's monotonic clock), the observer notes when the decoded composite shows the new colour in that tile. Includes the network (loopback), the server's decode, wait for the room clock, compose, encode, packetize, and the observer's own decode. All participants' tiles give samples.",
-      "- **Audio latency**: participant 1 (in one process with the observer, apart from the other participants, so that neither its sends nor the observer's receipts wait behind theirs) sends a 1 kHz burst at the start of every second (the others quiet noise, under the talk threshold); the observer decodes the full mix and times the onset: (arrival of the packet holding it + its offset in the packet) - send time of the packet that starts the burst.",
+      "- **Audio latency**: participant 1 (in one process with the observer, apart from the other participants and at a higher priority, nice -5 by default (`--probe-nice`), so that neither its sends nor the observer's receipts wait behind theirs or the server's) sends a 1 kHz burst at the start of every second (the others quiet noise, under the talk threshold); the observer decodes the full mix and times the onset: (arrival of the packet holding it + its offset in the packet) - send time of the packet that starts the burst.",
       "- **Join**: offer sent to the first composite picture decoded, for the observer (joining after every participant) and for fresh viewers joining after the window. Participants' own joins (one after another, offer to first composite packet) are listed per N.",
       "- **PLI → keyframe**: the observer sends a PLI and times the next keyframe arriving (the server swaps in a fresh encoder; at most one per second).",
       "- **Cost of recording and streaming** (`--outputs`): server CPU as above in each phase; *H.264 encoder* is the libx264 process MP4, HLS, RTMP and SRT share, *muxers* the FFmpeg process of each recording or stream (copy of the video, Opus or AAC encode of the full mix, container), *VP8 encoder* and *Node process* as in the split; fps and video latency at the observer; output kbit/s = bytes × 8 / duration from each output's final status (what DELETE answers: video, audio and container, settling included), with MB and seconds written. FFmpeg reports no size for HLS (\`total_size=N/A\`), so the server counts the segments it publishes; the bitrate of the segments its playlist lists on disk at the end of the window is shown beside it as a cross-check.",

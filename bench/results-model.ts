@@ -91,6 +91,8 @@ export interface RunResult {
     eventLoopMaxMs: number | null;
     probeEventLoopP99Ms: number;
     probeEventLoopMaxMs: number;
+    /** Niceness of the talker-and-observer process (null: it could not be set; absent before 4 Dec). */
+    probeNice?: number | null;
   };
   video: {
     fps: number;

@@ -6,7 +6,7 @@
 // baseline. Writes BASE.json, BASE.md and BASE.svg (bench/results/ by default).
 import { execFileSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
-import { cpus, release, tmpdir, totalmem } from "node:os";
+import { cpus, getPriority, release, setPriority, tmpdir, totalmem } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { type BenchOptions, parseArgs, USAGE, UsageError } from "./args.js";
@@ -121,6 +121,8 @@ class Owned {
 
 interface Measured {
   ready: ReadyReport;
+  /** The talker-and-observer process's niceness as set (null: it could not be). */
+  probeNice: number | null;
   window: WindowReport;
   probes: ProbeReport;
   server: WindowResult;
@@ -187,6 +189,7 @@ async function measure(
       return true;
     });
     load = loadProc;
+    const probeNice = renice(loadProc.pid, o.probeNice, live);
     owned.loads.add(loadProc);
     owned.pids.add(loadProc.pid);
     attempt.watch("load", loadProc.pid);
@@ -203,6 +206,7 @@ async function measure(
       width: o.width,
       height: o.height,
       fps: o.fps,
+      crowdNice: getPriority(),
     };
     loadProc.send({ type: "start", config });
     const ready = (await loadProc.next("ready", (40 + 4 * n) * 1000)).report;
@@ -329,7 +333,7 @@ async function measure(
       }
       outputs = result;
     }
-    return { ready, window: main.window, probes, server: main.server, load: main.load, idle, encoderCommands, outputs, serverAudio: main.serverAudio };
+    return { ready, probeNice, window: main.window, probes, server: main.server, load: main.load, idle, encoderCommands, outputs, serverAudio: main.serverAudio };
   } catch (err) {
     // Read before anything is stopped: what each part was doing when it failed.
     throw new PassError(err instanceof Error ? err.message : String(err), attempt.figures(), !server.running);
@@ -342,6 +346,21 @@ async function measure(
     }
     await server.stop();
     owned.servers.delete(server);
+  }
+}
+
+/**
+ * Sets the load generator's niceness before it starts anything (its children inherit it; it
+ * gives the crowd back the runner's). Returns the niceness it has, or null when it could not be
+ * set (not root): the report says so, and the latencies then include its waits for the CPU.
+ */
+function renice(pid: number, nice: number, live: Live): number | null {
+  try {
+    setPriority(pid, nice);
+    return getPriority(pid);
+  } catch (err) {
+    live.log(`could not set the talker and observer's niceness to ${nice} (${err instanceof Error ? err.message : String(err)}): they share the CPU like the rest`);
+    return null;
   }
 }
 
@@ -423,6 +442,7 @@ function toRun(n: number, m: Measured, baseline: BaselineResult | undefined, loa
       eventLoopMaxMs: w.loadEventLoopMs?.max ?? null,
       probeEventLoopP99Ms: w.probeEventLoopMs.p99,
       probeEventLoopMaxMs: w.probeEventLoopMs.max,
+      probeNice: m.probeNice,
     },
     video: {
       fps: w.observer.fps,

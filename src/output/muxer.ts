@@ -47,7 +47,9 @@ const SAMPLES_PER_MS = 48;
  * little later than its voice reaches the mix (jitter buffer, decoder process and the next
  * compose tick against a 40-60 ms playout delay): sound led the picture by 14-111 ms, 49 on
  * average, in the A/V test (test/recording.test.ts). A recording can afford to wait for the
- * picture, as a live call cannot.
+ * picture, as a live call cannot. A steady sender's playout falls to 20 ms after 10 s
+ * (audio-input.ts), which puts the sound about 20 ms further ahead: still inside what broadcast
+ * accepts (90 ms first), so this stays one measured constant rather than following each queue.
  */
 const AUDIO_DELAY_MS = 40;
 /** A gap in the mix (the start, or the event loop held up) is filled with silence, up to 5 s at once. */
