@@ -100,22 +100,14 @@ export type FromLoad =
  * process of their own so that the talker and the observer, whose timings are the measurement,
  * never wait behind them on one event loop.
  */
-export interface CrowdConfig {
-  url: string;
-  room: string;
-  codec: InputCodec;
-  videoFile: string;
-  quietAudioFile: string;
+export type CrowdConfig = Pick<LoadConfig, "url" | "room" | "codec" | "videoFile" | "quietAudioFile"> & {
   /** Participants `first`..`first + count - 1` (1-based, as in their names). */
   first: number;
   count: number;
-}
+};
 
-export type ToCrowd =
-  | { type: "start"; config: CrowdConfig }
-  | { type: "window-start" }
-  | { type: "window-end" }
-  | { type: "stop" };
+/** The load generator's messages but its own start, and no probes (those are the observer's). */
+export type ToCrowd = Exclude<ToLoad, { type: "start" | "probes" }> | { type: "start"; config: CrowdConfig };
 
 export type FromCrowd =
   | { type: "progress"; text: string }
