@@ -98,7 +98,6 @@ class Load {
   private readonly tileSamples: number[];
   private readonly audioSamples: Sample[] = [];
   private unmatched = 0;
-  private readonly failedJoins: string[] = [];
   private quietMs = 0;
   private readonly audioTimes: number[] = [];
   private lastBurstMatched = -Infinity;

@@ -4,6 +4,7 @@
 import { type BoxColour, type Clip, frameColour } from "../client-kit/clips.js";
 import { MixroomPeer, type PeerOptions } from "../client-kit/peer.js";
 import type { AudioReplay, VideoReplay } from "../client-kit/replay.js";
+import type { ParticipantFigures } from "./protocol.js";
 
 /** A colour switch of the box as sent: when (performance.now()) and to which colour. */
 export interface SwitchEvent {
@@ -61,7 +62,7 @@ export class ParticipantCounters {
   }
 
   /** Per participant over the `seconds` since start(): composite fps received, kbit/s down and up. */
-  end(seconds: number): { fps: number[]; downKbps: number[]; upVideoKbps: number[]; upAudioKbps: number[] } {
+  end(seconds: number): ParticipantFigures {
     const snap = this.snapshot!;
     const kbps = (bytes: number): number => (bytes * 8) / seconds / 1000;
     const ps = this.participants;
