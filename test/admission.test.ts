@@ -1,6 +1,7 @@
 // Admission by cost: a join alone starts nothing, and media past the server's CPU budget is
 // refused with `overloaded` while what already runs keeps its frame rate.
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { RTCPeerConnection, RTCRtpCodecParameters } from "werift";
 import { WebSocket } from "ws";
 import { liveFfmpegPids } from "../src/ffmpeg/ffmpeg-process.js";
 import { startTestServer, type TestServer } from "./helpers/server.js";
@@ -22,6 +23,22 @@ async function joinOnly(url: string, room: string, name: string): Promise<{ ws: 
   const reply = new Promise<Record<string, unknown>>((resolve) => ws.once("message", (d) => resolve(JSON.parse(String(d)) as Record<string, unknown>)));
   ws.send(JSON.stringify({ type: "join", room, name }));
   return { ws, reply: await reply };
+}
+
+/** A real offer (werift's), as a browser would send it. */
+async function weriftOffer(): Promise<string> {
+  const pc = new RTCPeerConnection({
+    codecs: {
+      video: [new RTCRtpCodecParameters({ mimeType: "video/VP8", clockRate: 90000 })],
+      audio: [new RTCRtpCodecParameters({ mimeType: "audio/opus", clockRate: 48000, channels: 2 })],
+    },
+  });
+  pc.addTransceiver("video", { direction: "sendrecv" });
+  pc.addTransceiver("audio", { direction: "sendrecv" });
+  await pc.setLocalDescription(await pc.createOffer());
+  const sdp = pc.localDescription!.sdp;
+  await pc.close();
+  return sdp;
 }
 
 describe("admission by cost", () => {
@@ -106,6 +123,25 @@ describe("admission by cost", () => {
     await waitFor("room a closed", async () => server.rooms.rooms.size === 0);
     expect((await stats()).cpu.committedCores).toBe(0);
     peers.push(await TestPeer.join({ url: server.url, room: "budget-b", name: "second", colour: "0x2040e0" }));
+  });
+
+  it("counts an offer against the budget from its admission, so offers at once cannot all fit", async () => {
+    // Five rooms' first offers sent together: each is checked while the others' answers are
+    // still being made (werift's answer is awaited). Only one room fits in 0.5 cores.
+    const sdp = await weriftOffer();
+    const joined = await Promise.all(Array.from({ length: 5 }, (_, i) => joinOnly(server.url, `race-${i}`, `racer ${i}`)));
+    sockets.push(...joined.map((j) => j.ws));
+    const replies = await Promise.all(joined.map(({ ws }) => new Promise<string>((resolve) => {
+      ws.on("message", (d) => {
+        const m = JSON.parse(String(d)) as { type: string; code?: string };
+        if (m.type === "answer" || m.type === "error") resolve(m.code ?? m.type);
+      });
+      ws.send(JSON.stringify({ type: "offer", sdp }));
+    })));
+    expect(replies.sort()).toEqual(["answer", "overloaded", "overloaded", "overloaded", "overloaded"]);
+    const { cpu } = await stats();
+    expect(cpu.committedCores).toBeLessThanOrEqual(cpu.budgetCores);
+    expect(cpu.workload.rooms).toBe(1);
   });
 });
 

@@ -121,9 +121,18 @@ export class Participant implements RoomMember {
     }
   }
 
-  /** Its offer was answered: its media counts against the server's CPU budget. */
+  /** Its offer was answered: its media runs. */
   get isNegotiated(): boolean {
     return this.negotiatedAt !== undefined;
+  }
+
+  /**
+   * Its offer passed admission: its media counts against the server's CPU budget from then, not
+   * from the answer. The answer is awaited, and offers admitted meanwhile must see this one's
+   * cost, or a crowd of them all fit a budget that holds one.
+   */
+  get isAdmitted(): boolean {
+    return this.offered && !this.closed;
   }
 
   addCandidate(candidate: IceCandidateInit | null): Promise<void> {

@@ -250,15 +250,16 @@ export class Room implements ParticipantHost, OutputSource {
   /** What this room runs now, for the server's CPU budget. */
   get workload(): Workload {
     const w: Workload = { rooms: 0, participants: 0, viewers: 0, rungs: 0, h264: 0, outputs: this.attached };
-    if (!this.video.running) return w;
-    w.rooms = 1;
     for (const m of this.members.values()) {
-      if (!m.isNegotiated) continue;
+      if (!m.isAdmitted) continue;
       // A screen costs what a participant does: a decoder (of a larger, mostly still picture, so
       // few frames) and SRTP in, with no audio and nothing sent back.
       if (m.info.role === "viewer") w.viewers++;
       else w.participants++;
     }
+    // An admitted member's answer starts the room: its cost is committed with the member's.
+    if (!this.video.running && w.participants + w.viewers === 0) return w;
+    w.rooms = 1;
     w.rungs = this.ladder.runningRungs;
     w.h264 = this.h264?.running ? 1 : 0;
     return w;
@@ -444,7 +445,7 @@ export class Room implements ParticipantHost, OutputSource {
 
   /** The cost of `role`'s media here, including starting the room if it is not running. */
   private costOfNegotiating(role: JoinRequest["role"]): Partial<Workload> {
-    return { rooms: this.video.running ? 0 : 1, [role === "viewer" ? "viewers" : "participants"]: 1 };
+    return { rooms: this.workload.rooms === 1 ? 0 : 1, [role === "viewer" ? "viewers" : "participants"]: 1 };
   }
 
   private countRole(role: JoinRequest["role"]): number {
