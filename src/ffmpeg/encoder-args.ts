@@ -102,6 +102,16 @@ export function opusMixCodecOptions(s: OpusMixSettings): string[] {
 // (-flush_packets 1), untimed (-fps_mode passthrough: one frame out per canvas in, whatever the
 // clock did), in a container the reader splits: IVF for VP8, Annex B for H.264.
 
+/**
+ * An encoder started beside a running one to make a keyframe on demand (video-encoder.ts): its
+ * first frame only warms it up (FFmpeg sets the codec up at the first frame, 0.2 s on 2 cores)
+ * and is thrown away; its second frame, given once it is up, is a keyframe too, out within a
+ * frame's encode.
+ */
+export function withWarmUpFrame(args: FfmpegArgs): FfmpegArgs {
+  return { ...args, outputOptions: ["-force_key_frames", "expr:eq(n,1)", ...args.outputOptions] };
+}
+
 /** A VP8 rung: IVF frames on stdout (ivf.ts). */
 export function vp8EncoderArgs(s: EncoderSettings): FfmpegArgs {
   return {

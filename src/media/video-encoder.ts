@@ -3,12 +3,14 @@
 // out tagged with the clock tick they were composed at.
 //
 // FFmpeg cannot be told "keyframe now" from outside, so a keyframe on demand is made by starting
-// a second encoder (whose first frame is a keyframe) beside the running one, feeding both, and
-// switching output to the new one when its first frame arrives. The same path replaces an
-// encoder that died. Requests are throttled so one lossy receiver cannot make everyone pay.
+// a second encoder beside the running one and switching output to it at its keyframe. The fresh
+// one is warmed up first (one frame, thrown away) and fed from the next tick on, so its keyframe
+// comes a frame's encode after the running one stops: no freeze while a process starts. A dead
+// encoder is replaced by a fresh one, unwarmed (there is nothing to show meanwhile). Requests are
+// throttled so one lossy receiver cannot make everyone pay.
 import type { Logger } from "pino";
 import { Backoff } from "../ffmpeg/backoff.js";
-import { type EncoderSettings, h264RungEncoderArgs, vp8EncoderArgs } from "../ffmpeg/encoder-args.js";
+import { type EncoderSettings, h264RungEncoderArgs, vp8EncoderArgs, withWarmUpFrame } from "../ffmpeg/encoder-args.js";
 import { FfmpegProcess } from "../ffmpeg/ffmpeg-process.js";
 import { AnnexBReader } from "./h264.js";
 import { IvfReader } from "./ivf.js";
@@ -26,26 +28,34 @@ export interface VideoEncoderOptions extends EncoderSettings {
 
 const TICK_RING = 256;
 /**
- * Longest the composite is held while a fresh encoder warms up (it usually takes 100-200 ms).
- * Past that the running one goes on, and the fresh one's keyframe shows a moment already shown.
+ * Longest the running encoder's output is held for the fresh one's keyframe, from the frame it
+ * starts with (a warmed-up encoder takes a frame's encode, 20-30 ms at 1280x720). Past that the
+ * running one goes on, and the keyframe shows a moment already shown.
  */
-const MAX_SWAP_FREEZE_MS = 400;
+const MAX_SWAP_FREEZE_MS = 200;
 
 /** One FFmpeg encoder process and the clock ticks of the frames it was given. */
 class EncoderProcess {
   readonly proc: FfmpegProcess;
   private readonly ticks = new Float64Array(TICK_RING);
   private inputs = 0;
-  /** The tick of the first frame this process was given: its keyframe will show that picture. */
+  /** Warming up: given its first frame, given no more until it writes something. */
+  private warming: boolean;
+  /** The tick of the first frame shown from this process: its keyframe pictures it. */
   firstTick: number | undefined;
+  /** When that frame was given. */
+  firstAt = 0;
 
-  constructor(opts: VideoEncoderOptions, onFrame: (self: EncoderProcess, data: Buffer, keyframe: boolean, tick: number) => void) {
+  /** `warmUp`: its first frame only starts it (withWarmUpFrame); its output begins at the second. */
+  constructor(opts: VideoEncoderOptions, readonly warmUp: boolean, onFrame: (self: EncoderProcess, data: Buffer, keyframe: boolean, tick: number) => void) {
     const { width, height } = opts;
     const h264 = opts.codec === "h264";
+    const args = h264 ? h264RungEncoderArgs(opts) : vp8EncoderArgs(opts);
+    this.warming = warmUp;
     this.proc = new FfmpegProcess(
       {
         role: h264 ? "encoder-h264-rung" : "encoder-vp8",
-        ...(h264 ? h264RungEncoderArgs(opts) : vp8EncoderArgs(opts)),
+        ...(warmUp ? withWarmUpFrame(args) : args),
         readyTimeoutMs: 10_000,
         // Three frames: more than that means FFmpeg is behind, and waiting would only add latency.
         maxQueuedBytes: 3 * width * height * 1.5,
@@ -53,13 +63,19 @@ class EncoderProcess {
       opts.log,
     );
     let outputs = 0;
+    // The warm-up frame's output is no one's.
+    const emit = (data: Buffer, keyframe: boolean, index: number): void => {
+      if (!(warmUp && index === 0)) onFrame(this, data, keyframe, this.ticks[index % TICK_RING] ?? 0);
+    };
     // H.264 has no B-frames here: the n-th access unit out is the n-th frame in. (A unit is whole
     // when the next one's delimiter arrives: one frame later than VP8's IVF.)
     const reader = h264
-      ? new AnnexBReader((unit, keyframe) => onFrame(this, unit, keyframe, this.ticks[outputs++ % TICK_RING] ?? 0))
-      : new IvfReader((f) => onFrame(this, f.data, f.keyframe, this.ticks[f.pts % TICK_RING] ?? 0));
+      ? new AnnexBReader((unit, keyframe) => emit(unit, keyframe, outputs++))
+      : new IvfReader((f) => emit(f.data, f.keyframe, f.pts));
     const onData = (chunk: Buffer): void => reader.push(chunk);
     this.proc.stdout.on("data", (chunk: Buffer) => {
+      // Its first bytes (IVF's header, or the first access unit) come once the codec is set up.
+      this.warming = false;
       try {
         onData(chunk);
       } catch (err) {
@@ -71,8 +87,12 @@ class EncoderProcess {
   }
 
   write(frame: Buffer, tick: number, done: () => void): boolean {
+    if (this.warming && this.inputs > 0) return false;
     if (!this.proc.write(frame, done)) return false;
-    this.firstTick ??= tick;
+    if (this.firstTick === undefined && !(this.warmUp && this.inputs === 0)) {
+      this.firstTick = tick;
+      this.firstAt = performance.now();
+    }
     this.ticks[this.inputs % TICK_RING] = tick;
     this.inputs++;
     return true;
@@ -143,11 +163,11 @@ export class VideoEncoder {
     this.pendingKeyframe = false;
     this.lastSwapAt = performance.now();
     this.stats.keyframesOnDemand++;
-    this.next = this.spawn();
+    this.next = this.spawn(true);
   }
 
-  private spawn(): EncoderProcess {
-    const enc = new EncoderProcess(this.opts, (self, data, keyframe, tick) => this.onFrame(self, data, keyframe, tick));
+  private spawn(warmUp = false): EncoderProcess {
+    const enc = new EncoderProcess(this.opts, warmUp, (self, data, keyframe, tick) => this.onFrame(self, data, keyframe, tick));
     this.procs.add(enc);
     enc.proc.on("exit", (exit) => {
       this.procs.delete(enc);
@@ -167,10 +187,10 @@ export class VideoEncoder {
       if (this.pendingKeyframe) this.requestKeyframe();
     }
     if (enc !== this.current) return;
-    // While a fresh encoder warms up, the running one stops at the picture the fresh one starts
-    // with: receivers see a short freeze, then the keyframe, never time running backwards.
-    const nextStart = this.next?.firstTick;
-    if (nextStart !== undefined && tick >= nextStart && performance.now() - this.lastSwapAt < MAX_SWAP_FREEZE_MS) return;
+    // Once a fresh encoder has its first frame to show, the running one stops at that picture:
+    // receivers see the fresh keyframe next, never time running backwards.
+    const next = this.next;
+    if (next?.firstTick !== undefined && tick >= next.firstTick && performance.now() - next.firstAt < MAX_SWAP_FREEZE_MS) return;
     this.stats.framesOut++;
     this.opts.onFrame(data, keyframe, tick);
   }
