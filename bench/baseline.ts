@@ -13,7 +13,7 @@ import { join } from "node:path";
 import { BOX_CLIP_FPS } from "../client-kit/clips.js";
 import { readPackets, SENT_AUDIO_KBPS } from "../client-kit/tones.js";
 import { tileFilter } from "../src/ffmpeg/decoder-args.js";
-import { h264BroadcastCodecOptions, opusMixCodecOptions, vp8CodecOptions, vp8EncoderArgs } from "../src/ffmpeg/encoder-args.js";
+import { h264BroadcastCodecOptions, opusMixCodecOptions, vp8CodecOptions, vp8EncoderArgs, withWarmUpFrame } from "../src/ffmpeg/encoder-args.js";
 import { MIX_OPUS } from "../src/media/audio-mixer.js";
 import { compositeEncoderSettings } from "../src/media/video-mixer.js";
 import { gridLayout } from "../src/room/layout.js";
@@ -85,13 +85,15 @@ export function outputOptionsOf(argv: readonly string[]): string[] | undefined {
 /**
  * Whether the server really runs the options the builder gives (a check, not a second source):
  * one of its composite encoders (several may run: a keyframe swap, lower rungs) must have exactly
- * the builder's output options.
+ * the builder's output options, or those of an encoder started for a keyframe (the builder's,
+ * warmed up on a frame of its own: after a swap, that one is the room's encode).
  */
 export function checkServerEncoder(commands: readonly (readonly string[])[], s: CompositeSettings): EncoderCheck {
-  const expected = vp8EncoderArgs(compositeEncoderSettings(s)).outputOptions;
+  const args = vp8EncoderArgs(compositeEncoderSettings(s));
+  const expected = [args.outputOptions, withWarmUpFrame(args).outputOptions];
   const seen = commands.map(outputOptionsOf).filter((o): o is string[] => o !== undefined);
   if (seen.length === 0) return { status: "not seen", serverOptions: null };
-  const same = (o: string[]): boolean => o.length === expected.length && o.every((x, i) => x === expected[i]);
+  const same = (o: string[]): boolean => expected.some((e) => o.length === e.length && o.every((x, i) => x === e[i]));
   return seen.some(same) ? { status: "matches", serverOptions: null } : { status: "differs", serverOptions: seen[0]! };
 }
 

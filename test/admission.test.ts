@@ -1,9 +1,9 @@
 // Admission by cost: a join alone starts nothing, and media past the server's CPU budget is
 // refused with `overloaded` while what already runs keeps its frame rate.
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { RTCPeerConnection, RTCRtpCodecParameters } from "werift";
 import { WebSocket } from "ws";
 import { liveFfmpegPids } from "../src/ffmpeg/ffmpeg-process.js";
+import { clientOfferSdp } from "./helpers/client-offer.js";
 import { startTestServer, type TestServer } from "./helpers/server.js";
 import { TestPeer } from "./helpers/test-peer.js";
 import { waitFor } from "./helpers/wait.js";
@@ -23,22 +23,6 @@ async function joinOnly(url: string, room: string, name: string): Promise<{ ws: 
   const reply = new Promise<Record<string, unknown>>((resolve) => ws.once("message", (d) => resolve(JSON.parse(String(d)) as Record<string, unknown>)));
   ws.send(JSON.stringify({ type: "join", room, name }));
   return { ws, reply: await reply };
-}
-
-/** A real offer (werift's), as a browser would send it. */
-async function weriftOffer(): Promise<string> {
-  const pc = new RTCPeerConnection({
-    codecs: {
-      video: [new RTCRtpCodecParameters({ mimeType: "video/VP8", clockRate: 90000 })],
-      audio: [new RTCRtpCodecParameters({ mimeType: "audio/opus", clockRate: 48000, channels: 2 })],
-    },
-  });
-  pc.addTransceiver("video", { direction: "sendrecv" });
-  pc.addTransceiver("audio", { direction: "sendrecv" });
-  await pc.setLocalDescription(await pc.createOffer());
-  const sdp = pc.localDescription!.sdp;
-  await pc.close();
-  return sdp;
 }
 
 describe("admission by cost", () => {
@@ -128,7 +112,7 @@ describe("admission by cost", () => {
   it("counts an offer against the budget from its admission, so offers at once cannot all fit", async () => {
     // Five rooms' first offers sent together: each is checked while the others' answers are
     // still being made (werift's answer is awaited). Only one room fits in 0.5 cores.
-    const sdp = await weriftOffer();
+    const sdp = await clientOfferSdp();
     const joined = await Promise.all(Array.from({ length: 5 }, (_, i) => joinOnly(server.url, `race-${i}`, `racer ${i}`)));
     sockets.push(...joined.map((j) => j.ws));
     const replies = await Promise.all(joined.map(({ ws }) => new Promise<string>((resolve) => {

@@ -14,7 +14,7 @@ import { judgeFailure } from "../bench/failures.js";
 import { classifyServer } from "../bench/monitor.js";
 import { alive, parseStat } from "../client-kit/procfs.js";
 import type { BenchResult } from "../bench/results-model.js";
-import { vp8EncoderArgs } from "../src/ffmpeg/encoder-args.js";
+import { vp8EncoderArgs, withWarmUpFrame } from "../src/ffmpeg/encoder-args.js";
 import { compositeEncoderSettings } from "../src/media/video-mixer.js";
 
 const RUN = "dist/bench/run.js";
@@ -177,6 +177,8 @@ describe("bench parts", () => {
     const argv = (outputOptions: string[]): string[] => ["ffmpeg", "-hide_banner", ...built.inputOptions, "-i", "pipe:0", ...outputOptions, "pipe:1"];
     const lowerRung = vp8EncoderArgs({ ...compositeEncoderSettings(composite), width: 640, height: 360, bitrateKbps: 600 }).outputOptions;
     expect(checkServerEncoder([argv(lowerRung), argv(built.outputOptions)], composite)).toEqual({ status: "matches", serverOptions: null });
+    // After a keyframe swap the room's encode is one started warmed up.
+    expect(checkServerEncoder([argv(withWarmUpFrame(built).outputOptions)], composite)).toEqual({ status: "matches", serverOptions: null });
     const faster = built.outputOptions.map((a) => (a === "-6" ? "-8" : a));
     expect(checkServerEncoder([argv(faster)], composite)).toEqual({ status: "differs", serverOptions: faster });
     expect(checkServerEncoder([], composite)).toEqual({ status: "not seen", serverOptions: null });

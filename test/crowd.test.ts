@@ -2,10 +2,10 @@
 // the crowd is turned away (connections past the address's cap, joins past its rate, media past
 // the CPU budget: `overloaded`), and the running room never loses a frame for more than 300 ms.
 import { monitorEventLoopDelay } from "node:perf_hooks";
-import { RTCPeerConnection, RTCRtpCodecParameters } from "werift";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { WebSocket } from "ws";
 import { liveFfmpegPids } from "../src/ffmpeg/ffmpeg-process.js";
+import { clientOfferSdp } from "./helpers/client-offer.js";
 import { startTestServer, type TestServer } from "./helpers/server.js";
 import { TestPeer } from "./helpers/test-peer.js";
 import { waitFor } from "./helpers/wait.js";
@@ -17,22 +17,6 @@ const ROOMS = 20;
 interface Outcome {
   status?: number;
   replies: string[];
-}
-
-/** A real offer (werift's), used by every crowd socket: the server must treat each as real. */
-async function makeOffer(): Promise<string> {
-  const pc = new RTCPeerConnection({
-    codecs: {
-      video: [new RTCRtpCodecParameters({ mimeType: "video/VP8", clockRate: 90000 })],
-      audio: [new RTCRtpCodecParameters({ mimeType: "audio/opus", clockRate: 48000, channels: 2 })],
-    },
-  });
-  pc.addTransceiver("video", { direction: "sendrecv" });
-  pc.addTransceiver("audio", { direction: "sendrecv" });
-  await pc.setLocalDescription(await pc.createOffer());
-  const sdp = pc.localDescription!.sdp;
-  await pc.close();
-  return sdp;
 }
 
 /** Largest gap between consecutive times, ms, within [from, to]. */
@@ -66,7 +50,7 @@ describe("a crowd of sockets from one client", () => {
   });
 
   it("turns the crowd away with overloaded while the running room keeps every frame and its voice", async () => {
-    const sdp = await makeOffer();
+    const sdp = await clientOfferSdp();
     const baseline = liveFfmpegPids().length;
     // The server runs in this process: its event loop's longest stall is what the crowd cost it.
     const loop = monitorEventLoopDelay({ resolution: 10 });
