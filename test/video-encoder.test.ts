@@ -32,6 +32,11 @@ function run(enc: VideoEncoder, outs: Out[], until: (outs: Out[]) => boolean, fr
   });
 }
 
+/** An onFrame that records each frame into `outs`. */
+function recordInto(outs: Out[]): (frame: Buffer, keyframe: boolean, tick: number) => void {
+  return (_f, keyframe, t) => outs.push({ at: performance.now(), keyframe, tick: t, fed: tick - 1 });
+}
+
 const created: VideoEncoder[] = [];
 
 type Settings = Omit<ConstructorParameters<typeof VideoEncoder>[0], "fps" | "bitrateKbps" | "log" | "width" | "height">;
@@ -58,7 +63,7 @@ describe("video encoder", () => {
       const enc = encoder({
         width: 1280, height: 720,
         codec, keyframeIntervalS: 60, minKeyframeGapMs: 500,
-        onFrame: (_f, keyframe, t) => outs.push({ at: performance.now(), keyframe, tick: t, fed: tick - 1 }),
+        onFrame: recordInto(outs),
       });
       await run(enc, outs, (o) => o.length >= 20, frame);
       expect(outs[0]?.keyframe).toBe(true);
@@ -84,7 +89,7 @@ describe("video encoder", () => {
     const outs: Out[] = [];
     const enc = encoder({
       keyframeIntervalS: 60, minKeyframeGapMs: 1000,
-      onFrame: (_f, keyframe, t) => outs.push({ at: performance.now(), keyframe, tick: t, fed: tick - 1 }),
+      onFrame: recordInto(outs),
     });
     const flood = setInterval(() => enc.requestKeyframe(), 10);
     await run(enc, outs, (o) => o.length >= 45);
@@ -100,7 +105,7 @@ describe("video encoder", () => {
     const outs: Out[] = [];
     const enc = encoder({
       keyframeIntervalS: 60, minKeyframeGapMs: 500,
-      onFrame: (_f, keyframe, t) => outs.push({ at: performance.now(), keyframe, tick: t, fed: tick - 1 }),
+      onFrame: recordInto(outs),
     });
     await run(enc, outs, (o) => o.length >= 10);
     const pid = enc.pid!;
