@@ -88,7 +88,7 @@ describe("the server process", () => {
     const peer = await TestPeer.join({ url: `ws://127.0.0.1:${started.port}/ws`, room: "killed", name: "a", colour: "0xe02020", tone: 440 });
     try {
       // The frame count below is of a room already playing, not of its start-up.
-      await peer.waitFor(() => peer.framesWithin(1000) >= 25, "the room playing at full rate");
+      await peer.waitForFullRate();
       const ids: string[] = [];
       for (const format of ["webm", "mp4"]) {
         const res = await fetch(api, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ format }) });

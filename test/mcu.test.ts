@@ -2,10 +2,10 @@
 // receives one 1280x720 composite showing all four, and hears the other three but not itself.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { liveFfmpegPids } from "../src/ffmpeg/ffmpeg-process.js";
-import { colourDistance, parseHex } from "./helpers/i420.js";
 import { toneLevelDb } from "./helpers/media-analysis.js";
 import { startTestServer, type TestServer } from "./helpers/server.js";
 import { TestPeer } from "./helpers/test-peer.js";
+import { waitForEveryColour } from "./helpers/tile-look.js";
 import { waitFor } from "./helpers/wait.js";
 
 const SENDERS = [
@@ -37,11 +37,7 @@ describe("a four-person room", () => {
     const tiles = room.video.layout;
     expect(tiles).toHaveLength(4);
     for (const peer of [...peers, viewer]) {
-      await peer.waitFor(() => SENDERS.every((s, i) => {
-        const t = tiles[i]!;
-        const got = peer.colourAt(t.x + t.width / 2, t.y + t.height / 3);
-        return got !== undefined && colourDistance(got, parseHex(s.colour)) < 60;
-      }), `every colour in its tile for ${peer.opts.name}`);
+      await waitForEveryColour(peer, tiles, SENDERS);
       expect(peer.compositeSize).toEqual({ width: 1280, height: 720 });
     }
   });

@@ -36,10 +36,8 @@ describe("recordings", () => {
     api = `http://127.0.0.1:${server.port}/api/rooms`;
     for (const p of PEOPLE) peers.push(await TestPeer.join({ url: server.url, room: "studio", ...p }));
     // Recording starts in a room already playing: what is checked is what recording costs, not
-    // the room's own start-up (three decoders, the encoder and three receivers' ICE and DTLS
-    // starting at once, which on 2 cores takes a second or two before the composite runs at
-    // its full rate).
-    for (const p of peers) await p.waitFor(() => p.framesWithin(1000) >= 25, `${p.opts.name} receiving the composite at full rate`);
+    // the room's own start-up.
+    for (const p of peers) await p.waitForFullRate();
   }, 60_000);
 
   afterAll(async () => {

@@ -16,6 +16,7 @@ import { colourIn, pictureAt, probe } from "./helpers/media-file.js";
 import { childFfmpegPids } from "../client-kit/procfs.js";
 import { startTestServer, type TestServer } from "./helpers/server.js";
 import { TestPeer } from "./helpers/test-peer.js";
+import { waitForEveryColour } from "./helpers/tile-look.js";
 import { waitFor } from "./helpers/wait.js";
 
 const log = pino({ level: process.env.TEST_LOG ?? "silent" });
@@ -55,6 +56,10 @@ describe("live streams", () => {
     server = await startTestServer({ RECORDINGS_DIR: dir, TLS_CA_FILE: join(import.meta.dirname, "fixtures", "tls-test-cert.pem") }, logged);
     api = `http://127.0.0.1:${server.port}/api/rooms/live`;
     for (const p of PEOPLE) peers.push(await TestPeer.join({ url: server.url, room: "live", ...p }));
+    // Streams start in a room already playing, every tile shown: the files' colours are checked
+    // 1.5 s in, and the room's own start-up is not what these tests are about.
+    for (const p of peers) await p.waitForFullRate();
+    await waitForEveryColour(peers[0]!, server.rooms.rooms.get("live")!.video.layout, PEOPLE);
   }, 60_000);
 
   afterAll(async () => {

@@ -308,6 +308,14 @@ export class TestPeer {
     return this.frameTimes.filter((t) => t >= since).length;
   }
 
+  /**
+   * Until it decodes the composite at 25 fps or more: a room past its start-up (decoders, the
+   * encoder and receivers' ICE and DTLS starting at once take a second or two on 2 cores).
+   */
+  waitForFullRate(): Promise<void> {
+    return this.waitFor(() => this.framesWithin(1000) >= 25, "the composite at full rate");
+  }
+
   async waitFor(condition: () => boolean, what: string, timeoutMs = 20_000): Promise<void> {
     const deadline = performance.now() + timeoutMs;
     while (!condition()) {

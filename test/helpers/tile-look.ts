@@ -1,6 +1,6 @@
 // What a werift peer sees of one tile of the composite: its colour, and whether its name is drawn.
 import type { Tile } from "../../src/room/layout.js";
-import { colourDistance, labelSpot, type Rgb, sampleRgb } from "./i420.js";
+import { colourDistance, labelSpot, parseHex, type Rgb, sampleRgb } from "./i420.js";
 import type { TestPeer } from "./test-peer.js";
 
 export interface TileLook {
@@ -27,4 +27,13 @@ export function tileLook(peer: TestPeer, tile: Tile, composite = { width: 1280, 
 /** The tile shows `colour` and a name over it. */
 export function isLabelledTile(look: TileLook | undefined, colour: Rgb): boolean {
   return look !== undefined && colourDistance(look.colour, colour) < 60 && colourDistance(look.label, colour) > 60;
+}
+
+/** Until `peer` sees each of `people`'s colours in its tile (`tiles`, in the same order). */
+export function waitForEveryColour(peer: TestPeer, tiles: readonly Tile[], people: ReadonlyArray<{ colour: string }>): Promise<void> {
+  return peer.waitFor(() => people.every((s, i) => {
+    const t = tiles[i]!;
+    const got = peer.colourAt(t.x + t.width / 2, t.y + t.height / 3);
+    return got !== undefined && colourDistance(got, parseHex(s.colour)) < 60;
+  }), "every colour in its tile");
 }
