@@ -4,9 +4,14 @@
 //
 // Keyframes come every second (HLS segments and MP4 fragments are cut on them, and a stream that
 // reconnects starts within a second); SPS/PPS repeat before each, so any unit can start a stream.
+//
+// A started process is warmed up (withWarmUpFrame): its first frame, thrown away, only sets x264
+// up, and the next is given once that is done. Fed at once instead, it dropped the frames composed
+// while it started, and every recording and stream began with a hole of 0.5-0.6 s after its first
+// picture (measured in the recording test).
 import type { Logger } from "pino";
 import { Backoff } from "../ffmpeg/backoff.js";
-import { h264BroadcastEncoderArgs } from "../ffmpeg/encoder-args.js";
+import { h264BroadcastEncoderArgs, withWarmUpFrame } from "../ffmpeg/encoder-args.js";
 import { FfmpegProcess } from "../ffmpeg/ffmpeg-process.js";
 import { Lifecycle, type Sinks } from "../lifecycle.js";
 import { AnnexBReader } from "../media/h264.js";
@@ -35,6 +40,8 @@ export class H264Encode {
   private readonly times = new Float64Array(TIME_RING);
   private inputs = 0;
   private outputs = 0;
+  /** Given its first frame, given no more until it writes something. */
+  private warming = false;
   private readonly backoff = new Backoff(200, 5000);
   /** Processes still stopping are tracked: a stop waits for every one of them. */
   private readonly life: Lifecycle;
@@ -93,10 +100,11 @@ export class H264Encode {
     const { width, height, fps, bitrateKbps } = this.opts;
     this.inputs = 0;
     this.outputs = 0;
+    this.warming = true;
     const proc = new FfmpegProcess(
       {
         role: "encoder-h264",
-        ...h264BroadcastEncoderArgs({ width, height, fps, bitrateKbps }),
+        ...withWarmUpFrame(h264BroadcastEncoderArgs({ width, height, fps, bitrateKbps })),
         readyTimeoutMs: 10_000,
         // Two frames (the canvases the mixer adds for this sink): beyond that x264 is behind,
         // and the frame is dropped here rather than taken from the room's own VP8 encode.
@@ -107,13 +115,17 @@ export class H264Encode {
     const reader = new AnnexBReader((unit, keyframe) => {
       // One unit per frame given, in order (no B-frames): the n-th unit is the n-th frame.
       const composedAt = this.times[this.outputs % TIME_RING] ?? 0;
-      this.outputs++;
+      // The warm-up frame's unit is no one's.
+      if (this.outputs++ === 0) return;
       this.stats.framesOut++;
       if (this.proc !== proc) return;
       this.backoff.succeeded();
       this.sinks.send(unit, keyframe, composedAt);
     });
-    proc.stdout.on("data", (chunk: Buffer) => reader.push(chunk));
+    proc.stdout.on("data", (chunk: Buffer) => {
+      if (this.proc === proc) this.warming = false;
+      reader.push(chunk);
+    });
     proc.on("exit", (exit) => {
       if (this.proc !== proc) return;
       this.proc = undefined;
@@ -128,6 +140,8 @@ export class H264Encode {
 
   private encode(canvas: Buffer, composedAt: number, done: () => void): void {
     const proc = this.proc;
+    // Warming up: the frame is not dropped by a process behind, it just comes before the start.
+    if (this.warming && this.inputs > 0) return done();
     if (proc?.write(canvas, done)) {
       this.times[this.inputs % TIME_RING] = composedAt;
       this.inputs++;
