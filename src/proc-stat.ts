@@ -1,7 +1,9 @@
 // A process's CPU time from /proc/<pid>/stat: how the server prices its own FFmpeg children for
-// /metrics, and how the client kit (client-kit/procfs.ts) measures a server from outside.
+// /metrics, and how the client kit (client-kit/procfs.ts) measures a server from outside. And its
+// scheduling from /proc/<pid>/task/*/schedstat: whether a process that gives nothing is stuck or
+// only waiting for a CPU (video-decoder.ts).
 import { execFileSync } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { readFileSync, readdirSync } from "node:fs";
 
 let clockTicks: number | undefined;
 
@@ -62,3 +64,27 @@ export function readStat(pid: number): ProcStat | undefined {
   return text === undefined ? undefined : parseStat(text);
 }
 
+
+/** Nanoseconds all of a process's threads ran on a CPU, and waited runnable for one. */
+export interface SchedStat {
+  runNs: number;
+  waitNs: number;
+}
+
+/** Summed over the process's threads; undefined when it has gone or the kernel does not say. */
+export function readSchedStat(pid: number): SchedStat | undefined {
+  let tids: string[];
+  try {
+    tids = readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return undefined;
+  }
+  const sum = { runNs: 0, waitNs: 0 };
+  for (const tid of tids) {
+    const fields = readProcText(`/proc/${pid}/task/${tid}/schedstat`)?.split(" ");
+    if (!fields || fields.length < 2) continue;
+    sum.runNs += Number(fields[0]);
+    sum.waitNs += Number(fields[1]);
+  }
+  return Number.isFinite(sum.runNs + sum.waitNs) ? sum : undefined;
+}

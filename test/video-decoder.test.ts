@@ -1,3 +1,5 @@
+import { type ChildProcess, execFile, spawn } from "node:child_process";
+import { promisify } from "node:util";
 import pino from "pino";
 import { describe, expect, it } from "vitest";
 import { liveFfmpegPids } from "../src/ffmpeg/ffmpeg-process.js";
@@ -76,7 +78,7 @@ const after: Array<() => Promise<void>> = [];
  * A decoder fed by a browser-like camera (keyframes only when asked): `noise` replaces the
  * camera's frames with bytes that claim to be keyframes and never decode.
  */
-function watchedDecoder(name: string, colour: string, size: string, tile: [number, number]) {
+function watchedDecoder(name: string, colour: string, size: string, tile: [number, number], clip = cameraClip(colour, size)) {
   const label = writeLabelFile(name);
   const pictures: number[] = [];
   let latest: { buf: Buffer; w: number; h: number } | undefined;
@@ -91,7 +93,7 @@ function watchedDecoder(name: string, colour: string, size: string, tile: [numbe
     },
     onKeyframeNeeded: () => camera?.keyframe(),
   });
-  camera = new CameraReplay(cameraClip(colour, size), 30, (f) => {
+  camera = new CameraReplay(clip, 30, (f) => {
     if (!feed.noise) return dec.push({ data: f.data, keyframe: f.keyframe });
     const data = Buffer.alloc(2000);
     for (let j = 1; j < data.length; j++) data[j] = (j * 7919 + n * 104729) & 0xff;
@@ -188,6 +190,37 @@ describe("a watched video decoder", () => {
       await end();
     }
     // The stopped process was killed, not left behind.
+    expect(liveFfmpegPids()).toEqual([]);
+  });
+
+  it("leaves a decoder that gives no picture only for want of a CPU to go on, replacing none", async () => {
+    // 1920x1080 pictures with a name drawn: each costs the decoder milliseconds, so starved it gives
+    // none for seconds. (A plain colour: a clip with grain takes 10 s to make at this size.)
+    const { dec, pictures } = watchedDecoder("Starved", "0x3070e0", "1280x720", [1920, 1080], colourClip("0x3070e0", "1280x720"));
+    const spinners: ChildProcess[] = [];
+    try {
+      await waitFor("first pictures", async () => pictures.length > 10);
+      const pid = dec.pid!;
+      // Both cores kept busy, and the decoder run only when nothing else wants a CPU (SCHED_IDLE):
+      // measured beside two spinners, such a process ran 4 ms in a second and waited 990.
+      // Each spinner also ends itself after 30 s, so none can outlive a test process that died.
+      const spin = "const end = Date.now() + 30000; while (Date.now() < end);";
+      for (let i = 0; i < 4; i++) spinners.push(spawn(process.execPath, ["-e", spin], { stdio: "ignore" }));
+      await promisify(execFile)("chrt", ["--all-tasks", "--idle", "-p", "0", String(pid)]);
+      // The first time it passes its stall limit, it is found short of CPU (and left), not replaced.
+      await waitFor("the decoder past its stall limit", async () => dec.stats.starved + dec.stats.stalls > 0, {
+        intervalMs: 20, timeoutMs: 10_000, last: () => dec.stats,
+      });
+      expect([dec.stats.starved, dec.stats.stalls]).toEqual([1, 0]);
+      expect(dec.pid).toBe(pid);
+      for (const s of spinners.splice(0)) s.kill("SIGKILL");
+      const freed = performance.now();
+      await waitFor("pictures again, from the same process", async () => pictures.some((t) => t > freed));
+      expect([dec.pid, dec.stats.stalls, dec.stats.restarts]).toEqual([pid, 0, 0]);
+    } finally {
+      for (const s of spinners) s.kill("SIGKILL");
+      await end();
+    }
     expect(liveFfmpegPids()).toEqual([]);
   });
 

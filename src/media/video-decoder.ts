@@ -2,14 +2,16 @@
 // boxed, name drawn) out. It runs as its own FFmpeg process, started at the first keyframe it
 // can decode (keyframes claiming absurd sizes never reach it), so a corrupt stream can only kill
 // this decoder; it is then restarted and asks the sender for a keyframe. It is also watched: a
-// process that takes frames and gives no picture is replaced the same way, and a decoder waiting
-// for a keyframe keeps asking until one comes. Size and frame-rate changes need nothing: FFmpeg
+// process that takes frames and gives no picture is replaced the same way (unless it was only
+// waiting for a CPU: see STARVED_CHECK_MS), and a decoder waiting for a keyframe keeps asking
+// until one comes. Size and frame-rate changes need nothing: FFmpeg
 // follows a new size at its keyframe (VP8 and H.264) and pictures pass through untimed.
 import type { Logger } from "pino";
 import { FfmpegProcess } from "../ffmpeg/ffmpeg-process.js";
 import { Backoff } from "../ffmpeg/backoff.js";
 import { decoderArgs } from "../ffmpeg/decoder-args.js";
 import { Lifecycle } from "../lifecycle.js";
+import { readSchedStat, readStat, type SchedStat } from "../proc-stat.js";
 import { TokenBucket } from "../token-bucket.js";
 import { ivfFileHeader, ivfFrameHeader, vp8KeyframeSize } from "./ivf.js";
 import { MAX_VIDEO_FRAMES_PER_S, pictureSizeAllowed } from "./media-limits.js";
@@ -55,6 +57,16 @@ const STALL_MS = 1000;
 const MAX_STALL_MS = 8000;
 /** More time for a process that has shown no output yet: starting FFmpeg takes a second or more on a busy machine. */
 const START_GRACE_MS = 2000;
+/**
+ * A process past its stall limit is watched this much longer before it is replaced: if it spent
+ * that time runnable rather than running (waiting for a CPU, or runnable and given none: a CPU
+ * quota), the machine is behind, not the process or the sender's stream. It is left to go on:
+ * a replacement would cost a process start and a keyframe on a machine already short of CPU,
+ * and the frames dropped waiting for that keyframe counted against the sender (media-health.ts).
+ * Seen with three Chromiums beside the server on 2 cores: decoders replaced 3-4 times in 20 s,
+ * 130-185 frames dropped each, their senders 3 strikes from a warning.
+ */
+const STARVED_CHECK_MS = 300;
 
 // An H.264 access unit delimiter after each frame lets FFmpeg's parser finish the frame at once
 // instead of waiting for the next one.
@@ -79,18 +91,21 @@ export class VideoDecoder {
   /** When the oldest frame written since the last picture went in; undefined while none waits. */
   private unansweredSince: number | undefined;
   private stallMs = STALL_MS;
+  /** The process's scheduling when it passed its stall limit (see STARVED_CHECK_MS). */
+  private stallCheck: { pid: number; at: number; sched: SchedStat; runnable: boolean } | undefined;
   /** Frames a second into FFmpeg: a flood of tiny frames would keep a core busy decoding garbage. */
   private readonly budget = new TokenBucket(MAX_VIDEO_FRAMES_PER_S, MAX_VIDEO_FRAMES_PER_S);
   /**
    * Frames that reached FFmpeg; frames dropped (no keyframe yet, or FFmpeg behind), and of those
    * the ones dropped waiting for a keyframe; pictures out;
-   * processes that died (restarts) or gave no picture (stalls) and were replaced; keyframe
+   * processes that died (restarts) or gave no picture (stalls) and were replaced, or gave none
+   * only for want of a CPU and were left to go on (starved); keyframe
    * requests; the sender's picture size as its last VP8 keyframe gave it (0 until known);
    * keyframes refused (no VP8 start code, or a size beyond media-limits.ts); frames over the
    * budget.
    */
   readonly stats = {
-    framesIn: 0, framesDropped: 0, framesAwaitingKeyframe: 0, pictures: 0, restarts: 0, stalls: 0, keyframeRequests: 0, inputWidth: 0, inputHeight: 0,
+    framesIn: 0, framesDropped: 0, framesAwaitingKeyframe: 0, pictures: 0, restarts: 0, stalls: 0, starved: 0, keyframeRequests: 0, inputWidth: 0, inputHeight: 0,
     framesRejected: 0, overBudget: 0,
     /** How long a frame takes through the decoder process, written to picture read (ms, a moving average). */
     latencyMs: 0,
@@ -130,7 +145,7 @@ export class VideoDecoder {
     }
     if (!this.proc?.running) return;
     const waited = this.unansweredSince === undefined ? 0 : now - this.unansweredSince;
-    if (waited > this.stallMs + (this.proc.ready ? 0 : START_GRACE_MS)) this.replaceStalled(now);
+    if (waited > this.stallMs + (this.proc.ready ? 0 : START_GRACE_MS)) this.checkStalled(now);
     const proc = this.proc;
     if (!proc) return;
     if (this.needKeyframe) {
@@ -201,8 +216,37 @@ export class VideoDecoder {
     this.opts.onKeyframeNeeded();
   }
 
+  /** Past the stall limit: replaced, unless it turns out to be only starved of CPU. */
+  private checkStalled(now: number): void {
+    const pid = this.proc?.pid;
+    const sched = pid === undefined ? undefined : readSchedStat(pid);
+    // Not known (no /proc, or not started yet): judged by the time alone.
+    if (pid === undefined || !sched) return this.replaceStalled(now);
+    const check = this.stallCheck;
+    if (check?.pid !== pid) {
+      this.stallCheck = { pid, at: now, sched, runnable: readStat(pid)?.state === "R" };
+      return;
+    }
+    const windowMs = now - check.at;
+    if (windowMs < STARVED_CHECK_MS) return;
+    this.stallCheck = undefined;
+    const ranMs = (sched.runNs - check.sched.runNs) / 1e6;
+    const waitedMs = (sched.waitNs - check.sched.waitNs) / 1e6;
+    // Waiting on a run queue more than running; or runnable at both ends and hardly run at all (a
+    // CPU quota throttles a process without counting it as waiting). A stopped process, or one
+    // blocked on its input, is neither.
+    const starved = (waitedMs > ranMs && waitedMs > windowMs / 4)
+      || (check.runnable && readStat(pid)?.state === "R" && ranMs < windowMs / 10);
+    if (!starved) return this.replaceStalled(now);
+    this.stats.starved++;
+    this.opts.log.info({ ranMs: Math.round(ranMs), waitedMs: Math.round(waitedMs), windowMs: Math.round(windowMs) }, "decoder short of CPU, left to go on");
+    // Judged afresh from now.
+    this.unansweredSince = now;
+  }
+
   /** The process takes frames and gives nothing back (stuck, or a stream it cannot follow). */
   private replaceStalled(now: number): void {
+    this.stallCheck = undefined;
     this.stats.stalls++;
     // Info, not warn: the watchdog deals with it, and a sender whose media stays unusable is
     // warned about once by its participant (media-health.ts).
@@ -271,6 +315,7 @@ export class VideoDecoder {
         this.stats.latencyMs = this.stats.pictures === 1 ? ms : this.stats.latencyMs + 0.05 * (ms - this.stats.latencyMs);
       }
       this.unansweredSince = undefined;
+      this.stallCheck = undefined;
       this.stallMs = STALL_MS;
       this.opts.onPicture(picture, width, height);
     });
