@@ -227,10 +227,14 @@ describe("a viewer cascade", () => {
     const members = stats.rooms.find((r) => r.id === room)!.members;
     expect(members.filter((m) => m.role === "viewer").map((m) => m.name)).toEqual(["cascade relay"]);
 
-    // Full frame rate at every viewer: 3 s of pictures after the first.
+    // Full frame rate at every viewer: 3 s of pictures once all three are past their start (a
+    // viewer's start asks the owner for a keyframe and costs the machine; measured from v1's first
+    // picture, one CI run saw 25 fps in the 3 s while v2 and v3 started).
     const fps = ownerRoom.video.fps;
+    for (const v of viewers) await v.waitForFullRate();
+    const steadyFrom = performance.now();
     for (const v of viewers) {
-      await v.waitFor(() => performance.now() - v.frameTimes[0]! > 3000, "3 s of pictures");
+      await v.waitFor(() => performance.now() - steadyFrom > 3000, "3 s of pictures");
       expect(v.framesWithin(3000) / 3, `${v.opts.name}'s frame rate`).toBeGreaterThan(fps * 0.85);
     }
     // The full mix: both tones, in Opus packets of one continuous stream.
