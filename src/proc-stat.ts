@@ -64,7 +64,6 @@ export function readStat(pid: number): ProcStat | undefined {
   return text === undefined ? undefined : parseStat(text);
 }
 
-
 /** Nanoseconds all of a process's threads ran on a CPU, and waited runnable for one. */
 export interface SchedStat {
   runNs: number;

@@ -52,7 +52,7 @@ describe("H.264 encode for recordings and streams", () => {
       });
     });
     expect(units[0]!.keyframe).toBe(true);
-    // Measured: the frame after the first came 0.2-0.6 s after it when x264 was fed while it
+    // Measured: the frame after the first came 0.4 s after it when x264 was fed while it
     // started (the frames between were dropped). Warmed up, each comes a frame after the other;
     // two frames' slack is for the timer on a busy machine.
     const steps = units.slice(1).map((u, i) => u.composedAt - units[i]!.composedAt);

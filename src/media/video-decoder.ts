@@ -219,16 +219,17 @@ export class VideoDecoder {
   /** Past the stall limit: replaced, unless it turns out to be only starved of CPU. */
   private checkStalled(now: number): void {
     const pid = this.proc?.pid;
+    const check = this.stallCheck;
+    // Watching: /proc is read at the window's two ends only, not at every frame in between.
+    if (check !== undefined && check.pid === pid && now - check.at < STARVED_CHECK_MS) return;
     const sched = pid === undefined ? undefined : readSchedStat(pid);
     // Not known (no /proc, or not started yet): judged by the time alone.
     if (pid === undefined || !sched) return this.replaceStalled(now);
-    const check = this.stallCheck;
     if (check?.pid !== pid) {
       this.stallCheck = { pid, at: now, sched, runnable: readStat(pid)?.state === "R" };
       return;
     }
     const windowMs = now - check.at;
-    if (windowMs < STARVED_CHECK_MS) return;
     this.stallCheck = undefined;
     const ranMs = (sched.runNs - check.sched.runNs) / 1e6;
     const waitedMs = (sched.waitNs - check.sched.waitNs) / 1e6;

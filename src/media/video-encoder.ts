@@ -14,6 +14,7 @@ import { type EncoderSettings, h264RungEncoderArgs, vp8EncoderArgs, withWarmUpFr
 import { FfmpegProcess } from "../ffmpeg/ffmpeg-process.js";
 import { AnnexBReader } from "./h264.js";
 import { IvfReader } from "./ivf.js";
+import { WarmUpGate } from "./warm-up.js";
 
 export type EncoderCodec = "vp8" | "h264";
 
@@ -39,19 +40,18 @@ class EncoderProcess {
   readonly proc: FfmpegProcess;
   private readonly ticks = new Float64Array(TICK_RING);
   private inputs = 0;
-  /** Warming up: given its first frame, given no more until it writes something. */
-  private warming: boolean;
+  private readonly gate: WarmUpGate;
   /** The tick of the first frame shown from this process: its keyframe pictures it. */
   firstTick: number | undefined;
   /** When that frame was given. */
   firstAt = 0;
 
   /** `warmUp`: its first frame only starts it (withWarmUpFrame); its output begins at the second. */
-  constructor(opts: VideoEncoderOptions, readonly warmUp: boolean, onFrame: (self: EncoderProcess, data: Buffer, keyframe: boolean, tick: number) => void) {
+  constructor(opts: VideoEncoderOptions, warmUp: boolean, onFrame: (self: EncoderProcess, data: Buffer, keyframe: boolean, tick: number) => void) {
     const { width, height } = opts;
     const h264 = opts.codec === "h264";
     const args = h264 ? h264RungEncoderArgs(opts) : vp8EncoderArgs(opts);
-    this.warming = warmUp;
+    this.gate = new WarmUpGate(warmUp);
     this.proc = new FfmpegProcess(
       {
         role: h264 ? "encoder-h264-rung" : "encoder-vp8",
@@ -65,7 +65,7 @@ class EncoderProcess {
     let outputs = 0;
     // The warm-up frame's output is no one's.
     const emit = (data: Buffer, keyframe: boolean, index: number): void => {
-      if (!(warmUp && index === 0)) onFrame(this, data, keyframe, this.ticks[index % TICK_RING] ?? 0);
+      if (this.gate.keeps(index)) onFrame(this, data, keyframe, this.ticks[index % TICK_RING] ?? 0);
     };
     // H.264 has no B-frames here: the n-th access unit out is the n-th frame in. (A unit is whole
     // when the next one's delimiter arrives: one frame later than VP8's IVF.)
@@ -75,7 +75,7 @@ class EncoderProcess {
     const onData = (chunk: Buffer): void => reader.push(chunk);
     this.proc.stdout.on("data", (chunk: Buffer) => {
       // Its first bytes (IVF's header, or the first access unit) come once the codec is set up.
-      this.warming = false;
+      this.gate.started();
       try {
         onData(chunk);
       } catch (err) {
@@ -87,9 +87,9 @@ class EncoderProcess {
   }
 
   write(frame: Buffer, tick: number, done: () => void): boolean {
-    if (this.warming && this.inputs > 0) return false;
+    if (!this.gate.admits(this.inputs)) return false;
     if (!this.proc.write(frame, done)) return false;
-    if (this.firstTick === undefined && !(this.warmUp && this.inputs === 0)) {
+    if (this.firstTick === undefined && this.gate.keeps(this.inputs)) {
       this.firstTick = tick;
       this.firstAt = performance.now();
     }

@@ -7,14 +7,15 @@
 //
 // A started process is warmed up (withWarmUpFrame): its first frame, thrown away, only sets x264
 // up, and the next is given once that is done. Fed at once instead, it dropped the frames composed
-// while it started, and every recording and stream began with a hole of 0.5-0.6 s after its first
-// picture (measured in the recording test).
+// while it started, and every recording and stream began with a hole of 0.4-0.6 s after its first
+// picture (measured in the recording test and test/h264-encode.test.ts).
 import type { Logger } from "pino";
 import { Backoff } from "../ffmpeg/backoff.js";
 import { h264BroadcastEncoderArgs, withWarmUpFrame } from "../ffmpeg/encoder-args.js";
 import { FfmpegProcess } from "../ffmpeg/ffmpeg-process.js";
 import { Lifecycle, type Sinks } from "../lifecycle.js";
 import { AnnexBReader } from "../media/h264.js";
+import { WarmUpGate } from "../media/warm-up.js";
 import type { CanvasSink } from "../media/video-mixer.js";
 
 /** One access unit (Annex B, with start codes) and when its picture was composed. */
@@ -40,8 +41,7 @@ export class H264Encode {
   private readonly times = new Float64Array(TIME_RING);
   private inputs = 0;
   private outputs = 0;
-  /** Given its first frame, given no more until it writes something. */
-  private warming = false;
+  private gate = new WarmUpGate(true);
   private readonly backoff = new Backoff(200, 5000);
   /** Processes still stopping are tracked: a stop waits for every one of them. */
   private readonly life: Lifecycle;
@@ -100,7 +100,7 @@ export class H264Encode {
     const { width, height, fps, bitrateKbps } = this.opts;
     this.inputs = 0;
     this.outputs = 0;
-    this.warming = true;
+    this.gate = new WarmUpGate(true);
     const proc = new FfmpegProcess(
       {
         role: "encoder-h264",
@@ -115,15 +115,14 @@ export class H264Encode {
     const reader = new AnnexBReader((unit, keyframe) => {
       // One unit per frame given, in order (no B-frames): the n-th unit is the n-th frame.
       const composedAt = this.times[this.outputs % TIME_RING] ?? 0;
-      // The warm-up frame's unit is no one's.
-      if (this.outputs++ === 0) return;
+      if (!this.gate.keeps(this.outputs++)) return;
       this.stats.framesOut++;
       if (this.proc !== proc) return;
       this.backoff.succeeded();
       this.sinks.send(unit, keyframe, composedAt);
     });
     proc.stdout.on("data", (chunk: Buffer) => {
-      if (this.proc === proc) this.warming = false;
+      if (this.proc === proc) this.gate.started();
       reader.push(chunk);
     });
     proc.on("exit", (exit) => {
@@ -141,7 +140,7 @@ export class H264Encode {
   private encode(canvas: Buffer, composedAt: number, done: () => void): void {
     const proc = this.proc;
     // Warming up: the frame is not dropped by a process behind, it just comes before the start.
-    if (this.warming && this.inputs > 0) return done();
+    if (!this.gate.admits(this.inputs)) return done();
     if (proc?.write(canvas, done)) {
       this.times[this.inputs % TIME_RING] = composedAt;
       this.inputs++;

@@ -7,10 +7,11 @@
 // audio gave at least as many refusals as usable units; refusals are Opus packets libopus
 // rejects, keyframes with no VP8 start code or a size beyond media-limits.ts, frames dropped
 // waiting for a keyframe (one is asked for every 500 ms), frames too large, packets or frames
-// over their budget, and decoders replaced for giving no picture (a decoder only short of CPU is not replaced: video-decoder.ts); usable units are decoded
-// pictures and Opus packets. Such a second adds a strike, a second of usable media
-// with no such trouble takes one away (seconds with nothing sent change nothing). At WARN_STRIKES
-// the sender is told once; told, at REMOVE_STRIKES it is removed.
+// over their budget, and decoders replaced for giving no picture (one only short of CPU is not
+// replaced: video-decoder.ts); usable units are decoded pictures and Opus packets. Such a second
+// adds a strike, a second of usable media with no such trouble takes one away (seconds with
+// nothing sent change nothing). At WARN_STRIKES the sender is told once; told, at REMOVE_STRIKES
+// it is removed.
 
 export const WARN_STRIKES = 5;
 export const REMOVE_STRIKES = 15;
