@@ -58,6 +58,17 @@ describe("rtp reorder", () => {
     expect(out).toEqual([5000, ...Array.from({ length: 15 }, (_, i) => 115 + i)]);
   });
 
+  it("drops copies of packets it handed on, however many in a row, and never takes them for a restart", () => {
+    const { r, out, losses } = reorder();
+    for (let s = 1000; s < 1100; s++) r.push(packet(s));
+    // A probe: the last 20 packets sent again, over and over (100 in a row), then the stream goes on.
+    for (let i = 0; i < 100; i++) r.push(packet(1080 + (i % 20)));
+    for (let s = 1100; s < 1110; s++) r.push(packet(s));
+    expect(out).toEqual(Array.from({ length: 110 }, (_, i) => 1000 + i));
+    expect(losses).toEqual([]);
+    expect(r.stats).toMatchObject({ duplicates: 100, late: 0, jumps: 0 });
+  });
+
   it("does bounded work for random sequence numbers: never holds more than its window", () => {
     const { r, clock } = reorder();
     let x = 12345;

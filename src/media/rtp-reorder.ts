@@ -4,6 +4,11 @@
 // space for every timeout: single packets cost up to 260 ms of the main thread here. This one
 // holds at most WINDOW packets in a ring, times out by arrival time (the sender cannot move
 // it), and treats a sequence number outside its window as a new stream.
+//
+// A copy of a packet already handed on is dropped and is no sign of a restart, however many come
+// in a row: a server probing a link sends old packets again (mixroom's egress does, some hundred
+// a second), and counting them as late made this client take the stream for restarted, reset its
+// decoder and ask for a keyframe just as the probe moved it up.
 import type { RtpPacket } from "werift";
 
 /** Packets held at most; also how far ahead a packet may be and still count as reordered. */
@@ -23,13 +28,15 @@ export interface ReorderOutput {
 
 export class RtpReorder {
   private readonly slots: Array<RtpPacket | undefined> = new Array<RtpPacket | undefined>(WINDOW).fill(undefined);
+  /** The sequence number last handed on from each slot (-1: none): copies of those are duplicates. */
+  private readonly delivered = new Int32Array(WINDOW).fill(-1);
   private expected: number | undefined;
   private held = 0;
   /** When delivery last got stuck behind a missing packet (performance.now()). */
   private blockedSince = 0;
   private lateRun = 0;
-  /** Late or duplicate packets dropped; jumps (resyncs); packets given up on. */
-  readonly stats = { late: 0, jumps: 0, skipped: 0 };
+  /** Late packets dropped; copies of packets handed on; jumps (resyncs); packets given up on. */
+  readonly stats = { late: 0, duplicates: 0, jumps: 0, skipped: 0 };
 
   constructor(
     /** How long a missing packet is waited for (a NACK round trip). */
@@ -43,6 +50,10 @@ export class RtpReorder {
     this.expected ??= seq;
     const ahead = ((seq - this.expected) << 16) >> 16;
     if (ahead < 0) {
+      if (ahead > -WINDOW && this.delivered[seq & MASK] === seq) {
+        this.stats.duplicates++;
+        return;
+      }
       this.stats.late++;
       if (++this.lateRun < RESYNC_AFTER_LATE) return;
       this.resync(seq);
@@ -72,6 +83,7 @@ export class RtpReorder {
       const rtp = this.slots[slot];
       if (rtp === undefined) return moved;
       this.slots[slot] = undefined;
+      this.delivered[slot] = rtp.header.sequenceNumber;
       this.held--;
       this.expected = ((this.expected ?? 0) + 1) & 0xffff;
       moved = true;
