@@ -176,7 +176,13 @@ describe.skipIf(unavailable !== undefined)("a receiver on a thin link", () => {
   it("is back on 1280x720 within 15 s of the link recovering", async () => {
     await host.shape(undefined);
     const from = performance.now();
-    await thin.waitFor(() => thin.latest?.size?.width === 1280 && thin.latest.quality?.rung === "1280x720", "back on 1280x720", 15_000);
+    try {
+      await thin.waitFor(() => thin.latest?.size?.width === 1280 && thin.latest.quality?.rung === "1280x720", "back on 1280x720", 15_000);
+    } catch (e) {
+      // What the server decided since the link thinned to 250 kbit/s, for the failure's message.
+      const lines = decisions.filter((d) => d.at >= from - 12_000).map((d) => `${Math.round(d.at - from)} ms: ${d.line}`);
+      throw new Error(`${(e as Error).message}; quality ${JSON.stringify(thin.latest?.quality)}\n${lines.join("\n")}`);
+    }
     console.info(`thin link: back on 1280x720 ${Math.round(performance.now() - from)} ms after the link recovered`);
   }, 20_000);
 

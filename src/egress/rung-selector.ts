@@ -14,6 +14,10 @@
 // seconds; measured behind a 500 kbit/s link (just under what 640x360 needs), a probe there can
 // pass and the move up still fail a second or two later, so without the doubling the receiver
 // went up and down every 10 s, each time costing a keyframe and a few frames.
+// A probe that passes goes on to the rung above it (probeAbove) when that one may be tried: a
+// link that has recovered is climbed in one probe of a few seconds, not a move, a probation and
+// a hold per rung (measured behind a link freed from 250 kbit/s: 9-14 s back to the top that way).
+// A move that skipped rungs falls back, if it fails on probation, to the highest one proven.
 
 export const HOLD_MS = 2000;
 const PAUSE_MARGIN = 0.85;
@@ -88,15 +92,26 @@ export class RungSelector {
   }
 
   /**
-   * The receiver has been moved to `rung` (its first keyframe there was sent). A move up starts
-   * its probation.
+   * The rung a probe that just passed `rung` goes on to, if any: the one above, unless its last
+   * probe or move failed too recently.
    */
-  moved(rung: number, now: number): void {
+  probeAbove(rung: number, now: number): number | undefined {
+    const up = rung - 1;
+    return up >= 0 && now >= this.retryAt[up]! ? up : undefined;
+  }
+
+  /**
+   * The receiver has been moved to `rung` (its first keyframe there was sent). A move up starts
+   * its probation; `fallback` is where it goes back to if that fails (a rung a probe proved on
+   * the way up, or the one it left).
+   */
+  moved(rung: number, now: number, fallback = this.current): void {
     const from = this.current;
     this.current = rung;
     this.lastMoveAt = now;
-    this.movedUpFrom = rung < from ? from : -1;
-    this.probation = rung < from ? { from, to: rung, until: now + PROBATION_MS } : undefined;
+    const back = Math.min(from, Math.max(rung + 1, fallback));
+    this.movedUpFrom = rung < from ? back : -1;
+    this.probation = rung < from ? { from: back, to: rung, until: now + PROBATION_MS } : undefined;
   }
 
   /**

@@ -9,7 +9,9 @@
 // - before moving up, the link is probed: packets it already got are sent again (receivers drop
 //   duplicates) at a rate ramping up to what the next rung needs. Loss of new packets meanwhile
 //   (NACKs) ends the probe at once, so a failed probe costs a packet or two, not a keyframe burst
-//   into a link that cannot carry it.
+//   into a link that cannot carry it. A probe that passes goes on to the rung above when it may
+//   (RungSelector.probeAbove), ramping on from where it is; if that stage fails, the move is to
+//   the rung the stage before proved.
 import type { Logger } from "pino";
 import { RtpHeader, RtpPacket } from "werift";
 import type { EncoderCodec } from "../media/video-encoder.js";
@@ -92,7 +94,8 @@ interface HistoryEntry {
 
 export class VideoEgress implements RungSubscriber {
   private rung: Rung | undefined;
-  private pending: { rung: Rung; since: number; asked: boolean; reason: MoveReason } | undefined;
+  /** `fallback`: where a move up goes back to if it fails on probation (see RungSelector.moved). */
+  private pending: { rung: Rung; since: number; asked: boolean; reason: MoveReason; fallback: number | undefined } | undefined;
   private readonly estimator: BandwidthEstimator;
   private readonly selector: RungSelector;
   private readonly pacer: Pacer;
@@ -109,10 +112,13 @@ export class VideoEgress implements RungSubscriber {
   private resendTokens = 0;
   private resendRefillAt = 0;
   private lastKeyframeRequest = -Infinity;
-  /** Bytes sent (video, resends and audio), for the send rate between two reports. */
+  /** Bytes sent (video, resends, probes and audio), for the send rate between two reports. */
   private bytesSent = 0;
-  private lastReport = { at: 0, bytes: 0, audioBytes: 0 };
+  private lastReport = { at: 0, bytes: 0, audioBytes: 0, probeBytes: 0 };
+  /** Bit/s sent between the last two reports, probes included, and the probes' share of it. */
   private sentBps = 0;
+  private probeBps = 0;
+  private probeBytesSent = 0;
   /** Audio bytes sent, and their rate between two reports. */
   private audioBytesSent = 0;
   private audioBps = 0;
@@ -122,8 +128,14 @@ export class VideoEgress implements RungSubscriber {
   private lastMove = { down: false, at: -Infinity };
   /** Packets sent and first NACKed in the current NACK window (see nackLoss). */
   private nackWindow = { sent: 0, lost: 0, start: 0 };
-  /** A probe of a higher rung under way. */
-  private probe: { to: number; start: number; sent: number; nacked: number; extraBps: number; bytes: number; cursor: number; timer: NodeJS.Timeout } | undefined;
+  /**
+   * A probe of a higher rung under way: extra bit/s ramping from `fromBps` to `extraBps`.
+   * `proven`: the rung an earlier stage of the same probe passed, if this stage goes on from one;
+   * `since`: when the first stage began (a packet sent since then and lost fails this stage).
+   */
+  private probe:
+    | { to: number; proven: number | undefined; since: number; start: number; sent: number; nacked: number; fromBps: number; extraBps: number; bytes: number; cursor: number; timer: NodeJS.Timeout }
+    | undefined;
   private lastQuality: Quality | undefined;
   private lastQualityAt = -Infinity;
   private qualityDirty = true;
@@ -164,10 +176,13 @@ export class VideoEgress implements RungSubscriber {
       if (p.rung.index > this.selector.current) return;
       // A move up waiting for its rung's keyframe (up to NATURAL_KEYFRAME_WAIT_MS): the receiver
       // lost a packet it could not recover on the rung it is on, so the link is not what the
-      // probe said. Waiting would leave its picture frozen until then: stay, and repair it here.
+      // probe said. Waiting would leave its picture frozen until then: stay, and repair it here;
+      // or, if the probe proved a rung on the way, repair it there (its keyframe is as quick).
+      const now = performance.now();
       this.dropPending();
-      this.selector.moveFailed(p.rung.index, performance.now());
-      this.log.info({ to: p.rung.rendition.name }, "move up abandoned: the receiver lost its picture while waiting");
+      this.selector.moveFailed(p.rung.index, now);
+      this.log.info({ to: p.rung.rendition.name, fallback: p.fallback === undefined ? undefined : this.rungs[p.fallback]?.rendition.name }, "move up abandoned: the receiver lost its picture while waiting");
+      if (p.fallback !== undefined && p.fallback < this.selector.current) return this.startMove(p.fallback, "probe", now);
     }
     this.requestKeyframe(false);
   }
@@ -185,7 +200,8 @@ export class VideoEgress implements RungSubscriber {
     if (dt >= 0.5) {
       this.sentBps = ((this.bytesSent - this.lastReport.bytes) * 8) / dt;
       this.audioBps = ((this.audioBytesSent - this.lastReport.audioBytes) * 8) / dt;
-      this.lastReport = { at: now, bytes: this.bytesSent, audioBytes: this.audioBytesSent };
+      this.probeBps = ((this.probeBytesSent - this.lastReport.probeBytes) * 8) / dt;
+      this.lastReport = { at: now, bytes: this.bytesSent, audioBytes: this.audioBytesSent, probeBytes: this.probeBytesSent };
     }
     this.sinceMove.reports++;
     if (this.lastMove.down && now - this.lastMove.at < REPORT_LAG_MS) return;
@@ -243,7 +259,7 @@ export class VideoEgress implements RungSubscriber {
         entry.lost = true;
         if (entry.at >= this.sinceMove.at) this.sinceMove.nacked++;
         this.nackWindow.lost++;
-        if (this.probe && entry.at >= this.probe.start) this.probe.nacked++;
+        if (this.probe && entry.at >= this.probe.since) this.probe.nacked++;
       }
       if (now - entry.resentAt < RESEND_GAP_MS) continue;
       // Sent before the last move: the decoder starts afresh at the new rung's keyframe and would
@@ -381,13 +397,14 @@ export class VideoEgress implements RungSubscriber {
   private switchTo(rung: Rung): void {
     const now = performance.now();
     const reason = this.pending?.reason ?? "congestion";
+    const fallback = this.pending?.fallback;
     this.pending = undefined;
     if (this.rung) this.ladder.unsubscribe(this.rung, this);
     this.rung = rung;
     this.offsetPending = true;
     // The old rung's frames still queued would only delay this keyframe.
     this.pacer.skipWaiting();
-    this.moved(rung.index, reason, now);
+    this.moved(rung.index, reason, now, fallback);
     this.emitQuality(now);
   }
 
@@ -398,12 +415,12 @@ export class VideoEgress implements RungSubscriber {
     this.moved(this.rungs.length, reason, now);
   }
 
-  private moved(to: number, reason: MoveReason, now: number): void {
+  private moved(to: number, reason: MoveReason, now: number, fallback?: number): void {
     const from = this.selector.current;
     const name = (i: number): string => this.rungs[i]?.rendition.name ?? AUDIO_ONLY;
     const { sent, nacked, reports } = this.sinceMove;
     this.log.info({ from: name(from), to: name(to), reason, estimateKbps: Math.round(this.estimator.estimate / 1000), lossPct: Math.round(this.estimator.loss * 1000) / 10, rembKbps: this.estimator.rembBps && Math.round(this.estimator.rembBps / 1000), sent, nacked, reports }, "receiver moved");
-    this.selector.moved(to, now);
+    this.selector.moved(to, now, fallback);
     this.lastMove = { down: to > from, at: now };
     const need = this.ladder.needs[to];
     if (to > from && need !== undefined) this.estimator.movedDown(need);
@@ -458,9 +475,11 @@ export class VideoEgress implements RungSubscriber {
     const p = this.probe!;
     const elapsed = now - p.start;
     if (elapsed >= PROBE_MS) return this.endProbe(now, false);
-    // The extra bytes due by now: the rate ramps linearly up to extraBps over PROBE_RAMP_MS.
+    // The extra bytes due by now: the rate ramps linearly from fromBps to extraBps over
+    // PROBE_RAMP_MS, then holds.
     const ramp = Math.min(elapsed, PROBE_RAMP_MS);
-    const due = ((p.extraBps / 8) * (ramp * ramp) / (2 * PROBE_RAMP_MS) + (p.extraBps / 8) * Math.max(0, elapsed - PROBE_RAMP_MS)) / 1000;
+    const rise = p.extraBps - p.fromBps;
+    const due = (p.fromBps * elapsed + (rise * ramp * ramp) / (2 * PROBE_RAMP_MS) + rise * Math.max(0, elapsed - PROBE_RAMP_MS)) / 8000;
     const newest = (this.seq - 1) & 0xffff;
     while (p.bytes < due) {
       const entry = this.history[p.cursor % HISTORY];
@@ -473,6 +492,7 @@ export class VideoEgress implements RungSubscriber {
       const size = entry.packet.payload.length + 12;
       p.bytes += size;
       this.bytesSent += size;
+      this.probeBytesSent += size;
       this.stats.probePackets++;
       this.link.sendVideo(entry.packet);
       p.cursor = (p.cursor + 1) & 0xffff;
@@ -506,9 +526,13 @@ export class VideoEgress implements RungSubscriber {
     if (failed) {
       this.stats.probesFailed++;
       this.selector.probeFailed(p.to, now);
+      // An earlier stage proved the rung below: that much the link carries.
+      if (p.proven !== undefined) this.startMove(p.proven, "probe", now);
       return;
     }
-    this.startMove(p.to, "probe", now);
+    const above = this.selector.probeAbove(p.to, now);
+    if (above !== undefined) return this.startProbe(above, now, p);
+    this.startMove(p.to, "probe", now, p.proven);
   }
 
   private adapt(now: number): void {
@@ -534,17 +558,21 @@ export class VideoEgress implements RungSubscriber {
     this.emitQuality(now);
   }
 
-  private startProbe(to: number, now: number): void {
-    // Up to a little over what the rung needs, counting from what we actually send now.
-    const extraBps = Math.max(0, this.ladder.needs[to]! * 1.05 - this.sentBps);
-    const newest = (this.seq - 1) & 0xffff;
+  /** Probes rung `to`; `passed`, the stage that just proved the rung below, when going on from it. */
+  private startProbe(to: number, now: number, passed?: NonNullable<VideoEgress["probe"]>): void {
+    const needs = this.ladder.needs;
+    // Up to a little over what the rung needs: counting from what media we send now (a probe just
+    // ended is no part of it), or, going on from a stage, from where that stage's extra rate got.
+    const media = this.sentBps - this.probeBps;
+    const extraBps = passed ? passed.extraBps + (needs[to]! - needs[passed.to]!) * 1.05 : Math.max(0, needs[to]! * 1.05 - media);
     const timer = setInterval(() => this.sendProbe(performance.now()), PROBE_TICK_MS);
     timer.unref();
-    this.probe = { to, start: now, sent: 0, nacked: 0, extraBps, bytes: 0, cursor: this.oldestProbePacket(now, newest), timer };
+    const cursor = passed ? passed.cursor : this.oldestProbePacket(now, (this.seq - 1) & 0xffff);
+    this.probe = { to, proven: passed?.to, since: passed?.since ?? now, start: now, sent: 0, nacked: 0, fromBps: passed?.extraBps ?? 0, extraBps, bytes: 0, cursor, timer };
     this.stats.probes++;
   }
 
-  private startMove(to: number, reason: MoveReason, now: number): void {
+  private startMove(to: number, reason: MoveReason, now: number, fallback?: number): void {
     const current = this.selector.current;
     if (this.pending?.rung.index === to) return;
     this.dropPending();
@@ -553,7 +581,7 @@ export class VideoEgress implements RungSubscriber {
     if (reason === "probe") this.estimator.proven(this.ladder.needs[to]!);
     this.log.debug({ to: this.rungs[to]?.rendition.name, reason, estimateKbps: Math.round(this.estimator.estimate / 1000) }, "receiver moving");
     const rung = this.ladder.subscribe(this.codec, to, this);
-    this.pending = { rung, since: now, asked: false, reason };
+    this.pending = { rung, since: now, asked: false, reason, fallback };
     this.askForPendingKeyframe(now);
   }
 

@@ -62,6 +62,34 @@ describe("choosing a receiver's rung", () => {
   });
 });
 
+describe("a probe that goes on past the rung above", () => {
+  it("goes on to the next rung up unless that one's last probe or move failed too recently", () => {
+    const s = new RungSelector(NEEDS, 0);
+    s.moved(2, 0);
+    expect(s.probeAbove(2, 3000)).toBe(1);
+    expect(s.probeAbove(1, 3000)).toBe(0);
+    expect(s.probeAbove(0, 3000), "nothing above the top").toBeUndefined();
+    s.probeFailed(0, 3000);
+    expect(s.probeAbove(1, 4000)).toBeUndefined();
+    expect(s.probeAbove(1, 5000)).toBe(0);
+    s.moveFailed(0, 5000);
+    expect(s.probeAbove(1, 12_000)).toBeUndefined();
+    expect(s.probeAbove(1, 13_000)).toBe(0);
+  });
+
+  it("falls back to the rung proven on the way when a move that skipped it fails on probation", () => {
+    const s = new RungSelector(NEEDS, 0);
+    s.moved(2, 0);
+    s.moved(0, 4000, 1);
+    expect(s.decide(4500, 1_800_000, 0, true)).toEqual({ to: 1, reason: "probe-failed" });
+    // Without a rung proven on the way, back where it came from.
+    const t = new RungSelector(NEEDS, 0);
+    t.moved(2, 0);
+    t.moved(0, 4000);
+    expect(t.decide(4500, 1_800_000, 0, true)).toEqual({ to: 2, reason: "probe-failed" });
+  });
+});
+
 describe("not flapping", () => {
   it("waits longer before moving up again to a rung it was pushed down from soon after", () => {
     const s = new RungSelector(NEEDS, 0);

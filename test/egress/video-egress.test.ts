@@ -13,6 +13,7 @@ const NAMES = ["1280x720", "640x360", "320x180"];
 const NEEDS = [2_000_000, 800_000, 300_000];
 const FRAME_MS = 33;
 const PACKETS_PER_FRAME = 5;
+const LINK_BUCKET_BYTES = 20_000;
 
 /** A rung's stand-in: a frame every FRAME_MS to whoever is on it, a keyframe when asked. */
 class StandInRung {
@@ -54,6 +55,11 @@ describe("a receiver's video egress", () => {
   let egress: VideoEgress;
   /** New packets the receiver got (extended highest sequence number), and how many it lost. */
   const receiver = { highest: -1, lost: 0, lossy: false };
+  /**
+   * The link's rate when limited: a token bucket holding LINK_BUCKET_BYTES (its queue). A new
+   * packet it drops is lost and NACKed 20 ms later; probe packets and resends use it too.
+   */
+  const link = { capacityBps: Infinity, tokens: 0, at: 0 };
 
   beforeEach(() => {
     vi.useFakeTimers({ toFake: ["setTimeout", "clearTimeout", "setInterval", "clearInterval", "performance", "Date"] });
@@ -67,22 +73,28 @@ describe("a receiver's video egress", () => {
       },
       unsubscribe: (rung: StandInRung, s: RungSubscriber) => rungs[rung.index]!.subscribers.delete(s),
     } as unknown as RenditionLadder;
-    let seqBase = -1;
     let last = -1;
-    const link = {
+    const videoLink = {
       rttMs: 20,
       sendVideo: (p: RtpPacket): void => {
+        const now = performance.now();
+        link.tokens = link.capacityBps === Infinity ? LINK_BUCKET_BYTES : Math.min(LINK_BUCKET_BYTES, link.tokens + ((now - link.at) * link.capacityBps) / 8000);
+        link.at = now;
+        const size = p.payload.length + 12;
+        const dropped = link.tokens < size;
+        if (!dropped) link.tokens -= size;
         // Count new packets only: resends and probe packets carry sequence numbers already seen.
         const seq = p.header.sequenceNumber;
-        if (seqBase < 0) seqBase = seq;
         if (last >= 0 && seq !== ((last + 1) & 0xffff)) return;
         last = seq;
         receiver.highest++;
-        if (receiver.lossy) receiver.lost++;
+        if (receiver.lossy || dropped) receiver.lost++;
+        if (dropped) setTimeout(() => egress.onNack([seq]), 20);
       },
     };
     Object.assign(receiver, { highest: 0, lost: 0, lossy: false });
-    egress = new VideoEgress(ladder, "vp8", link, pino({ level: "silent" }), () => undefined);
+    Object.assign(link, { capacityBps: Infinity, tokens: LINK_BUCKET_BYTES, at: performance.now() });
+    egress = new VideoEgress(ladder, "vp8", videoLink, pino({ level: "silent" }), () => undefined);
     let ts = 0;
     setInterval(() => {
       ts += 3000;
@@ -140,5 +152,55 @@ describe("a receiver's video egress", () => {
     vi.advanceTimersByTime(6000);
     expect(egress.quality.rung).toBe("640x360");
     expect(egress.stats.probes, "no probe of 1280x720 within 6 s of the failed move").toBe(probes);
+  });
+
+  /** Loss for long enough takes the receiver down to 320x180; then the loss ends. */
+  function downToTheLowest(): void {
+    vi.advanceTimersByTime(1000);
+    receiver.lossy = true;
+    vi.advanceTimersByTime(2500);
+    receiver.lossy = false;
+    vi.advanceTimersByTime(200);
+    expect(egress.quality.rung).toBe("320x180");
+  }
+
+  it("climbs a recovered link in one probe, going on to 1280x720 with no stop at 640x360", () => {
+    downToTheLowest();
+    const probes = egress.stats.probes;
+    const asked = rungs[1]!.keyframesAsked;
+    // Calm for HOLD_MS, then a probe of 640x360 (1.2 s) that goes on to 1280x720 (1.2 s).
+    vi.advanceTimersByTime(5000);
+    expect(egress.stats.probes - probes, "one probe in two stages").toBe(2);
+    expect(egress.stats.probesFailed).toBe(0);
+    expect(rungs[0]!.subscribers.has(egress), "waiting on 1280x720 for its keyframe").toBe(true);
+    expect(rungs[1]!.keyframesAsked - asked, "no keyframe of 640x360 on the way").toBe(0);
+    rungs[0]!.requestKeyframe();
+    vi.advanceTimersByTime(200);
+    expect(egress.quality.rung).toBe("1280x720");
+  });
+
+  it("a picture lost while that move waits for 1280x720's keyframe is repaired on 640x360, which the probe proved", () => {
+    downToTheLowest();
+    vi.advanceTimersByTime(5000);
+    expect(rungs[0]!.subscribers.has(egress), "waiting on 1280x720 for its keyframe").toBe(true);
+    const asked = rungs.map((r) => r.keyframesAsked);
+    egress.onKeyframeRequest();
+    expect(rungs[0]!.subscribers.has(egress), "no longer waiting on 1280x720").toBe(false);
+    expect(rungs[0]!.keyframesAsked - asked[0]!, "no keyframe of 1280x720 for everyone there").toBe(0);
+    expect(rungs[1]!.keyframesAsked - asked[1]!, "a keyframe of 640x360").toBe(1);
+    expect(rungs[2]!.keyframesAsked - asked[2]!, "none of 320x180").toBe(0);
+    vi.advanceTimersByTime(100);
+    expect(egress.quality.rung).toBe("640x360");
+  });
+
+  it("behind a link that carries 640x360 and not 1280x720, the probe's second stage fails and the move is to 640x360", () => {
+    downToTheLowest();
+    link.capacityBps = (NEEDS[1]! + NEEDS[0]!) / 2;
+    const probes = egress.stats.probes;
+    vi.advanceTimersByTime(5000);
+    expect(egress.stats.probes - probes).toBe(2);
+    expect(egress.stats.probesFailed, "the stage to 1280x720 failed").toBe(1);
+    expect(rungs[0]!.subscribers.has(egress), "not waiting on 1280x720").toBe(false);
+    expect(egress.quality.rung).toBe("640x360");
   });
 });
