@@ -4,7 +4,8 @@
 // Phases: everyone unshaped (the ladder must cost nothing), the thin ones at 600 kbit/s, then
 // 250 kbit/s, then unshaped again. For each: server CPU by role with each rung's encoder apart,
 // each rung's bitrate, the thin and the healthy receivers' frame rates, and how long the thin
-// ones took to move down and to come back to the top rung. Writes bench/results/thin.{json,md}.
+// ones took to move down and to come back to the top rung, with every move the server logged
+// (from its info log) to say how. Writes bench/results/thin.{json,md}.
 import { writeFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -82,6 +83,26 @@ interface PhaseResult {
   healthyFps: number[];
   /** Time from the shaping change to the thin receivers' move (ms), where one was awaited. */
   moveMs: Array<number | null>;
+  /** Every move the server logged from the shaping change to the phase's end, ms after the change. */
+  moves: Move[];
+}
+
+/** One "receiver moved" (or "move up abandoned") line of the server's log. */
+interface Move {
+  atMs: number;
+  what: string;
+}
+
+/** The server's log lines about moves, with when they came. */
+function moveLine(line: string): { at: number; what: string } | undefined {
+  if (!line.includes('"receiver moved"') && !line.includes('"move up abandoned')) return undefined;
+  try {
+    const j = JSON.parse(line) as { msg: string; from?: string; to?: string; reason?: string; fallback?: string };
+    const what = j.msg === "receiver moved" ? `${j.from} → ${j.to} (${j.reason})` : `move up to ${j.to} abandoned${j.fallback ? `, to ${j.fallback} instead` : ""}`;
+    return { at: performance.now(), what };
+  } catch {
+    return undefined;
+  }
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -98,8 +119,15 @@ async function main(): Promise<void> {
   const healthy: TestPeer[] = [];
   const thin: RemotePeer[] = [];
   let server: ServerProcess | undefined;
+  const moveLog: Array<{ at: number; what: string }> = [];
   try {
-    server = await ServerProcess.start({ width: 1280, height: 720, fps: 30, videoBitrateKbps: 1500, maxParticipants: 16, host: "0.0.0.0" });
+    server = await ServerProcess.start({
+      width: 1280, height: 720, fps: 30, videoBitrateKbps: 1500, maxParticipants: 16, host: "0.0.0.0", logLevel: "info",
+      onLine: (line) => {
+        const m = moveLine(line);
+        if (m) moveLog.push(m);
+      },
+    });
     const url = `ws://127.0.0.1:${server.port}/ws`;
     for (let i = 0; i < args.healthy; i++) {
       healthy.push(await TestPeer.join({ url, room: ROOM, name: `healthy-${i + 1}`, colour: COLOURS[i], texture: true, tone: 300 + 100 * i, decodeWidth: 160, decodeHeight: 90 }));
@@ -165,6 +193,8 @@ async function main(): Promise<void> {
         }),
         healthyFps: healthy.map((p, i) => round((p.frameTimes.length - frames0[i]!) / seconds, 1) ?? 0),
         moveMs,
+        // The first phase's include the joins' (negative times).
+        moves: moveLog.filter((m) => phases.length === 0 || m.at >= changedAt).map((m) => ({ atMs: Math.round(m.at - changedAt), what: m.what })),
       });
       process.stderr.write(`${name}: ${JSON.stringify(phases.at(-1))}\n`);
     };
@@ -199,6 +229,10 @@ function report(r: { date: string; healthy: number; thin: number; phaseS: number
     "CPU by role per phase:",
     "",
     ...r.phases.map((p) => `- ${p.phase}: ${Object.entries(p.byRole).sort((a, b) => b[1] - a[1]).map(([k, v]) => `${k} ${v.toFixed(3)}`).join(", ")}`),
+    "",
+    "Moves the server logged in each phase, from its shaping change (any receiver's):",
+    "",
+    ...r.phases.map((p) => `- ${p.phase}: ${p.moves.length === 0 ? "none" : p.moves.map((m) => `${(m.atMs / 1000).toFixed(1)} s ${m.what}`).join("; ")}`),
     "",
   ];
   return lines.join("\n");
