@@ -9,7 +9,7 @@
 import { writeFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { MixroomPeer, colourClip, tonePackets } from "../client-kit/index.js";
+import { MixroomPeer, loadColourClip, tonePackets } from "../client-kit/index.js";
 import { startRedis, type TestRedis } from "../test/helpers/redis-server.js";
 import { waitFor } from "../test/helpers/wait.js";
 import { classifyServer, TreeMonitor, type WindowResult } from "./monitor.js";
@@ -126,7 +126,7 @@ async function main(): Promise<void> {
     // The room is placed on the node its first join reaches (the entry wins a tie).
     for (let i = 0; i < args.participants; i++) {
       const p = await MixroomPeer.join({ url: owner.url, room: ROOM, name: `p${i + 1}` });
-      p.sendClip({ codec: "vp8", frames: colourClip(COLOURS[i]!) });
+      p.sendClip({ codec: "vp8", frames: await loadColourClip(COLOURS[i]!) });
       p.sendAudio(tonePackets(TONES[i]!));
       peers.push(p);
     }

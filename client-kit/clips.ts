@@ -2,10 +2,16 @@
 // (replay.ts), so a synthetic participant costs a timer and a few packet writes, not an encoder.
 // Solid colours, a camera's stream, fine screen stripes, a flash for A/V sync (tests and bots),
 // and the bench's clip: a moving pattern with a box whose colour changes every second.
-import { execFileSync } from "node:child_process";
+//
+// Each maker has an async twin (loadColourClip, ...) that encodes without holding the event
+// loop. A process that also runs peers or a server should use those: the sync makers wait for
+// FFmpeg (0.2-0.3 s a clip here), and a test process running the server and four peers was held
+// that long at every join, its peers' sockets filling meanwhile.
+import { execFile, execFileSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { promisify } from "node:util";
 import { type H264AccessUnit, splitAccessUnits } from "../src/media/h264.js";
 import { IvfReader, type IvfFrame } from "../src/media/ivf.js";
 
@@ -42,10 +48,18 @@ function encoderArgs(codec: ClipCodec, o: EncodeOptions): string[] {
     "-bf", "0", ...rate, ...gop, "-x264-params", "aud=1:repeat-headers=1", "-f", "h264"];
 }
 
+function encodeCommand(source: string[], codec: ClipCodec, opts: EncodeOptions, file: string): string[] {
+  return ["-hide_banner", "-loglevel", "error", "-y", ...source, ...encoderArgs(codec, opts), file];
+}
+
 /** Encodes `source` (FFmpeg input arguments and filters) into `file`. */
 export function encodeClipFile(source: string[], codec: ClipCodec, opts: EncodeOptions, file: string): void {
-  execFileSync("ffmpeg", ["-hide_banner", "-loglevel", "error", "-y", ...source, ...encoderArgs(codec, opts), file],
-    { stdio: ["ignore", "ignore", "pipe"] });
+  execFileSync("ffmpeg", encodeCommand(source, codec, opts, file), { stdio: ["ignore", "ignore", "pipe"] });
+}
+
+/** encodeClipFile without holding the event loop. */
+export async function encodeClipFileAsync(source: string[], codec: ClipCodec, opts: EncodeOptions, file: string): Promise<void> {
+  await promisify(execFile)("ffmpeg", encodeCommand(source, codec, opts, file));
 }
 
 /** Reads a clip file written by encodeClipFile. */
@@ -57,28 +71,73 @@ export function readClip(path: string, codec: ClipCodec): Clip {
   return { codec, frames };
 }
 
+/** What a clip is made from: its cache key, FFmpeg source, codec and encoding. */
+interface ClipSpec {
+  key: string;
+  source: string[];
+  codec: ClipCodec;
+  opts: EncodeOptions;
+}
+
 const clips = new Map<string, Clip>();
+const loading = new Map<string, Promise<Clip>>();
 
 /** A clip encoded through a scratch file, once per key for the life of the process. */
-function cachedClip(key: string, source: string[], codec: ClipCodec, opts: EncodeOptions): Clip {
-  let clip = clips.get(key);
+function cachedClip(spec: ClipSpec): Clip {
+  let clip = clips.get(spec.key);
   if (!clip) {
-    const dir = mkdtempSync(join(tmpdir(), "mixroom-clip-"));
+    const scratch = scratchFile(spec.codec);
     try {
-      const file = join(dir, codec === "vp8" ? "clip.ivf" : "clip.h264");
-      encodeClipFile(source, codec, opts, file);
-      clip = readClip(file, codec);
+      encodeClipFile(spec.source, spec.codec, spec.opts, scratch.file);
+      clip = readClip(scratch.file, spec.codec);
     } finally {
-      rmSync(dir, { recursive: true, force: true });
+      scratch.remove();
     }
-    clips.set(key, clip);
+    clips.set(spec.key, clip);
   }
   return clip;
 }
 
-function vp8Clip(key: string, source: string[], bitrate: string, gop = 30): IvfFrame[] {
-  const clip = cachedClip(`vp8 ${key}`, source, "vp8", { bitrate, gop });
-  if (clip.codec !== "vp8") throw new Error(`clip ${key} is not VP8`);
+/** cachedClip without holding the event loop; loads of one key at once share one encode. */
+function loadCachedClip(spec: ClipSpec): Promise<Clip> {
+  const clip = clips.get(spec.key);
+  if (clip) return Promise.resolve(clip);
+  let pending = loading.get(spec.key);
+  if (!pending) {
+    pending = (async () => {
+      const scratch = scratchFile(spec.codec);
+      try {
+        await encodeClipFileAsync(spec.source, spec.codec, spec.opts, scratch.file);
+        const loaded = readClip(scratch.file, spec.codec);
+        clips.set(spec.key, loaded);
+        return loaded;
+      } finally {
+        loading.delete(spec.key);
+        scratch.remove();
+      }
+    })();
+    loading.set(spec.key, pending);
+  }
+  return pending;
+}
+
+/** A file to encode a clip into, in a directory of its own that remove() deletes. */
+function scratchFile(codec: ClipCodec): { file: string; remove: () => void } {
+  const dir = mkdtempSync(join(tmpdir(), "mixroom-clip-"));
+  return { file: join(dir, codec === "vp8" ? "clip.ivf" : "clip.h264"), remove: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+function vp8Spec(key: string, source: string[], bitrate: string, gop = 30): ClipSpec {
+  return { key: `vp8 ${key}`, source, codec: "vp8", opts: { bitrate, gop } };
+}
+
+function vp8Frames(clip: Clip): IvfFrame[] {
+  if (clip.codec !== "vp8") throw new Error("not VP8");
+  return clip.frames;
+}
+
+function h264Frames(clip: Clip): H264AccessUnit[] {
+  if (clip.codec !== "h264") throw new Error("not H.264");
   return clip.frames;
 }
 
@@ -86,24 +145,54 @@ function colourSource(colour: string, size: string, fps = 30, seconds = 2): stri
   return ["-f", "lavfi", "-i", `color=c=${colour}:s=${size}:r=${fps}:d=${seconds}`];
 }
 
+/** Width in pixels of each black and each white stripe of screenClip. */
+export const SCREEN_STRIPE_PX = 4;
+
+const specs = {
+  colour: (colour: string, size = "320x180") => vp8Spec(`${colour}-${size}`, colourSource(colour, size), "200k"),
+  h264Colour: (colour: string, size = "320x180"): ClipSpec => ({ key: `h264 ${colour}-${size}`, source: colourSource(colour, size), codec: "h264", opts: { gop: 30 } }),
+  textured: (colour: string, size = "640x360") => vp8Spec(`${colour}-${size}-textured`, [...colourSource(colour, size), "-vf", "noise=alls=12:allf=t+u"], "600k"),
+  camera: (colour: string, size = "640x360", fps = 30) => vp8Spec(`${colour}-${size}-${fps}-camera`, colourSource(colour, size, fps, 10), "200k", 10_000),
+  // Every frame a keyframe: a keyframe request makes a replay go on from the clip's next keyframe
+  // (replay.ts), which here is the very next frame, so the flashes keep their time against the
+  // beeps. With a keyframe every 30 frames a request jumped the picture up to a second ahead.
+  flash: (size = "320x180") => vp8Spec(`flash-${size}-intra`, [...colourSource("black", size), "-vf", "drawbox=c=white:t=fill:enable='lt(mod(n,30),3)'"], "300k", 1),
+  screen: () => vp8Spec(`screen-stripes-${SCREEN_STRIPE_PX}`, [
+    "-f", "lavfi", "-i", `color=c=white:s=1280x720:r=30:d=2,drawgrid=w=${2 * SCREEN_STRIPE_PX}:h=720:t=${SCREEN_STRIPE_PX}:c=black,format=yuv420p`,
+  ], "1500k"),
+};
+
 /** 60 frames (2 s at 30 fps) of one colour (a name or 0xRRGGBB), a keyframe every 30: loops cleanly. */
-export function colourClip(colour: string, size = "320x180"): IvfFrame[] {
-  return vp8Clip(`${colour}-${size}`, colourSource(colour, size), "200k");
+export function colourClip(colour: string, size?: string): IvfFrame[] {
+  return vp8Frames(cachedClip(specs.colour(colour, size)));
+}
+
+/** colourClip without holding the event loop. */
+export async function loadColourClip(colour: string, size?: string): Promise<IvfFrame[]> {
+  return vp8Frames(await loadCachedClip(specs.colour(colour, size)));
 }
 
 /** The same as constrained-baseline H.264 (what OBS and Safari send), one access unit per frame. */
-export function h264ColourClip(colour: string, size = "320x180"): H264AccessUnit[] {
-  const clip = cachedClip(`h264 ${colour}-${size}`, colourSource(colour, size), "h264", { gop: 30 });
-  if (clip.codec !== "h264") throw new Error("not H.264");
-  return clip.frames;
+export function h264ColourClip(colour: string, size?: string): H264AccessUnit[] {
+  return h264Frames(cachedClip(specs.h264Colour(colour, size)));
+}
+
+/** h264ColourClip without holding the event loop. */
+export async function loadH264ColourClip(colour: string, size?: string): Promise<H264AccessUnit[]> {
+  return h264Frames(await loadCachedClip(specs.h264Colour(colour, size)));
 }
 
 /**
  * 60 frames of one colour under moving grain (every frame differs), 640x360: a camera whose
  * picture costs real bitrate, as a person's does, so the composite costs its full bitrate too.
  */
-export function texturedColourClip(colour: string, size = "640x360"): IvfFrame[] {
-  return vp8Clip(`${colour}-${size}-textured`, [...colourSource(colour, size), "-vf", "noise=alls=12:allf=t+u"], "600k");
+export function texturedColourClip(colour: string, size?: string): IvfFrame[] {
+  return vp8Frames(cachedClip(specs.textured(colour, size)));
+}
+
+/** texturedColourClip without holding the event loop. */
+export async function loadTexturedColourClip(colour: string, size?: string): Promise<IvfFrame[]> {
+  return vp8Frames(await loadCachedClip(specs.textured(colour, size)));
 }
 
 /**
@@ -111,23 +200,27 @@ export function texturedColourClip(colour: string, size = "640x360"): IvfFrame[]
  * periodic (see CameraReplay). Long, because a loop starts again at the keyframe: inter frames
  * cannot be looped on their own (they decode against the state their own chain left).
  */
-export function cameraClip(colour: string, size = "640x360", fps = 30): IvfFrame[] {
-  return vp8Clip(`${colour}-${size}-${fps}-camera`, colourSource(colour, size, fps, 10), "200k", 10_000);
+export function cameraClip(colour: string, size?: string, fps?: number): IvfFrame[] {
+  return vp8Frames(cachedClip(specs.camera(colour, size, fps)));
+}
+
+/** cameraClip without holding the event loop. */
+export async function loadCameraClip(colour: string, size?: string, fps?: number): Promise<IvfFrame[]> {
+  return vp8Frames(await loadCachedClip(specs.camera(colour, size, fps)));
 }
 
 /**
  * 60 frames, black but for a white flash on the first 3 frames of each second, every frame a keyframe:
  * with beepPackets, a source whose picture and sound change together, for A/V sync checks.
  */
-export function flashClip(size = "320x180"): IvfFrame[] {
-  // Every frame a keyframe: a keyframe request makes a replay go on from the clip's next keyframe
-  // (replay.ts), which here is the very next frame, so the flashes keep their time against the
-  // beeps. With a keyframe every 30 frames a request jumped the picture up to a second ahead.
-  return vp8Clip(`flash-${size}-intra`, [...colourSource("black", size), "-vf", "drawbox=c=white:t=fill:enable='lt(mod(n,30),3)'"], "300k", 1);
+export function flashClip(size?: string): IvfFrame[] {
+  return vp8Frames(cachedClip(specs.flash(size)));
 }
 
-/** Width in pixels of each black and each white stripe of screenClip. */
-export const SCREEN_STRIPE_PX = 4;
+/** flashClip without holding the event loop. */
+export async function loadFlashClip(size?: string): Promise<IvfFrame[]> {
+  return vp8Frames(await loadCachedClip(specs.flash(size)));
+}
 
 /**
  * 60 frames of a 1280x720 screen: vertical black and white stripes SCREEN_STRIPE_PX wide over the
@@ -136,10 +229,12 @@ export const SCREEN_STRIPE_PX = 4;
  * them grey, a tiny tile aliases them away.
  */
 export function screenClip(): IvfFrame[] {
-  const w = SCREEN_STRIPE_PX;
-  return vp8Clip(`screen-stripes-${w}`, [
-    "-f", "lavfi", "-i", `color=c=white:s=1280x720:r=30:d=2,drawgrid=w=${2 * w}:h=720:t=${w}:c=black,format=yuv420p`,
-  ], "1500k");
+  return vp8Frames(cachedClip(specs.screen()));
+}
+
+/** screenClip without holding the event loop. */
+export async function loadScreenClip(): Promise<IvfFrame[]> {
+  return vp8Frames(await loadCachedClip(specs.screen()));
 }
 
 // The bench's clip. 640x360 at 30 fps, a moving test pattern (so decoding costs what a camera

@@ -6,8 +6,9 @@ export { CompositeDecoder, type CompositeDecoderOptions } from "./composite-deco
 export { type MixPacket, OpusMixDecoder } from "./opus-mix-decoder.js";
 export {
   BOX_CLIP_BITRATE_KBPS, BOX_CLIP_FPS, BOX_CLIP_FRAMES, BOX_CLIP_HEIGHT, BOX_CLIP_WIDTH, BOX_COLOURS, type BoxColour, type Clip,
-  type ClipCodec, SCREEN_STRIPE_PX, SWITCH_FRAMES, cameraClip, chromaOf, clipBytes, colourClip, encodeClipFile, flashClip,
-  frameColour, h264ColourClip, makeBoxClip, readClip, screenClip, texturedColourClip,
+  type ClipCodec, SCREEN_STRIPE_PX, SWITCH_FRAMES, cameraClip, chromaOf, clipBytes, colourClip, encodeClipFile, encodeClipFileAsync,
+  flashClip, frameColour, h264ColourClip, loadCameraClip, loadColourClip, loadFlashClip, loadH264ColourClip, loadScreenClip,
+  loadTexturedColourClip, makeBoxClip, readClip, screenClip, texturedColourClip,
 } from "./clips.js";
 export {
   BURST_HZ, BURST_PACKETS, PACKETS_PER_SECOND, beepPackets, readPackets, roomNoisePackets, silencePackets, tonePackets, writePackets,

@@ -90,7 +90,7 @@ describe("a camera that changes size and frame rate", () => {
     const stalls = redInput.decoderStats!.stalls;
     for (const [fps, size] of SWITCHES) {
       const pictures = redInput.decoderStats!.pictures;
-      red.switchCamera(fps, size);
+      await red.switchCamera(fps, size);
       await viewer.waitFor(() => redInput.decoderStats!.pictures >= pictures + fps, `a second of pictures at ${size ?? "the same size"}, ${fps} fps`, 5000);
       if (size) expect(`${redInput.decoderStats!.inputWidth}x${redInput.decoderStats!.inputHeight}`).toBe(size);
       expect(isLabelledTile(tileLook(viewer, room.video.layout[0]!), RED)).toBe(true);

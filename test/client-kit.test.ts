@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { runBot } from "../client-kit/examples/bot.js";
 import { runLoad } from "../client-kit/examples/load-test.js";
-import { MixroomPeer, colourClip, tonePackets } from "../client-kit/index.js";
+import { MixroomPeer, loadColourClip, tonePackets } from "../client-kit/index.js";
 import { childFfmpegPids } from "../client-kit/procfs.js";
 import { liveFfmpegPids } from "../src/ffmpeg/ffmpeg-process.js";
 import { colourDistance, parseHex } from "./helpers/i420.js";
@@ -35,7 +35,7 @@ describe("the client kit's examples", () => {
 
   it("runs the bot: its tile and another member's on the composite, the member's tone in its mix and not its own", async () => {
     member = await MixroomPeer.join({ url: server.url, room: "kit", name: "member" });
-    member.sendClip({ codec: "vp8", frames: colourClip(MEMBER.colour) });
+    member.sendClip({ codec: "vp8", frames: await loadColourClip(MEMBER.colour) });
     member.sendAudio(tonePackets(MEMBER.tone));
     const png = join(dir, "composite.png");
     const report = await runBot({ url: server.url, room: "kit", ...BOT, listenFor: [MEMBER.tone, BOT.tone], watchMs: 4000, png });

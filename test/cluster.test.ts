@@ -3,7 +3,7 @@
 // see and hear, and on what Redis and /stats say of where each room lives.
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { MixroomPeer, SignalingClient, colourClip, h264ColourClip, sampleRgb, toneLevelDb, tonePackets } from "../client-kit/index.js";
+import { MixroomPeer, SignalingClient, loadColourClip, loadH264ColourClip, sampleRgb, toneLevelDb, tonePackets } from "../client-kit/index.js";
 import { colourDistance, parseHex } from "./helpers/i420.js";
 import { type NodeProcess, startNode } from "./helpers/cluster-node.js";
 import { type TestRedis, startRedis } from "./helpers/redis-server.js";
@@ -60,7 +60,7 @@ async function join(url: string, room: string, who: (typeof PEOPLE)[number]): Pr
     },
   });
   compositeSize.set(peer, seen);
-  peer.sendClip({ codec: "vp8", frames: colourClip(who.colour) });
+  peer.sendClip({ codec: "vp8", frames: await loadColourClip(who.colour) });
   peer.sendAudio(tonePackets(who.tone));
   return peer;
 }
@@ -361,7 +361,7 @@ describe.sequential("a cluster of nodes on Redis", () => {
     // A WHIP publisher holds a room on D: it is not asked to move, so D drains until DRAIN_TIMEOUT_S.
     const obs = await MixroomPeer.join({ signal: "whip", httpBase: d.http, room: "d-room", name: "obs" });
     peers.add(obs);
-    obs.sendClip({ codec: "h264", frames: h264ColourClip("0x808080") });
+    obs.sendClip({ codec: "h264", frames: await loadH264ColourClip("0x808080") });
     expect((await stats(d)).rooms.map((r) => r.id)).toContain("d-room");
     d.proc.kill("SIGTERM");
     await waitFor("node D draining", async () => (await fetch(`${d.http}/readyz`)).status === 503);

@@ -4,7 +4,7 @@
 //   node dist/client-kit/examples/bot.js ws://127.0.0.1:8080/ws lobby 440
 import { execFileSync } from "node:child_process";
 import { pathToFileURL } from "node:url";
-import { MixroomPeer, type Rgb, colourClip, sampleRgb, toneLevelDb, tonePackets } from "../index.js";
+import { MixroomPeer, type Rgb, loadColourClip, sampleRgb, toneLevelDb, tonePackets } from "../index.js";
 
 export interface BotOptions {
   url: string;
@@ -42,7 +42,7 @@ export async function runBot(opts: BotOptions): Promise<BotReport> {
     decodeAudio: true,
   });
   try {
-    peer.sendClip({ codec: "vp8", frames: colourClip(opts.colour) });
+    peer.sendClip({ codec: "vp8", frames: await loadColourClip(opts.colour) });
     peer.sendAudio(tonePackets(opts.tone));
     const first = peer.picturesDecoded;
     await new Promise((r) => setTimeout(r, opts.watchMs));

@@ -4,7 +4,7 @@
 // writes. Run it against a server:
 //   node dist/client-kit/examples/load-test.js ws://127.0.0.1:8080/ws 4 20
 import { pathToFileURL } from "node:url";
-import { MixroomPeer, colourClip, tonePackets } from "../index.js";
+import { MixroomPeer, loadColourClip, tonePackets } from "../index.js";
 
 export interface LoadResult {
   name: string;
@@ -21,7 +21,7 @@ export async function runLoad(url: string, room: string, participants: number, s
     for (let i = 0; i < participants; i++) {
       const peer = await MixroomPeer.join({ url, room, name: `load ${i + 1}` });
       peers.push(peer);
-      peer.sendClip({ codec: "vp8", frames: colourClip(COLOURS[i % COLOURS.length]!) });
+      peer.sendClip({ codec: "vp8", frames: await loadColourClip(COLOURS[i % COLOURS.length]!) });
       peer.sendAudio(tonePackets(300 + 100 * i));
     }
     // Count from when everyone is in.

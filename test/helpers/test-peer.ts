@@ -3,7 +3,9 @@
 // beep), the composite and the mix always decoded, every RTP packet recorded for continuity
 // checks, and the hostile extras (corrupt frames, a garbage sender) that only tests want.
 import type WebSocket from "ws";
-import { type Clip, cameraClip, colourClip, flashClip, h264ColourClip, screenClip, texturedColourClip } from "../../client-kit/clips.js";
+import {
+  type Clip, loadCameraClip, loadColourClip, loadFlashClip, loadH264ColourClip, loadScreenClip, loadTexturedColourClip,
+} from "../../client-kit/clips.js";
 import { MixroomPeer, type PeerOptions } from "../../client-kit/peer.js";
 import type { CameraReplay } from "../../client-kit/replay.js";
 import type { Msg } from "../../client-kit/signaling-client.js";
@@ -116,7 +118,7 @@ export class TestPeer {
       onCompositeFrame: (frame, at) => t.onCompositeFrame(frame.data, frame.keyframe, at),
     });
     try {
-      if (t.peer.direction !== "recvonly") t.startSource();
+      if (t.peer.direction !== "recvonly") await t.startSource();
     } catch (err) {
       await t.peer.close();
       throw err;
@@ -243,11 +245,11 @@ export class TestPeer {
    * The camera changes its picture size (from a keyframe, as an encoder reconfigured) and frame
    * rate, or only its frame rate when `size` is absent, as browsers do at will.
    */
-  switchCamera(fps: number, size?: string): void {
+  async switchCamera(fps: number, size?: string): Promise<void> {
     const camera = this.camera_;
     if (!camera || !this.opts.colour) throw new Error(`${this.opts.name} has no camera option`);
     if (size === undefined) camera.setFrameRate(fps);
-    else camera.play(cameraClip(this.opts.colour, size, fps), fps);
+    else camera.play(await loadCameraClip(this.opts.colour, size, fps), fps);
   }
 
   /**
@@ -338,29 +340,33 @@ export class TestPeer {
     this.compositeSize = size ?? this.compositeSize;
   }
 
-  /** Pre-encoded colour and tone, replayed on clocks (client-kit/replay.ts). */
-  private startSource(): void {
+  /**
+   * Pre-encoded colour and tone, replayed on clocks (client-kit/replay.ts). Clips load without
+   * holding the event loop: the server and the other peers share this process.
+   */
+  private async startSource(): Promise<void> {
     const peer = this.peer;
     const vp8 = (frames: IvfFrame[]): Clip => ({ codec: "vp8", frames });
     if (this.opts.role === "screen") {
-      peer.sendClip(vp8(screenClip()));
+      peer.sendClip(vp8(await loadScreenClip()));
       return;
     }
     if (this.opts.sync) {
       // Both clocks start here together: the flash goes out on the video clock's first tick
       // (33 ms), the beep on the audio clock's (20 ms), a fixed 13 ms apart.
-      peer.sendClip(vp8(flashClip()));
+      const flash = await loadFlashClip();
+      peer.sendClip(vp8(flash));
       peer.sendAudio(beepPackets(this.opts.tone ?? 1000));
       return;
     }
     const colour = this.opts.colour;
     // A peer whose m-line has only H.264 (WHIP, receiveH264) must send H.264 too.
     if (colour && (this.opts.h264 || this.opts.signal === "whip" || this.opts.receiveH264)) {
-      peer.sendClip({ codec: "h264", frames: h264ColourClip(colour) });
+      peer.sendClip({ codec: "h264", frames: await loadH264ColourClip(colour) });
     } else if (colour && this.opts.camera) {
-      this.camera_ = peer.sendCamera(cameraClip(colour, this.opts.camera.size, this.opts.camera.fps), this.opts.camera.fps);
+      this.camera_ = peer.sendCamera(await loadCameraClip(colour, this.opts.camera.size, this.opts.camera.fps), this.opts.camera.fps);
     } else if (colour) {
-      const frames = this.opts.texture ? texturedColourClip(colour) : colourClip(colour);
+      const frames = this.opts.texture ? await loadTexturedColourClip(colour) : await loadColourClip(colour);
       peer.sendClip(vp8(frames), { substitute: (_frame, tick) => (this.takeCorruptFrame() ? corruptKeyframe(tick) : undefined) });
     }
     if (this.opts.tone) peer.sendAudio(tonePackets(this.opts.tone));
