@@ -2,10 +2,9 @@
 // finish, and the server's file descriptors; and what a crowd of aborted requests costs the log.
 import { readdirSync } from "node:fs";
 import { connect, type Socket } from "node:net";
-import { Writable } from "node:stream";
-import pino from "pino";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { WebSocket } from "ws";
+import { capturedLog } from "./helpers/captured-log.js";
 import { startTestServer, type TestServer } from "./helpers/server.js";
 
 /** Opens a raw TCP connection to the server. */
@@ -44,19 +43,14 @@ function upgrade(port: number): Promise<number | "open"> {
 
 describe("connection limits", () => {
   let server: TestServer;
-  const lines: Array<Record<string, unknown>> = [];
+  const captured = capturedLog("debug");
+  const lines = captured.entries;
   const sockets: Socket[] = [];
 
   beforeAll(async () => {
-    const sink = new Writable({
-      write(chunk: Buffer, _enc, done) {
-        for (const line of chunk.toString().split("\n").filter(Boolean)) lines.push(JSON.parse(line) as Record<string, unknown>);
-        done();
-      },
-    });
     server = await startTestServer(
       { MAX_CONNECTIONS_PER_ADDRESS: "40", HTTP_HEADER_TIMEOUT: "1", HTTP_REQUEST_TIMEOUT: "2" },
-      pino({ level: "debug" }, sink),
+      captured.log,
     );
   });
 

@@ -5,15 +5,13 @@
 // two never see a composite or audio gap over 300 ms nor lose their colours; the sender is told
 // (`error` bad-request, one warning in the log) and, as it goes on, removed. Its garbage never
 // starts an FFmpeg decoder.
-import { Writable } from "node:stream";
 import { monitorEventLoopDelay } from "node:perf_hooks";
-import pino from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { liveFfmpegPids } from "../src/ffmpeg/ffmpeg-process.js";
 import { colourDistance, parseHex } from "./helpers/i420.js";
 import { GARBAGE_KINDS, type GarbageKind } from "./helpers/garbage.js";
-import { colourClip } from "../client-kit/clips.js";
 import { childFfmpegPids } from "../client-kit/procfs.js";
+import { capturedLog } from "./helpers/captured-log.js";
 import { startTestServer, type TestServer } from "./helpers/server.js";
 import { TestPeer } from "./helpers/test-peer.js";
 
@@ -40,19 +38,11 @@ function longestGap(times: readonly number[], from: number, to: number): number 
 describe("corrupt media from one participant", () => {
   let server: TestServer;
   const peers: TestPeer[] = [];
-  const logged: Array<Record<string, unknown> & { level: number; msg?: string }> = [];
+  const captured = capturedLog("info");
+  const logged = captured.entries;
 
   beforeAll(async () => {
-    // Encoded before anything runs: encoding blocks this process, the server's too.
-    colourClip("0xe02020");
-    colourClip("0x2040e0");
-    const sink = new Writable({
-      write(chunk: Buffer, _enc, done) {
-        for (const line of chunk.toString().split("\n").filter(Boolean)) logged.push(JSON.parse(line) as (typeof logged)[number]);
-        done();
-      },
-    });
-    server = await startTestServer({}, pino({ level: "info" }, sink));
+    server = await startTestServer({}, captured.log);
   });
 
   afterAll(async () => {

@@ -1,19 +1,13 @@
 // The one lifecycle helper owners share: close once with the first reason, wait for every child's
 // close (failed ones too), and send to every sink whatever one of them does.
-import { Writable } from "node:stream";
-import pino from "pino";
+import type pino from "pino";
 import { describe, expect, it } from "vitest";
 import { Lifecycle } from "../src/lifecycle.js";
+import { capturedLog, type LogEntry } from "./helpers/captured-log.js";
 
-function logged(): { log: pino.Logger; lines: Array<Record<string, unknown>> } {
-  const lines: Array<Record<string, unknown>> = [];
-  const sink = new Writable({
-    write(chunk: Buffer, _e, done) {
-      lines.push(JSON.parse(chunk.toString()) as Record<string, unknown>);
-      done();
-    },
-  });
-  return { log: pino({ level: "debug" }, sink), lines };
+function logged(): { log: pino.Logger; lines: LogEntry[] } {
+  const { log, entries } = capturedLog("debug");
+  return { log, lines: entries };
 }
 
 /** A child close that settles when told to. */

@@ -5,7 +5,6 @@
 // crash, and leave no room and no FFmpeg behind; and afterwards a normal room must still work.
 // The seed is in the suite's name; FUZZ_SEED=<n> replays another (or the same) sequence.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import pino from "pino";
 import WebSocket from "ws";
 import type { ErrorCode } from "../src/errors.js";
 import { liveFfmpegPids } from "../src/ffmpeg/ffmpeg-process.js";
@@ -14,6 +13,7 @@ import { MAX_BAD_MESSAGES, MAX_CANDIDATES, WS_MAX_PAYLOAD_BYTES } from "../src/s
 import { clientOfferSdp } from "./helpers/client-offer.js";
 import { colourDistance, parseHex } from "./helpers/i420.js";
 import { toneLevelDb } from "./helpers/media-analysis.js";
+import { capturedLog, type LogEntry } from "./helpers/captured-log.js";
 import { startTestServer, type TestServer } from "./helpers/server.js";
 import { TestPeer } from "./helpers/test-peer.js";
 import { waitFor } from "./helpers/wait.js";
@@ -839,31 +839,20 @@ function namesIn(m: Msg): string[] {
 
 // ---------------------------------------------------------------------------------------------
 
-interface LogLine {
-  level: number;
-  msg?: string;
-  conn?: string;
-  err?: { message?: string; stack?: string };
-}
+type LogLine = LogEntry & { err?: { message?: string; stack?: string } };
 
 describe(`signaling fuzz (seed ${SEED}; FUZZ_SEED=${SEED} replays it)`, () => {
   let server: TestServer;
   let realSdp: string;
   const reports: SocketReport[] = [];
   /** What the server logged at warn and above while the fuzz ran. */
-  const logged: LogLine[] = [];
+  const captured = capturedLog("warn");
+  const logged = captured.entries as LogLine[];
   let fuzzSeconds = 0;
 
   beforeAll(async () => {
-    const log = pino({ level: "warn" }, {
-      write(line: string) {
-        const entry = JSON.parse(line) as LogLine;
-        logged.push(entry);
-        if (process.env.TEST_LOG) process.stdout.write(line);
-      },
-    });
     // Every socket comes from 127.0.0.1: the per-address limits are raised out of the way.
-    server = await startTestServer({ JOIN_BURST: "10000", JOIN_RATE: "1000", MAX_CONNECTIONS_PER_ADDRESS: "1000" }, log);
+    server = await startTestServer({ JOIN_BURST: "10000", JOIN_RATE: "1000", MAX_CONNECTIONS_PER_ADDRESS: "1000" }, captured.log);
     realSdp = await clientOfferSdp();
   }, 30_000);
 

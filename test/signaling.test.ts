@@ -3,7 +3,6 @@
 
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
-import { Writable } from "node:stream";
 import { pino } from "pino";
 import { afterEach, describe, expect, it } from "vitest";
 import { WebSocket, WebSocketServer, type ClientOptions } from "ws";
@@ -27,6 +26,7 @@ import {
   type SignalingOptions,
 } from "../src/server/signaling.js";
 import { tokenMatches } from "../src/server/auth.js";
+import { capturedLog } from "./helpers/captured-log.js";
 
 // ---------------------------------------------------------------------------------------------
 // An in-memory RoomService: rooms are lists of members; joins and leaves notify the others.
@@ -190,14 +190,7 @@ interface Harness {
 }
 
 async function start(opts: SignalingOptions = {}): Promise<Harness> {
-  const logs: string[] = [];
-  const sink = new Writable({
-    write(chunk: Buffer, _encoding, done) {
-      logs.push(chunk.toString());
-      done();
-    },
-  });
-  const log = pino({ level: "trace" }, sink);
+  const { log, lines: logs } = capturedLog("trace");
   const rooms = new FakeRoomService();
   const server: Server = createServer();
   const wss = new WebSocketServer({ server, path: "/ws", maxPayload: WS_MAX_PAYLOAD_BYTES });

@@ -11,11 +11,11 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import type { BrowserContext, Page } from "playwright-core";
-import pino from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { liveFfmpegPids } from "../src/ffmpeg/ffmpeg-process.js";
 import { ensureClientBuilt, launchChromium, makeFakeMedia, readState } from "./helpers/browser.js";
 import { parseHex } from "./helpers/i420.js";
+import { capturedLog } from "./helpers/captured-log.js";
 import { startTestServer, type TestServer } from "./helpers/server.js";
 import { TestPeer } from "./helpers/test-peer.js";
 import { isLabelledTile, tileLook } from "./helpers/tile-look.js";
@@ -54,7 +54,8 @@ describe("still cameras in headless Chromium", () => {
   let viewer: TestPeer | undefined;
   let blue: TestPeer | undefined;
   /** The server's warnings: what a failure reports (a tile gone means someone was dropped, and why). */
-  const warnings: string[] = [];
+  const captured = capturedLog("warn");
+  const warnings = captured.lines;
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), "mixroom-still-"));
@@ -62,7 +63,7 @@ describe("still cameras in headless Chromium", () => {
       Promise.all(IN_CHROMIUM.map(async (p, i) => ({ ...(await makeFakeMedia(dir, p.name, p.colour, 440 + 220 * i)), video: await stillCamera(dir, p.colour) }))),
       ensureClientBuilt(),
     ]);
-    server = await startTestServer({ VIDEO_WIDTH: String(COMPOSITE.width), VIDEO_HEIGHT: String(COMPOSITE.height) }, pino({ level: "warn" }, { write: (line: string) => void warnings.push(line) }));
+    server = await startTestServer({ VIDEO_WIDTH: String(COMPOSITE.width), VIDEO_HEIGHT: String(COMPOSITE.height) }, captured.log);
     await Promise.all(media.map(async (m, i) => {
       browsers[i] = await launchChromium(join(dir, `profile-${i}`), m);
     }));

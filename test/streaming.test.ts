@@ -14,6 +14,7 @@ import type { OutputStatus } from "../src/output/output.js";
 import { colourDistance, parseHex } from "./helpers/i420.js";
 import { colourIn, pictureAt, probe } from "./helpers/media-file.js";
 import { childFfmpegPids } from "../client-kit/procfs.js";
+import { capturedLog } from "./helpers/captured-log.js";
 import { startTestServer, type TestServer } from "./helpers/server.js";
 import { TestPeer } from "./helpers/test-peer.js";
 import { waitForEveryColour } from "./helpers/tile-look.js";
@@ -47,13 +48,12 @@ describe("live streams", () => {
   const receivers: FfmpegProcess[] = [];
 
   /** Everything the server logs (at info and above), to check that no stream key is in it. */
-  const logLines: string[] = [];
+  const captured = capturedLog("info");
 
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), "mixroom-stream-"));
-    const logged = pino({ level: "info" }, { write: (line: string) => void logLines.push(line) });
     // The RTMPS test's ingest has a certificate of our own making: trust it, as an operator would.
-    server = await startTestServer({ RECORDINGS_DIR: dir, TLS_CA_FILE: join(import.meta.dirname, "fixtures", "tls-test-cert.pem") }, logged);
+    server = await startTestServer({ RECORDINGS_DIR: dir, TLS_CA_FILE: join(import.meta.dirname, "fixtures", "tls-test-cert.pem") }, captured.log);
     api = `http://127.0.0.1:${server.port}/api/rooms/live`;
     for (const p of PEOPLE) peers.push(await TestPeer.join({ url: server.url, room: "live", ...p }));
     // Streams start in a room already playing, every tile shown: the files' colours are checked
@@ -278,7 +278,7 @@ describe("live streams", () => {
   });
 
   it("never logs a stream key", () => {
-    const text = logLines.join("");
+    const text = captured.lines.join("");
     expect(text).toContain("ffmpeg started");
     expect(text).toContain("/live/****");
     for (const key of ["secret-key", "another-key", "tls-key", "stalled-key"]) expect(text).not.toContain(key);

@@ -3,12 +3,12 @@
 // downlink is shaped by tc tbf, every camera showing moving grain so the composite costs its full
 // bitrate. The thin one must keep a watchable picture and clean audio at 600 and 250 kbit/s and
 // come back to 1280x720 when the link recovers; the others keep 720p30 and see no extra keyframe.
-import pino from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { liveFfmpegPids } from "../src/ffmpeg/ffmpeg-process.js";
 import { colourDistance, parseHex } from "./helpers/i420.js";
 import { netnsUnavailable, ShapedHost } from "./helpers/netns.js";
 import { RemotePeer, type TimedReport } from "./helpers/remote-peer.js";
+import { capturedLog } from "./helpers/captured-log.js";
 import { startTestServer, type TestServer } from "./helpers/server.js";
 import { TestPeer } from "./helpers/test-peer.js";
 
@@ -37,16 +37,17 @@ function fpsPerSecond(reports: TimedReport[]): number[] {
 
 const wait = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** The server's decisions about receivers ("receiver moved" and the like), kept for a failure's message. */
-const decisions: Array<{ at: number; line: string }> = [];
-const decisionLog = pino(
-  { level: "info" },
-  {
-    write(line: string): void {
-      if (line.includes('"receiver moved"') || line.includes('"move up abandoned')) decisions.push({ at: performance.now(), line: line.trim() });
-    },
-  },
-);
+const serverLog = capturedLog("info");
+
+/**
+ * The server's decisions about receivers ("receiver moved" and the like) logged since `since`,
+ * timed from `origin`: for a failure's message.
+ */
+function decisions(since: number, origin: number): string[] {
+  const { entries, times, lines } = serverLog;
+  return entries.flatMap((e, i) =>
+    times[i]! >= since && (e.msg === "receiver moved" || e.msg?.startsWith("move up abandoned")) ? [`${Math.round(times[i]! - origin)} ms: ${lines[i]!.trim()}`] : []);
+}
 
 /**
  * No audio gap over 100 ms: no run of lost packets longer than that. Arrival times also vary
@@ -74,7 +75,7 @@ describe.skipIf(unavailable !== undefined)("a receiver on a thin link", () => {
   beforeAll(async () => {
     host = await ShapedHost.create();
     await host.shape(600);
-    server = await startTestServer({}, decisionLog, "0.0.0.0");
+    server = await startTestServer({}, serverLog.log, "0.0.0.0");
     for (const s of HEALTHY) healthy.push(await TestPeer.join({ url: server.url, room: "thin", texture: true, ...s }));
     const room = server.rooms.rooms.get("thin")!;
     // The thin one's tile is the fourth: the probes are the tile centres of a 2x2 grid.
@@ -117,7 +118,7 @@ describe.skipIf(unavailable !== undefined)("a receiver on a thin link", () => {
       `thin fps per second: ${fps.join(",")}`,
       `widths, 4 a second: ${reports.map((r) => r.size?.width ?? 0).join(",")}`,
       `server's egress: ${JSON.stringify(thinMember?.stats.receiving)}`,
-      ...decisions.filter((d) => d.at >= measuredFrom - 3000).map((d) => `${Math.round(d.at - measuredFrom)} ms: ${d.line}`),
+      ...decisions(measuredFrom - 3000, measuredFrom),
     ].join("\n");
     expect(median(fps), why).toBeGreaterThanOrEqual(15);
     const last = thin.latest!;
@@ -180,8 +181,7 @@ describe.skipIf(unavailable !== undefined)("a receiver on a thin link", () => {
       await thin.waitFor(() => thin.latest?.size?.width === 1280 && thin.latest.quality?.rung === "1280x720", "back on 1280x720", 15_000);
     } catch (e) {
       // What the server decided since the link thinned to 250 kbit/s, for the failure's message.
-      const lines = decisions.filter((d) => d.at >= from - 12_000).map((d) => `${Math.round(d.at - from)} ms: ${d.line}`);
-      throw new Error(`${(e as Error).message}; quality ${JSON.stringify(thin.latest?.quality)}\n${lines.join("\n")}`);
+      throw new Error(`${(e as Error).message}; quality ${JSON.stringify(thin.latest?.quality)}\n${decisions(from - 12_000, from).join("\n")}`);
     }
     console.info(`thin link: back on 1280x720 ${Math.round(performance.now() - from)} ms after the link recovered`);
   }, 20_000);
