@@ -179,6 +179,11 @@ describe.sequential("a cluster of nodes on Redis", () => {
       sockets.delete(ca);
       sockets.delete(cb);
     }
+    // Emptied, the race rooms close: the tests after this one count the nodes' rooms.
+    await waitFor("the race rooms closed", async () => {
+      const [sa, sb] = await Promise.all([stats(a), stats(b)]);
+      return ![sa, sb].some((s) => s.rooms.some((r) => r.id.startsWith("race-")));
+    });
   }, 60_000);
 
   it("serves /metrics in Prometheus' text format, agreeing with /stats", async () => {
