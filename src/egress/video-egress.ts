@@ -55,8 +55,16 @@ const NATURAL_KEYFRAME_WAIT_MS = 4500;
 /** During probation: this share of packets NACKed counts as the link failing the rung. */
 const PROBATION_NACK_SHARE = 0.05;
 /** A probe lasts this long, its extra rate ramping up over the first PROBE_RAMP_MS. */
-const PROBE_MS = 1200;
+const PROBE_MS = 2000;
 const PROBE_RAMP_MS = 800;
+/**
+ * A probe sends this much more than the rung needs. Loss is all a probe can see (no TWCC), and
+ * a link only loses once its queue is full: the probe must overfill the queue of a link a little
+ * short of the rung within its hold. At 5% over for 0.4 s, a 500 kbit/s link with 60 ms of queue
+ * passed the probe of 640x360 (516 kbit/s) and lost the move up in every run, a freeze each time.
+ * At 10% over for 1.2 s, a link 3% short overflows a queue of up to about 150 ms.
+ */
+const PROBE_MARGIN = 1.1;
 /**
  * Probe packets go out evenly, this often: sent in a burst after each frame, they would only
  * fill the link's queue after the frame got through, and loss would never show on new packets.
@@ -564,7 +572,7 @@ export class VideoEgress implements RungSubscriber {
     // Up to a little over what the rung needs: counting from what media we send now (a probe just
     // ended is no part of it), or, going on from a stage, from where that stage's extra rate got.
     const media = this.sentBps - this.probeBps;
-    const extraBps = passed ? passed.extraBps + (needs[to]! - needs[passed.to]!) * 1.05 : Math.max(0, needs[to]! * 1.05 - media);
+    const extraBps = passed ? passed.extraBps + (needs[to]! - needs[passed.to]!) * PROBE_MARGIN : Math.max(0, needs[to]! * PROBE_MARGIN - media);
     const timer = setInterval(() => this.sendProbe(performance.now()), PROBE_TICK_MS);
     timer.unref();
     const cursor = passed ? passed.cursor : this.oldestProbePacket(now, (this.seq - 1) & 0xffff);

@@ -56,10 +56,10 @@ describe("a receiver's video egress", () => {
   /** New packets the receiver got (extended highest sequence number), and how many it lost. */
   const receiver = { highest: -1, lost: 0, lossy: false };
   /**
-   * The link's rate when limited: a token bucket holding LINK_BUCKET_BYTES (its queue). A new
-   * packet it drops is lost and NACKed 20 ms later; probe packets and resends use it too.
+   * The link's rate when limited: a token bucket holding bucketBytes (its queue). A new packet
+   * it drops is lost and NACKed 20 ms later; probe packets and resends use it too.
    */
-  const link = { capacityBps: Infinity, tokens: 0, at: 0 };
+  const link = { capacityBps: Infinity, bucketBytes: LINK_BUCKET_BYTES, tokens: 0, at: 0 };
 
   beforeEach(() => {
     vi.useFakeTimers({ toFake: ["setTimeout", "clearTimeout", "setInterval", "clearInterval", "performance", "Date"] });
@@ -78,7 +78,7 @@ describe("a receiver's video egress", () => {
       rttMs: 20,
       sendVideo: (p: RtpPacket): void => {
         const now = performance.now();
-        link.tokens = link.capacityBps === Infinity ? LINK_BUCKET_BYTES : Math.min(LINK_BUCKET_BYTES, link.tokens + ((now - link.at) * link.capacityBps) / 8000);
+        link.tokens = link.capacityBps === Infinity ? link.bucketBytes : Math.min(link.bucketBytes, link.tokens + ((now - link.at) * link.capacityBps) / 8000);
         link.at = now;
         const size = p.payload.length + 12;
         const dropped = link.tokens < size;
@@ -93,7 +93,7 @@ describe("a receiver's video egress", () => {
       },
     };
     Object.assign(receiver, { highest: 0, lost: 0, lossy: false });
-    Object.assign(link, { capacityBps: Infinity, tokens: LINK_BUCKET_BYTES, at: performance.now() });
+    Object.assign(link, { capacityBps: Infinity, bucketBytes: LINK_BUCKET_BYTES, tokens: LINK_BUCKET_BYTES, at: performance.now() });
     egress = new VideoEgress(ladder, "vp8", videoLink, pino({ level: "silent" }), () => undefined);
     let ts = 0;
     setInterval(() => {
@@ -120,7 +120,7 @@ describe("a receiver's video egress", () => {
     vi.advanceTimersByTime(200);
     expect(egress.quality.rung).toBe("640x360");
     expect(rungs[1]!.keyframesAsked, "the move down asked its rung for a keyframe").toBe(1);
-    // Calm for HOLD_MS, then a probe (1.2 s) that passes: the move up waits for 1280x720's own
+    // Calm for HOLD_MS, then a probe (2 s) that passes: the move up waits for 1280x720's own
     // keyframe, so that nobody there pays for one.
     vi.advanceTimersByTime(5000);
     expect(egress.stats.probes).toBeGreaterThanOrEqual(1);
@@ -168,8 +168,8 @@ describe("a receiver's video egress", () => {
     downToTheLowest();
     const probes = egress.stats.probes;
     const asked = rungs[1]!.keyframesAsked;
-    // Calm for HOLD_MS, then a probe of 640x360 (1.2 s) that goes on to 1280x720 (1.2 s).
-    vi.advanceTimersByTime(5000);
+    // Calm for HOLD_MS, then a probe of 640x360 (2 s) that goes on to 1280x720 (2 s).
+    vi.advanceTimersByTime(6500);
     expect(egress.stats.probes - probes, "one probe in two stages").toBe(2);
     expect(egress.stats.probesFailed).toBe(0);
     expect(rungs[0]!.subscribers.has(egress), "waiting on 1280x720 for its keyframe").toBe(true);
@@ -181,7 +181,7 @@ describe("a receiver's video egress", () => {
 
   it("a picture lost while that move waits for 1280x720's keyframe is repaired on 640x360, which the probe proved", () => {
     downToTheLowest();
-    vi.advanceTimersByTime(5000);
+    vi.advanceTimersByTime(6500);
     expect(rungs[0]!.subscribers.has(egress), "waiting on 1280x720 for its keyframe").toBe(true);
     const asked = rungs.map((r) => r.keyframesAsked);
     egress.onKeyframeRequest();
@@ -197,10 +197,26 @@ describe("a receiver's video egress", () => {
     downToTheLowest();
     link.capacityBps = (NEEDS[1]! + NEEDS[0]!) / 2;
     const probes = egress.stats.probes;
-    vi.advanceTimersByTime(5000);
+    vi.advanceTimersByTime(5500);
     expect(egress.stats.probes - probes).toBe(2);
     expect(egress.stats.probesFailed, "the stage to 1280x720 failed").toBe(1);
     expect(rungs[0]!.subscribers.has(egress), "not waiting on 1280x720").toBe(false);
     expect(egress.quality.rung).toBe("640x360");
+  });
+
+  it("behind a link a little short of 640x360 with a real queue, the probe fails and nothing moves", () => {
+    downToTheLowest();
+    // 3% under what 640x360 needs, with 60 ms of queue (the thin-link tests' tc tbf): the move up
+    // would lose packets at its first keyframe; the probe must find that out instead.
+    link.capacityBps = NEEDS[1]! * 0.97;
+    link.bucketBytes = (link.capacityBps * 0.06) / 8;
+    const probes = egress.stats.probes;
+    const asked = rungs[1]!.keyframesAsked;
+    vi.advanceTimersByTime(6000);
+    expect(egress.stats.probes - probes, "probes").toBeGreaterThanOrEqual(1);
+    expect(egress.stats.probesFailed, "every probe of 640x360 failed").toBe(egress.stats.probes - probes);
+    expect(rungs[1]!.subscribers.has(egress), "no move to 640x360").toBe(false);
+    expect(rungs[1]!.keyframesAsked - asked, "no keyframe of 640x360").toBe(0);
+    expect(egress.quality.rung).toBe("320x180");
   });
 });
