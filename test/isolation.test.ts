@@ -187,52 +187,61 @@ describe("isolation and continuity", () => {
     }, "the placeholder's initials square");
   });
 
-  it("drops a client whose media goes silent while its socket stays open", async () => {
+  /** b's connection goes dead (werift's close() tells the remote nothing): packets just stop. */
+  async function mediaGoesSilent(): Promise<void> {
     const a = await join("silent", "a", "0xe02020");
     const b = await join("silent", "b", "0x2040e0", 600);
     await a.next((m) => m.type === "participant-joined");
     // The server sends the composite once it sees the connection up.
     await b.waitFor(() => b.frameTimes.length > 0, "b receives the composite");
-    // werift's close() tells the remote nothing: the server only sees packets stop.
     await b.pc.close();
     const ended = await b.next((m) => m.type === "error", 20_000);
     expect(ended.code).toBe("internal");
     const left = await a.next((m) => m.type === "participant-left", 5_000);
     expect(left.participantId).toBe(b.participantId);
-  }, 30_000);
+  }
 
-  it("drops a client that never completes the connection after its answer", async () => {
+  /** A client that gets its answer and then never does ICE. */
+  async function neverConnects(): Promise<void> {
     const a = await join("noshow", "a", "0xe02020");
-    // A client that gets its answer and then never does ICE.
     const ws = new WebSocket(server.url);
-    await new Promise((r) => ws.once("open", r));
-    const replies: Array<Record<string, unknown>> = [];
-    let onJoined: () => void = () => {};
-    const joinedGhost = new Promise<void>((r) => (onJoined = r));
-    const ended = new Promise<Record<string, unknown>>((resolve) => {
-      ws.on("message", (d) => {
-        const m = JSON.parse(String(d)) as Record<string, unknown>;
-        replies.push(m);
-        if (m.type === "joined") onJoined();
-        if (m.type === "error") resolve(m);
+    try {
+      await new Promise((r) => ws.once("open", r));
+      const replies: Array<Record<string, unknown>> = [];
+      let onJoined: () => void = () => {};
+      const joinedGhost = new Promise<void>((r) => (onJoined = r));
+      const ended = new Promise<Record<string, unknown>>((resolve) => {
+        ws.on("message", (d) => {
+          const m = JSON.parse(String(d)) as Record<string, unknown>;
+          replies.push(m);
+          if (m.type === "joined") onJoined();
+          if (m.type === "error") resolve(m);
+        });
       });
-    });
-    const pc = new RTCPeerConnection({ iceServers: [], codecs: { video: [new RTCRtpCodecParameters({ mimeType: "video/VP8", clockRate: 90000 })], audio: [new RTCRtpCodecParameters({ mimeType: "audio/opus", clockRate: 48000, channels: 2 })] } });
-    pc.addTransceiver("video", { direction: "sendrecv" });
-    pc.addTransceiver("audio", { direction: "sendrecv" });
-    await pc.setLocalDescription(await pc.createOffer());
-    await pc.close();
-    ws.send(JSON.stringify({ type: "join", room: "noshow", name: "ghost" }));
-    await joinedGhost;
-    ws.send(JSON.stringify({ type: "offer", sdp: pc.localDescription!.sdp }));
-    const joined = await a.next((m) => m.type === "participant-joined");
-    const left = await a.next((m) => m.type === "participant-left", 25_000);
-    expect(left.participantId).toBe((joined.participant as { id: string }).id);
-    expect(await ended).toMatchObject({ type: "error", code: "internal" });
-    // Room news a client may ignore (the layout after joining and when its tile came) aside.
-    const news = ["layout", "active-speaker", "participant-updated"];
-    expect(replies.map((m) => m.type).filter((t) => !news.includes(t as string))).toEqual(["joined", "answer", "error"]);
-    ws.close();
+      const pc = new RTCPeerConnection({ iceServers: [], codecs: { video: [new RTCRtpCodecParameters({ mimeType: "video/VP8", clockRate: 90000 })], audio: [new RTCRtpCodecParameters({ mimeType: "audio/opus", clockRate: 48000, channels: 2 })] } });
+      pc.addTransceiver("video", { direction: "sendrecv" });
+      pc.addTransceiver("audio", { direction: "sendrecv" });
+      await pc.setLocalDescription(await pc.createOffer());
+      await pc.close();
+      ws.send(JSON.stringify({ type: "join", room: "noshow", name: "ghost" }));
+      await joinedGhost;
+      ws.send(JSON.stringify({ type: "offer", sdp: pc.localDescription!.sdp }));
+      const joined = await a.next((m) => m.type === "participant-joined");
+      const left = await a.next((m) => m.type === "participant-left", 25_000);
+      expect(left.participantId).toBe((joined.participant as { id: string }).id);
+      expect(await ended).toMatchObject({ type: "error", code: "internal" });
+      // Room news a client may ignore (the layout after joining and when its tile came) aside.
+      const news = ["layout", "active-speaker", "participant-updated"];
+      expect(replies.map((m) => m.type).filter((t) => !news.includes(t as string))).toEqual(["joined", "answer", "error"]);
+    } finally {
+      ws.close();
+    }
+  }
+
+  it("drops a client whose media goes silent while its socket stays open, and one that never completes the connection after its answer", async () => {
+    // Each waits on a server timer (10 s without packets, 15 s without a connection): side by
+    // side, in rooms of their own, rather than one after the other.
+    await Promise.all([mediaGoesSilent(), neverConnects()]);
   }, 40_000);
 
   it("closes an emptied room and ends every FFmpeg process it started", async () => {
