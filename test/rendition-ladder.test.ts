@@ -42,19 +42,25 @@ describe("a receiver moved between rungs", () => {
       // 640x360 (what 40% of 1.7 Mbit/s carries), or 320x180 if the report came while less was sent.
       await mover.waitFor(() => (mover.compositeSize?.width ?? 1280) < 1280, "a lower rung", 10_000);
       const lower = `${mover.compositeSize!.width}x${mover.compositeSize!.height}`;
+      // The server says so too. Read now: with no loss reported on the lower rung, a probe may
+      // move the receiver back up HOLD_MS + a probe (about 4 s) after the move down.
+      const member = server.rooms.rooms.get("ladder")!.stats().members.find((m) => m.name === "mover")!;
+      expect(member.receiving).toMatchObject({ rung: lower });
       // Told of the loss, then of the move.
+      // (Quality goes out at most once a second: on a loaded machine the first one with the loss
+      // may already name the rung the receiver is moving to.)
       const lossy = await mover.next((m) => m.type === "quality" && (m.lossPct as number) > 10);
-      expect(lossy).toMatchObject({ codec: "vp8", rung: "1280x720" });
+      expect(lossy).toMatchObject({ codec: "vp8" });
+      expect(["1280x720", lower]).toContain(lossy.rung);
       const quality = await mover.next((m) => m.type === "quality" && m.rung === lower);
       expect(quality.estimateKbps).toBeLessThan(1748);
       // Both tiles are still there, scaled: the same layout, smaller.
       await mover.waitFor(() => {
+        if ((mover.compositeSize?.width ?? 1280) === 1280) return false;
         const left = mover.colourAt(320, 360);
         const right = mover.colourAt(960, 360);
         return !!left && !!right && colourDistance(left, parseHex("0xe02020")) < 60 && colourDistance(right, parseHex("0x2040e0")) < 60;
-      }, `both colours at ${lower}`);
-      const member = server.rooms.rooms.get("ladder")!.stats().members.find((m) => m.name === "mover")!;
-      expect(member.receiving).toMatchObject({ rung: lower });
+      }, "both colours on a lower rung");
       // Held there a while: a probe may try 1280x720 again, which the loss sends back.
       await new Promise((r) => setTimeout(r, 6000));
     } finally {
@@ -164,4 +170,17 @@ describe("a receiver that takes only H.264", () => {
     const room = server.rooms.rooms.get("h264")!;
     await sender.waitFor(() => room.ladder.stats().every((r) => r.codec === "vp8" || !r.running), "no H.264 rung running", 10_000);
   }, 15_000);
+
+  it("closes its ladder only once an encoder stopped a moment before has exited", async () => {
+    // An H.264 rung started for nobody and stopped at once, as its linger timer does: the room
+    // closing right after must still wait for that encoder, or its FFmpeg outlives the room.
+    const ladder = server.rooms.rooms.get("h264")!.ladder;
+    const rung = ladder.h264Rungs[0]!;
+    rung.start();
+    await sender.waitFor(() => rung.encoderPid !== undefined, "the encoder spawned");
+    const pid = rung.encoderPid;
+    rung.stop("test");
+    await ladder.close();
+    expect(liveFfmpegPids().filter((p) => p.startsWith(`${pid} `))).toEqual([]);
+  });
 });

@@ -49,7 +49,7 @@ export class RenditionLadder {
     if (rung === this.rungs[0] || rung.subscriberCount > 0 || this.closed || this.stopTimers.has(rung)) return;
     const timer = setTimeout(() => {
       this.stopTimers.delete(rung);
-      if (rung.subscriberCount === 0) void rung.stop("no receivers");
+      if (rung.subscriberCount === 0) rung.stop("no receivers");
     }, LINGER_MS);
     timer.unref();
     this.stopTimers.set(rung, timer);

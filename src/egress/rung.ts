@@ -4,6 +4,7 @@
 // front (video-egress.ts). The top VP8 rung is the room's own encode; every other rung scales
 // the room's canvases (if smaller) and runs its own encoder, only while a receiver is on it.
 import type { Logger } from "pino";
+import { Lifecycle } from "../lifecycle.js";
 import { h264Payloads, splitAccessUnits } from "../media/h264.js";
 import { type EncoderCodec, VideoEncoder } from "../media/video-encoder.js";
 import { KEYFRAME_INTERVAL_S, MAX_KEYFRAME_PCT, type VideoMixer } from "../media/video-mixer.js";
@@ -37,6 +38,8 @@ export class Rung {
   readonly stats = { frames: 0, keyframes: 0, bytes: 0 };
   private encoder: VideoEncoder | undefined;
   private off: (() => void) | undefined;
+  /** Encoders stopped and still exiting: the rung's close waits for them too. */
+  private readonly stopping: Lifecycle;
 
   private constructor(
     readonly codec: EncoderCodec,
@@ -46,6 +49,7 @@ export class Rung {
     private readonly log: Logger,
   ) {
     this.tickToTs = 90000 / mixer.fps;
+    this.stopping = new Lifecycle(log);
   }
 
   /** The room's own encode, running for as long as the room. */
@@ -138,8 +142,11 @@ export class Rung {
     this.log.info({ codec: this.codec, width, height, fps, bitrateKbps }, "rung started");
   }
 
-  /** Stops encoding (subscribers, if any, simply get no more frames); not the room's own encode. */
-  async stop(reason: string): Promise<void> {
+  /**
+   * Stops encoding (subscribers, if any, simply get no more frames); not the room's own encode.
+   * The encoder's exit is awaited by close(), whoever called this.
+   */
+  stop(reason: string): void {
     if (this.shared) return;
     this.off?.();
     this.off = undefined;
@@ -147,15 +154,17 @@ export class Rung {
     this.encoder = undefined;
     if (encoder) {
       this.log.info({ reason }, "rung stopped");
-      await encoder.close();
+      this.stopping.track(encoder.close(), "rung encoder close failed");
     }
   }
 
+  /** Stops the rung and resolves once every encoder it ever stopped has exited. */
   async close(): Promise<void> {
     this.off?.();
     this.off = undefined;
     this.subscribers.clear();
-    await this.stop("room closed");
+    this.stop("room closed");
+    await this.stopping.settled();
   }
 
   private emit(frame: Buffer, keyframe: boolean, tick: number): void {
