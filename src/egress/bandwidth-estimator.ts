@@ -62,16 +62,23 @@ export class BandwidthEstimator {
     const dt = this.lastReportAt === undefined ? 1 : Math.min(5, Math.max(0, (now - this.lastReportAt) / 1000));
     this.lastReportAt = now;
     this.loss = loss;
-    if (loss > HEAVY_LOSS && now - this.lastDecreaseAt >= DECREASE_GAP_MS) {
-      // Windows can close many times a second: one decrease per DECREASE_GAP_MS, or a burst of
-      // them about the same loss would compound it.
-      this.lastDecreaseAt = now;
-      let next = this.estimate * (1 - 0.5 * loss);
+    if (loss > HEAVY_LOSS) {
       // What got through is a measure of the link only when we were sending about the estimate
       // (not while a rung was starting, or video was paused).
       const w = opts.windowBps;
-      if (!opts.fromNacks && loss > SEVERE_LOSS && w !== undefined && w > this.estimate * 0.5) next = Math.min(next, w * (1 - loss) * DELIVERED_MARGIN);
-      this.estimate = next;
+      const delivered = !opts.fromNacks && loss > SEVERE_LOSS && w !== undefined && w > this.estimate * 0.5 ? w * (1 - loss) * DELIVERED_MARGIN : Infinity;
+      if (now - this.lastDecreaseAt >= DECREASE_GAP_MS) {
+        // Windows can close many times a second: one decrease by half the loss per
+        // DECREASE_GAP_MS, or a burst of them about the same loss would compound it.
+        this.lastDecreaseAt = now;
+        this.estimate = Math.min(this.estimate * (1 - 0.5 * loss), delivered);
+      } else {
+        // What got through is a rate, not a share of the estimate: it compounds nothing, so it
+        // applies at once. (A join behind 500 kbit/s: the first cut, by half a report's loss
+        // with no rate to go by, aimed at 640x360; the report 180 ms later measured the link and
+        // was held back, and the receiver took a second move, 2.3 s later, to reach 320x180.)
+        this.estimate = Math.min(this.estimate, delivered);
+      }
     } else if (loss < CLEAN_LOSS) {
       // Grow, but not past half again what was sent: an estimate far above anything the link was
       // shown to carry would take several reports to come down when it thins.

@@ -36,6 +36,21 @@ describe("a receiver's bandwidth estimate", () => {
     expect(e.estimate).toBe(810_000);
   });
 
+  it("falls to what got through as soon as a report measures it, even within 500 ms of a decrease", () => {
+    // A join behind 500 kbit/s: a first report with no rate to go by (a keyframe's burst) cuts by
+    // half its loss; the next, 180 ms later, measures the link. Waiting for the gap to pass would
+    // send the receiver to a rung the link cannot carry, and a second move later.
+    const e = new BandwidthEstimator(1_750_000, 2_600_000, 0);
+    e.onReport(1000, 0.667, 213_000);
+    expect(e.estimate).toBeCloseTo(1_750_000 * (1 - 0.3335), -3);
+    e.onReport(1180, 0.565, 213_000, { windowBps: 696_000 });
+    expect(e.estimate).toBeCloseTo(696_000 * 0.435 * 0.9, -3);
+    // Half the loss of a report in the gap still waits: that would compound.
+    const cut = e.estimate;
+    e.onReport(1300, 0.3, 213_000);
+    expect(e.estimate).toBe(cut);
+  });
+
   it("holds between 2% and 10% loss and grows slowly, from what was sent, below 2%", () => {
     const e = new BandwidthEstimator(500_000, 2_600_000, 0);
     e.onReport(1000, 0.05, 500_000);
