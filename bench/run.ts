@@ -151,7 +151,7 @@ async function measure(
   owned: Owned,
   live: Live,
   step: number,
-  opts: { profileDir?: string; probes: boolean; onWindow?: (phase: "start" | "end") => void; outputsDir?: string },
+  opts: { tmpDir: string; profileDir?: string; probes: boolean; onWindow?: (phase: "start" | "end") => void; outputsDir?: string },
 ): Promise<Measured> {
   const label = `N=${n}${opts.profileDir ? " (profile)" : opts.outputsDir ? " (outputs)" : ""}`;
   const room = `bench-${n}`;
@@ -160,9 +160,12 @@ async function measure(
   const server = await ServerProcess.start({
     width: o.width, height: o.height, fps: o.fps, videoBitrateKbps: o.videoBitrateKbps, audioBitrateKbps: MIX_AUDIO_KBPS,
     maxParticipants: o.maxParticipants ?? Math.min(25, Math.max(16, n)), profileDir: opts.profileDir,
-    // Recordings and HLS segments go into the bench's own temporary folder.
+    // Recordings and HLS segments, and the server's own temporary files (name labels), go into
+    // the bench's temporary folder: a run stopped by a signal kills the server, which cannot
+    // remove them itself.
     env: {
       NATIVE_SRTP: o.nativeSrtp ? "1" : "0",
+      TMPDIR: opts.tmpDir,
       ...(opts.outputsDir && { RECORDINGS_DIR: join(opts.outputsDir, "recordings"), HLS_DIR: join(opts.outputsDir, "hls") }),
     },
   });
@@ -504,6 +507,8 @@ async function main(): Promise<number> {
   const startedAt = new Date();
   const t0 = performance.now();
   const work = mkdtempSync(join(tmpdir(), "mixroom-bench-"));
+  const serverTmp = join(work, "server-tmp");
+  mkdirSync(serverTmp);
   const owned = new Owned();
   const onSignal = (signal: NodeJS.Signals): void => {
     live.log(`${signal}: stopping everything the bench started`);
@@ -587,7 +592,7 @@ async function main(): Promise<number> {
     };
     for (const [step, n] of opts.participants.entries()) {
       const loadavg = loadAverage();
-      const m = await attempt(n, "measure", () => measure(opts, n, media, owned, live, step, { probes: true }));
+      const m = await attempt(n, "measure", () => measure(opts, n, media, owned, live, step, { tmpDir: serverTmp, probes: true }));
       if (!m) continue;
       const check = checkServerEncoder(m.encoderCommands, composite);
       // A mismatch stays reported whatever later N find.
@@ -618,7 +623,7 @@ async function main(): Promise<number> {
       const dir = join(work, "outputs");
       mkdirSync(dir);
       try {
-        const m = await attempt(n, "outputs", () => measure(opts, n, media, owned, live, opts.participants.length, { probes: false, outputsDir: dir }));
+        const m = await attempt(n, "outputs", () => measure(opts, n, media, owned, live, opts.participants.length, { tmpDir: serverTmp, probes: false, outputsDir: dir }));
         outputs = m?.outputs ?? null;
       } finally {
         rmSync(dir, { recursive: true, force: true });
@@ -633,6 +638,7 @@ async function main(): Promise<number> {
       const nowUs = (): number => Number(process.hrtime.bigint() / 1000n);
       const m = await attempt(n, "profile", () =>
         measure(opts, n, media, owned, live, opts.participants.length + (opts.outputsN !== undefined ? 1 : 0), {
+          tmpDir: serverTmp,
           profileDir: dir,
           probes: false,
           onWindow: (phase) => {
