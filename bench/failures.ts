@@ -3,9 +3,8 @@
 // from the CPU over the attempt. A room that refused a join, or a server that died, is the
 // server's; a machine whose cores were all busy could not have held any part to its pace; else the
 // load generator (or the baseline FFmpeg) did not keep up or broke.
-import { readFileSync } from "node:fs";
 import { cpus } from "node:os";
-import { processTree, ticksPerSecond, treeTicks } from "../client-kit/procfs.js";
+import { machineBusyShare, machineJiffies, processTree, ticksPerSecond, treeTicks } from "../client-kit/procfs.js";
 import type { FailedPass } from "./results-model.js";
 
 /** Above this share of all cores busy over the attempt, the machine is called saturated. */
@@ -16,20 +15,6 @@ export const SATURATED_BUSY = 0.9;
  * Node stack trace (node:internal/...) a crashed load generator sends.
  */
 const SERVER_REFUSAL = /\b(room-full|overloaded|unauthorized|unsupported|bad-request|internal): /;
-
-/** All CPUs' busy and total jiffies from /proc/stat's first line. */
-function machineJiffies(): { busy: number; total: number } | undefined {
-  try {
-    const line = readFileSync("/proc/stat", "utf8").split("\n", 1)[0]!;
-    const v = line.trim().split(/\s+/).slice(1).map(Number);
-    // user nice system idle iowait irq softirq steal (guest time is already in user).
-    const total = v.slice(0, 8).reduce((a, b) => a + b, 0);
-    const idle = (v[3] ?? 0) + (v[4] ?? 0);
-    return { busy: total - idle, total };
-  } catch {
-    return undefined;
-  }
-}
 
 /** CPU over one attempt: the machine's, and each process tree's that took part. */
 export class AttemptCpu {
@@ -45,9 +30,7 @@ export class AttemptCpu {
   /** Figures from the start (or a tree's watch) to now; a tree gone since counts as null. */
   figures(): FailedPass["cpu"] {
     const seconds = (performance.now() - this.t0) / 1000;
-    const m1 = machineJiffies();
-    const m0 = this.machine0;
-    const machineBusy = m0 && m1 && m1.total > m0.total ? (m1.busy - m0.busy) / (m1.total - m0.total) : null;
+    const machineBusy = machineBusyShare(this.machine0, machineJiffies());
     const cores = (name: string): number | null => {
       const t = this.trees.get(name);
       if (!t || seconds <= 0) return null;

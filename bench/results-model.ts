@@ -56,6 +56,11 @@ export interface EncoderCheck {
 export interface RunResult {
   participants: number;
   loadavg: [number, number, number];
+  /**
+   * All cores' busy share over the window (0-1), everything on the machine counted: at 0.9 or
+   * more it was saturated and no part could be sure of its pace (absent in reports before 5 Dec).
+   */
+  machineBusy?: number | null;
   server: {
     cores: number;
     /** Median of 2 s slices of the window (the mean above is the figure; this shows the noise). */

@@ -17,7 +17,7 @@ import { BOX_CLIP_FPS, BOX_CLIP_FRAMES, BOX_CLIP_HEIGHT, BOX_CLIP_WIDTH } from "
 import { type MediaFiles, makeMedia } from "./media.js";
 import { classifyServer, OUTPUT_MUXER_ROLES, TreeMonitor, type WindowResult } from "./monitor.js";
 import { h264OptionsFrom, hlsSegments, OUTPUT_PHASES, OutputsApi, type OutputStatusLite, outputProcesses, recordingBytes, type StartedOutput } from "./outputs.js";
-import { alive, cmdline, loadAverage, processTree, ticksPerSecond, treeTicks } from "../client-kit/procfs.js";
+import { alive, cmdline, loadAverage, machineBusyShare, machineJiffies, processTree, ticksPerSecond, treeTicks } from "../client-kit/procfs.js";
 import { summarizeProfile } from "./profile.js";
 import type { FromLoad, LoadConfig, ProbeReport, ReadyReport, ToLoad, WindowReport } from "./protocol.js";
 import { failedTable, markdownReport, outputsTable, summaryTable, svgChart } from "./report.js";
@@ -134,6 +134,8 @@ interface Measured {
   outputs?: OutputsResult;
   /** The server's own audio figures over the window (its /stats). */
   serverAudio: ServerAudio;
+  /** All cores' busy share over the window (0-1; null if /proc/stat was unreadable). */
+  machineBusy: number | null;
 }
 
 interface Steady {
@@ -141,6 +143,7 @@ interface Steady {
   load: WindowResult;
   window: WindowReport;
   serverAudio: ServerAudio;
+  machineBusy: number | null;
 }
 
 /** One N: fresh server, load generator, window, probes (or the outputs phases), teardown. */
@@ -227,6 +230,7 @@ async function measure(
       await audio.sample();
       serverMon.start();
       loadMon.start();
+      const machine0 = machineJiffies();
       loadProc.send({ type: "window-start" });
       onWindow?.("start");
       const t0 = performance.now();
@@ -249,12 +253,13 @@ async function measure(
           [serverNow, liveDetail(lastLive)].filter(Boolean).join(" | "));
       }
       loadProc.send({ type: "window-end" });
+      const machineBusy = machineBusyShare(machine0, machineJiffies());
       const serverWin = serverMon.stop();
       const loadWin = loadMon.stop();
       onWindow?.("end");
       const window = (await loadProc.next("window", 15_000)).report;
       await audio.sample();
-      return { server: serverWin, load: loadWin, window, serverAudio: audio.result() };
+      return { server: serverWin, load: loadWin, window, serverAudio: audio.result(), machineBusy };
     };
     await settle(o.warmupS, `${label}: warm-up`, 0.1);
     const encoderCommands = server.encoderCommands();
@@ -269,7 +274,8 @@ async function measure(
     }
     live.log(
       `N=${n}${opts.profileDir ? " profile pass" : opts.outputsDir ? " outputs pass, (a) no outputs" : ""}: server ${main.server.cores.toFixed(3)} cores, ` +
-        `${main.window.observer.fps.toFixed(1)} fps, video ${fmt(median(main.window.videoLatencyMs))} ms, audio ${fmt(median(main.window.audioLatencyMs))} ms`,
+        `${main.window.observer.fps.toFixed(1)} fps, video ${fmt(median(main.window.videoLatencyMs))} ms, audio ${fmt(median(main.window.audioLatencyMs))} ms` +
+        (main.machineBusy === null ? "" : `, machine ${(100 * main.machineBusy).toFixed(0)}% busy`),
     );
     let outputs: OutputsResult | undefined;
     if (api && opts.outputsDir) {
@@ -336,7 +342,7 @@ async function measure(
       }
       outputs = result;
     }
-    return { ready, probeNice, window: main.window, probes, server: main.server, load: main.load, idle, encoderCommands, outputs, serverAudio: main.serverAudio };
+    return { ready, probeNice, window: main.window, probes, server: main.server, load: main.load, idle, encoderCommands, outputs, serverAudio: main.serverAudio, machineBusy: main.machineBusy };
   } catch (err) {
     // Read before anything is stopped: what each part was doing when it failed.
     throw new PassError(err instanceof Error ? err.message : String(err), attempt.figures(), !server.running);
@@ -421,6 +427,7 @@ function toRun(n: number, m: Measured, baseline: BaselineResult | undefined, loa
   return {
     participants: n,
     loadavg,
+    machineBusy: m.machineBusy,
     server: {
       cores: m.server.cores,
       coresMedian2s: m.server.coresMedian2s,

@@ -110,6 +110,25 @@ function threadGroup(main: boolean, comm: string): string {
   return "helper threads";
 }
 
+/** All CPUs' busy and total jiffies so far, from /proc/stat's first line (undefined if unreadable). */
+export function machineJiffies(): { busy: number; total: number } | undefined {
+  const line = readText("/proc/stat")?.split("\n", 1)[0];
+  if (!line) return undefined;
+  const v = line.trim().split(/\s+/).slice(1).map(Number);
+  // user nice system idle iowait irq softirq steal (guest time is already in user).
+  const total = v.slice(0, 8).reduce((a, b) => a + b, 0);
+  const idle = (v[3] ?? 0) + (v[4] ?? 0);
+  return { busy: total - idle, total };
+}
+
+/** The share (0-1) of all cores busy between two machineJiffies() readings; null without both. */
+export function machineBusyShare(
+  from: { busy: number; total: number } | undefined,
+  to: { busy: number; total: number } | undefined,
+): number | null {
+  return from && to && to.total > from.total ? (to.busy - from.busy) / (to.total - from.total) : null;
+}
+
 export function loadAverage(): [number, number, number] {
   const parts = (readText("/proc/loadavg") ?? "0 0 0").split(" ");
   return [Number(parts[0]), Number(parts[1]), Number(parts[2])];

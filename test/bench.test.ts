@@ -13,7 +13,8 @@ import { checkServerEncoder } from "../bench/baseline.js";
 import { judgeFailure } from "../bench/failures.js";
 import { classifyServer } from "../bench/monitor.js";
 import { alive, parseStat } from "../client-kit/procfs.js";
-import type { BenchResult } from "../bench/results-model.js";
+import { goalsTable, largestHoldingN } from "../bench/report.js";
+import type { BenchResult, RunResult } from "../bench/results-model.js";
 import { vp8EncoderArgs, withWarmUpFrame } from "../src/ffmpeg/encoder-args.js";
 import { compositeEncoderSettings } from "../src/media/video-mixer.js";
 
@@ -100,7 +101,14 @@ describe("npm run bench", () => {
       expect(p.leftAfterStop).toEqual([]);
     }
 
-    expect(readFileSync(join(out, "quick.md"), "utf8")).toMatch(/\| 2 \| [\d.]+ \|/);
+    // Everything on the machine counts: at least the server's and the load generator's trees.
+    expect(x.machineBusy).toBeGreaterThan(0);
+    expect(x.machineBusy).toBeLessThanOrEqual(1);
+    expect(x.machineBusy! * r.machine.cores).toBeGreaterThan(0.8 * (x.server.cores + x.load.cores));
+
+    const md = readFileSync(join(out, "quick.md"), "utf8");
+    expect(md).toMatch(/\| 2 \| [\d.]+ \|/);
+    expect(md).toMatch(/## Against the goals[\s\S]*\| 2 \| [\d.]+ \| \d+ \/ \d+ (✓|✗) \| [\d.]+ (✓|✗) \| \d+% \|/);
     expect(readFileSync(join(out, "quick.svg"), "utf8")).toMatch(/^<svg[\s\S]*<\/svg>\s*$/);
 
     // Everything it started (server, FFmpeg children, load generator, baseline) is gone.
@@ -194,6 +202,24 @@ describe("bench parts", () => {
     expect(judgeFailure("measure", crash, cpu, false)).toBe("load generator");
     expect(judgeFailure("measure", crash, { ...cpu, machineBusy: 0.95 }, false)).toBe("machine saturated");
     expect(judgeFailure("baseline", "baseline ffmpeg failed (1)", cpu, false)).toBe("baseline FFmpeg");
+  });
+
+  it("holds each N to the goals and says what limited one that missed", () => {
+    const run = (participants: number, fps: number, ratio: number, audio: [number, number], machineBusy: number, main = 0.5): RunResult => ({
+      participants, machineBusy, ratio,
+      server: { cores: 1, nodeThreads: { "main thread": main } },
+      load: { cores: 0.4 },
+      video: { fps },
+      audio: { latencyMs: { median: audio[0], p95: audio[1] } },
+    }) as unknown as RunResult;
+    const r = { runs: [run(4, 30, 1.1, [30, 40], 0.5), run(9, 29.9, 1.31, [30, 50], 0.6), run(16, 28, 1.1, [40, 60], 0.8, 0.95), run(25, 13, 1.1, [68, 143], 0.97)] } as BenchResult;
+    // 16 fell under 29 fps: 25 does not count, whatever it did.
+    expect(largestHoldingN(r)).toBe(9);
+    const rows = goalsTable(r).split("\n").slice(2);
+    expect(rows[0]).toMatch(/^\| 4 \| 1.10 \| 30 \/ 40 ✓ \| 30.0 ✓ \| 50% \| 1.00 \/ 0.40 \| – \|$/);
+    expect(rows[1]).toMatch(/^\| 9 \| 1.31 \(1.3\) ✗ \|.*\| the server \(the machine had cores to spare\) \|$/);
+    expect(rows[2]).toMatch(/^\| 16 \| 1.10 \(1.2\) ✓ \| 40 \/ 60 ✓ \| 28.0 ✗ \|.*the server's main thread \(0.95 cores/);
+    expect(rows[3]).toMatch(/^\| 25 \|.*68 \/ 143 ✗ \| 13.0 ✗ \| 97% \|.*the machine: saturated/);
   });
 
   it("names the server's processes by role from their command lines", () => {
