@@ -12,19 +12,29 @@ export interface ChildMain<In extends Typed> {
   close(): Promise<void>;
 }
 
+/**
+ * How long a stopping child waits for its close: peers whose server has gone can take ws's 30 s
+ * close timeout each, and a child whose parent has gone has nobody to wait for it.
+ */
+const STOP_GRACE_MS = 5000;
+
 export function serveParent<In extends Typed, Out extends Typed>(main: ChildMain<In>): (msg: Out) => void {
   const send = (msg: Out | { type: "stopped" } | { type: "error"; message: string }): void => {
-    process.send?.(msg);
+    // Once the parent has gone, a send's ERR_IPC_CHANNEL_CLOSED would come back as an uncaught
+    // error, whose report is another send: a loop of next ticks that starved every timer, and
+    // an orphaned crowd spun at 77% of a core instead of exiting.
+    if (process.connected) process.send?.(msg, undefined, undefined, () => {});
   };
   let stopping = false;
   const stop = async (code: number): Promise<void> => {
     if (stopping) return;
     stopping = true;
     try {
-      await main.close();
+      await Promise.race([main.close(), new Promise((resolve) => setTimeout(resolve, STOP_GRACE_MS))]);
     } finally {
       send({ type: "stopped" });
-      process.disconnect?.();
+      // Disconnecting twice throws, and exit would never be reached.
+      if (process.connected) process.disconnect?.();
       process.exit(code);
     }
   };

@@ -17,6 +17,7 @@ class Crowd {
   private readonly counters = new ParticipantCounters(this.participants);
   private readonly loopDelay = monitorEventLoopDelay({ resolution: 10 });
   private windowStart = 0;
+  private closed = false;
 
   async join(cfg: CrowdConfig): Promise<void> {
     const clip: Clip = readClip(cfg.videoFile, cfg.codec);
@@ -24,9 +25,13 @@ class Crowd {
     const firstPacketMs: number[] = [];
     const failedJoins: string[] = [];
     const progress = (text: string): void => send({ type: "progress", text });
-    for (let k = 0; k < cfg.count; k++) {
+    for (let k = 0; k < cfg.count && !this.closed; k++) {
       const index = cfg.first - 1 + k;
       const peer = await joinWithRetry({ url: cfg.url, room: cfg.room, name: `Guest ${index + 1}`, role: "participant", ...replayErrors }, failedJoins, progress);
+      if (this.closed) {
+        await peer.close();
+        return;
+      }
       this.participants.push(new Participant(peer, clip, quiet, (s) => send({ type: "switch", index, at: toShared(s.at), colour: s.colour })));
       await until(`participant ${index + 1}'s first composite packet`, () => peer.firstPacketAt !== undefined, 15_000);
       firstPacketMs.push(peer.firstPacketAt! - peer.offerSentAt);
@@ -52,6 +57,8 @@ class Crowd {
   }
 
   async close(): Promise<void> {
+    // A join under way stops there: the next would wait for a server that may have gone.
+    this.closed = true;
     await Promise.all(this.participants.map((p) => p.peer.close()));
   }
 }

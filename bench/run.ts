@@ -105,7 +105,12 @@ class Owned {
   /** Kills whatever is still alive (by pid, only processes seen in our own trees); returns them. */
   sweep(): string[] {
     const left: string[] = [];
-    for (const m of this.monitors) for (const p of m.seen) this.pids.add(p);
+    // The trees as they are now too: a run stopped before its first window has sampled none
+    // (the load generator's crowd, mid-join, was left running by a SIGINT).
+    for (const m of this.monitors) {
+      for (const p of m.seen) this.pids.add(p);
+      for (const p of processTree(m.root)) this.pids.add(p.pid);
+    }
     for (const pid of this.pids) {
       if (pid === process.pid || !alive(pid)) continue;
       left.push(String(pid));

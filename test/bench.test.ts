@@ -12,11 +12,12 @@ import { parseArgs } from "../bench/args.js";
 import { checkServerEncoder } from "../bench/baseline.js";
 import { judgeFailure } from "../bench/failures.js";
 import { classifyServer } from "../bench/monitor.js";
-import { alive, parseStat } from "../client-kit/procfs.js";
+import { alive, cmdline, parseStat, processTree } from "../client-kit/procfs.js";
 import { goalsTable, largestHoldingN } from "../bench/report.js";
 import type { BenchResult, RunResult } from "../bench/results-model.js";
 import { vp8EncoderArgs, withWarmUpFrame } from "../src/ffmpeg/encoder-args.js";
 import { compositeEncoderSettings } from "../src/media/video-mixer.js";
+import { waitFor } from "./helpers/wait.js";
 
 const RUN = "dist/bench/run.js";
 
@@ -143,6 +144,36 @@ describe("npm run bench", () => {
     expect(md).toMatch(/## Failed passes[\s\S]*\| 3 \| measure \| server \|/);
     expect(r.pids.filter(alive)).toEqual([]);
   }, 150_000);
+
+  it("leaves nothing running when it is interrupted while its participants join", async () => {
+    ensureBuilt();
+    const child = spawn(process.execPath, [
+      RUN, "--n", "6", "--duration", "2", "--warmup", "1", "--no-baseline", "--no-outputs", "--profile", "0", "--probes", "0,0",
+      "--name", "interrupted", "--out", out,
+    ], { stdio: ["ignore", "pipe", "pipe"] });
+    let log = "";
+    child.stdout!.on("data", (d: Buffer) => (log += String(d)));
+    child.stderr!.on("data", (d: Buffer) => (log += String(d)));
+    const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+    const crowdOf = (): number | undefined =>
+      processTree(child.pid!).find((p) => cmdline(p.pid).some((a) => a.endsWith("bench/crowd.js")))?.pid;
+    try {
+      // The crowd (participants 2..6) starts once participant 1 has joined, and joins the rest.
+      const crowd = await waitFor("the load generator's crowd", async () => child.exitCode === null && crowdOf(), {
+        timeoutMs: 60_000, intervalMs: 50, last: () => log.slice(-300),
+      });
+      const tree = processTree(child.pid!).map((p) => p.pid);
+      expect(tree).toContain(crowd);
+      child.kill("SIGINT");
+      expect(await exited, log).toBe(130);
+      // Its server, load generator and crowd are killed, not left to wind down on their own.
+      await waitFor("every process of the interrupted run to end", async () => !tree.some(alive), {
+        timeoutMs: 3000, last: () => tree.filter(alive).map((pid) => cmdline(pid).join(" ")),
+      });
+    } finally {
+      if (child.exitCode === null) child.kill("SIGKILL");
+    }
+  }, 120_000);
 });
 
 /** Runs the built bench with `args`; its exit code and everything it printed. */
@@ -162,6 +193,30 @@ async function runBench(args: string[]): Promise<{ code: number | null; log: str
 }
 
 describe("bench parts", () => {
+  it("a load generator's child exits once its parent has gone, even sending and with a close that hangs", async () => {
+    ensureBuilt();
+    // What the crowd does: a message up every 20 ms (its colour switches); and peers whose server
+    // has gone, which never finish closing.
+    const script = `
+      import { serveParent } from ${JSON.stringify(join(process.cwd(), "dist/bench/child-main.js"))};
+      const send = serveParent({ handle: async () => {}, close: () => new Promise(() => {}) });
+      setInterval(() => send({ type: "switch" }), 20);
+      send({ type: "up" });
+    `;
+    const child = spawn(process.execPath, ["--input-type=module", "-e", script], { stdio: ["ignore", "ignore", "pipe", "ipc"] });
+    const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+    try {
+      await new Promise<void>((resolve) => child.once("message", () => resolve()));
+      const t0 = performance.now();
+      child.disconnect();
+      const timeout = new Promise<"still running">((resolve) => setTimeout(() => resolve("still running"), 10_000));
+      expect(await Promise.race([exited, timeout])).toBe(0);
+      expect(performance.now() - t0).toBeGreaterThan(4000);
+    } finally {
+      if (child.exitCode === null) child.kill("SIGKILL");
+    }
+  }, 30_000);
+
   it("reads its flags: --quick, an N list, duration, size, codecs and output", () => {
     const q = parseArgs(["--quick"]);
     expect(q).toMatchObject({ participants: [1, 2], durationS: 5, quick: true, profileN: undefined, name: "quick" });
