@@ -1,6 +1,8 @@
 // The server under test, in its own process exactly as `npm start` runs it (dist/src/server/main.js),
 // with its port read from the line it prints.
 import { type ChildProcess, spawn } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { SERVER_NODE_FLAGS } from "../src/server/node-flags.js";
@@ -20,7 +22,11 @@ export interface ServerOptions {
   maxParticipants: number;
   /** Run under V8's sampling profiler, writing a .cpuprofile into this folder on exit. */
   profileDir?: string;
-  /** Environment on top of the bench's own (e.g. RECORDINGS_DIR, HLS_DIR). */
+  /**
+   * Environment on top of the bench's own (e.g. RECORDINGS_DIR, HLS_DIR). Without a TMPDIR the
+   * server gets a folder of its own, removed when it exits: a server killed (a stopped run)
+   * cannot remove its temporary files (tile labels, HLS work) itself.
+   */
   env?: Record<string, string>;
   /** Where it listens (default 127.0.0.1; every address for receivers in network namespaces). */
   host?: string;
@@ -77,7 +83,14 @@ export class ServerProcess {
       ...(opts.audioBitrateKbps ? ["--audio-bitrate", String(opts.audioBitrateKbps)] : []),
       "--max-participants", String(opts.maxParticipants),
     ];
-    const child = spawn(process.execPath, [...SERVER_NODE_FLAGS, ...args], { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, ...opts.env } });
+    const ownTmp = opts.env?.TMPDIR === undefined ? mkdtempSync(join(tmpdir(), "mixroom-server-")) : undefined;
+    const env = { ...process.env, ...(ownTmp ? { TMPDIR: ownTmp } : {}), ...opts.env };
+    const child = spawn(process.execPath, [...SERVER_NODE_FLAGS, ...args], { stdio: ["ignore", "pipe", "pipe"], env });
+    if (ownTmp) {
+      const removeTmp = (): void => rmSync(ownTmp, { recursive: true, force: true });
+      child.once("exit", removeTmp);
+      child.once("error", removeTmp);
+    }
     const tail: string[] = [];
     // Whole lines of one stream: a chunk may end inside a line.
     const lines = (): ((chunk: Buffer) => void) => {

@@ -277,6 +277,23 @@ describe("bench parts", () => {
     expect(rows[3]).toMatch(/^\| 25 \|.*68 \/ 143 ✗ \| 13.0 ✗ \| 97% \|.*the machine: saturated/);
   });
 
+  it("gives a server it starts a temporary folder of its own, removed when the server exits", async () => {
+    ensureBuilt();
+    // The built module: it starts dist/src/server/main.js, next to it.
+    const { ServerProcess } = (await import(join(process.cwd(), "dist/bench/server-process.js"))) as typeof import("../bench/server-process.js");
+    const server = await ServerProcess.start({ width: 320, height: 180, fps: 15, videoBitrateKbps: 300, maxParticipants: 2 });
+    try {
+      const env = readFileSync(`/proc/${server.pid}/environ`, "utf8").split("\0");
+      const dir = env.find((e) => e.startsWith("TMPDIR="))?.slice("TMPDIR=".length);
+      expect(dir).toMatch(/mixroom-server-/);
+      expect(existsSync(dir!)).toBe(true);
+      await server.stop();
+      expect(existsSync(dir!)).toBe(false);
+    } finally {
+      await server.stop();
+    }
+  });
+
   it("names the server's processes by role from their command lines", () => {
     expect(classifyServer(["node", "main.js"], true)).toBe("node");
     expect(classifyServer(["ffmpeg", "-f", "ivf", "-i", "pipe:0", "-vf", "scale", "-f", "rawvideo", "pipe:1"], false)).toBe("decoders");
