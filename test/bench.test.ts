@@ -7,7 +7,7 @@ import { spawn, execFileSync } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parseArgs } from "../bench/args.js";
 import { checkServerEncoder } from "../bench/baseline.js";
 import { judgeFailure } from "../bench/failures.js";
@@ -41,7 +41,11 @@ function ensureBuilt(): void {
 }
 
 describe("npm run bench", () => {
-  const out = mkdtempSync(join(tmpdir(), "mixroom-bench-test-"));
+  // Made when the block's tests run: a filtered run (-t) skips them and their afterAll too.
+  let out = "";
+  beforeAll(() => {
+    out = mkdtempSync(join(tmpdir(), "mixroom-bench-test-"));
+  });
 
   afterAll(() => {
     rmSync(out, { recursive: true, force: true });
