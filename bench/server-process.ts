@@ -22,11 +22,7 @@ export interface ServerOptions {
   maxParticipants: number;
   /** Run under V8's sampling profiler, writing a .cpuprofile into this folder on exit. */
   profileDir?: string;
-  /**
-   * Environment on top of the bench's own (e.g. RECORDINGS_DIR, HLS_DIR). Without a TMPDIR the
-   * server gets a folder of its own, removed when it exits: a server killed (a stopped run)
-   * cannot remove its temporary files (tile labels, HLS work) itself.
-   */
+  /** Environment on top of the bench's own (e.g. RECORDINGS_DIR, HLS_DIR; TMPDIR: spawnServer). */
   env?: Record<string, string>;
   /** Where it listens (default 127.0.0.1; every address for receivers in network namespaces). */
   host?: string;
@@ -34,6 +30,24 @@ export interface ServerOptions {
   logLevel?: string;
   /** Each line it prints (stdout and stderr), as it comes. */
   onLine?: (line: string) => void;
+}
+
+/**
+ * Starts the built server (`args`: Node's flags, its main, its options) with `env` on top of
+ * this process's, stdout and stderr piped. Without a TMPDIR in `env` it gets a folder of its
+ * own, removed once it has exited: a server that is killed (a stopped run, a test of a dead node)
+ * cannot remove its temporary files (tile labels, HLS work) itself.
+ */
+export function spawnServer(args: string[], env: Record<string, string>): ChildProcess {
+  const ownTmp = env.TMPDIR === undefined ? mkdtempSync(join(tmpdir(), "mixroom-server-")) : undefined;
+  const child = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, ...(ownTmp && { TMPDIR: ownTmp }), ...env } });
+  if (ownTmp) {
+    // Registered first: whoever waits for the exit finds the folder gone.
+    const removeTmp = (): void => rmSync(ownTmp, { recursive: true, force: true });
+    child.once("exit", removeTmp);
+    child.once("error", removeTmp);
+  }
+  return child;
 }
 
 export class ServerProcess {
@@ -83,14 +97,7 @@ export class ServerProcess {
       ...(opts.audioBitrateKbps ? ["--audio-bitrate", String(opts.audioBitrateKbps)] : []),
       "--max-participants", String(opts.maxParticipants),
     ];
-    const ownTmp = opts.env?.TMPDIR === undefined ? mkdtempSync(join(tmpdir(), "mixroom-server-")) : undefined;
-    const env = { ...process.env, ...(ownTmp ? { TMPDIR: ownTmp } : {}), ...opts.env };
-    const child = spawn(process.execPath, [...SERVER_NODE_FLAGS, ...args], { stdio: ["ignore", "pipe", "pipe"], env });
-    if (ownTmp) {
-      const removeTmp = (): void => rmSync(ownTmp, { recursive: true, force: true });
-      child.once("exit", removeTmp);
-      child.once("error", removeTmp);
-    }
+    const child = spawnServer([...SERVER_NODE_FLAGS, ...args], opts.env ?? {});
     const tail: string[] = [];
     // Whole lines of one stream: a chunk may end inside a line.
     const lines = (): ((chunk: Buffer) => void) => {

@@ -1,9 +1,7 @@
 // A mixroom node as its own process (the built server, dist/src/server/main.js), for cluster
 // tests: several nodes on 127.0.0.1 sharing one Redis.
-import { type ChildProcess, spawn } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
+import type { ChildProcess } from "node:child_process";
+import { spawnServer } from "../../bench/server-process.js";
 import { stopProcess } from "./redis-server.js";
 
 const MAIN = "dist/src/server/main.js";
@@ -23,22 +21,14 @@ export interface NodeProcess {
 }
 
 export async function startNode(id: string, redisUrl: string, env: Record<string, string> = {}): Promise<NodeProcess> {
-  // A TMPDIR of its own, removed when it exits: a node killed with SIGKILL (as a test of a dead
-  // owner does) cannot remove its name labels and HLS folder itself.
-  const tmp = mkdtempSync(join(tmpdir(), "mixroom-node-"));
-  const proc = spawn(process.execPath, [MAIN, "--port", "0", "--host", "127.0.0.1"], {
-    env: { ...process.env, LOG_LEVEL: process.env.TEST_LOG ?? "warn", REDIS_URL: redisUrl, NODE_ID: id, TMPDIR: tmp, ...env },
-    stdio: ["ignore", "pipe", "pipe"],
+  // With a TMPDIR of its own (spawnServer): the test of a dead owner kills a node with SIGKILL.
+  const proc = spawnServer([MAIN, "--port", "0", "--host", "127.0.0.1"], {
+    LOG_LEVEL: process.env.TEST_LOG ?? "warn", REDIS_URL: redisUrl, NODE_ID: id, ...env,
   });
   let out = "";
   proc.stdout!.on("data", (d: Buffer) => (out += String(d)));
   proc.stderr!.on("data", (d: Buffer) => (out += String(d)));
-  const exited = new Promise<number | string>((resolve) =>
-    proc.once("exit", (code, signal) => {
-      rmSync(tmp, { recursive: true, force: true });
-      resolve(code ?? signal ?? "?");
-    }),
-  );
+  const exited = new Promise<number | string>((resolve) => proc.once("exit", (code, signal) => resolve(code ?? signal ?? "?")));
   const port = await new Promise<number>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`node ${id} did not start: ${out}`)), 20_000);
     const onData = (): void => {
